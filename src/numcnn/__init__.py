@@ -1,0 +1,34 @@
+"""numcnn: convolutional neural networks in NumPy, exact against PyTorch.
+
+    import numcnn as nc
+    model = nc.zoo.simple_convnet()
+    opt = nc.optim.Adam(model, lr=1e-3)
+    nc.Trainer(model, nc.SoftmaxCrossEntropy(), opt).fit(x, y, epochs=3, batch_size=100)
+"""
+
+from . import functional, init
+from .errors import (ConfigError, DataError, DivergenceError, DTypeError, GradcheckError,
+                     ModelFileError, NumcnnError, ShapeError)
+from .gradcheck import gradcheck
+from .init import manual_seed
+from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
+                     GlobalAvgPool2d, Layer, LeakyReLU, Linear, MaxPool2d, MSELoss, ReLU, Sigmoid,
+                     Softmax, SoftmaxCrossEntropy, Tanh, register_layer)
+from .model import Residual, Sequential, load, save, summary
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Heavier parts load on first use, so `import numcnn` stays NumPy-only and fast.
+    import importlib
+    if name in ("optim", "data", "zoo", "interop", "viz"):
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    if name == "datasets":
+        return __getattr__("data")
+    if name == "Trainer":
+        from .train import Trainer
+        return Trainer
+    raise AttributeError(f"module 'numcnn' has no attribute {name!r}")

@@ -1,0 +1,38 @@
+"""The exceptions numcnn raises.
+
+Each one subclasses the built-in exception a caller would naturally catch (``ValueError`` for bad
+values and shapes, ``TypeError`` for bad dtypes), so ``except ValueError`` keeps working, while
+``except numcnn.NumcnnError`` catches everything the library raises on purpose.
+"""
+
+
+class NumcnnError(Exception):
+    """Base class of every error numcnn raises on purpose."""
+
+
+class ShapeError(NumcnnError, ValueError):
+    """An array has the wrong rank, size or channel count for the layer or function."""
+
+
+class DTypeError(NumcnnError, TypeError):
+    """An array has a dtype the operation does not accept (e.g. integers where floats are needed)."""
+
+
+class ConfigError(NumcnnError, ValueError):
+    """A hyper-parameter (kernel size, stride, learning rate, ...) is out of range."""
+
+
+class DataError(NumcnnError, ValueError):
+    """A data file or data folder is missing, corrupt or inconsistent."""
+
+
+class ModelFileError(NumcnnError, ValueError):
+    """A saved model or checkpoint is missing, corrupt, or does not fit the architecture."""
+
+
+class GradcheckError(NumcnnError, AssertionError):
+    """Analytic and numerical gradients disagree."""
+
+
+class DivergenceError(NumcnnError, FloatingPointError):
+    """Training produced a NaN or infinite loss."""

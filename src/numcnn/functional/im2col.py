@@ -1,0 +1,84 @@
+"""im2col and col2im: unfold input patches into a matrix so that convolution is one GEMM.
+
+The textbook lays patches out as a (N*OH*OW, C*KH*KW) matrix, one row per output pixel. Our conv
+kernels work on the same numbers in a per-sample layout, (N, C*KH*KW, OH*OW), produced by
+``unfold``: each kernel tap (i, j) is copied as one strided slice of the padded input, so the
+copy runs along whole image rows and needs no transpose; with it ``W @ col[n]`` is already an
+NCHW output. ``im2col``/``col2im`` give the textbook layout on top of that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import check_float_array
+from ._window import Window, make_window, pad, unpad
+
+
+def unfold(x_pad: np.ndarray, win: Window, out: np.ndarray | None = None) -> np.ndarray:
+    """Copy every kernel tap of an already padded input into a column buffer.
+
+    x_pad  : (N, C, Hp, Wp), padded by win.pads
+    out    : optional buffer of shape (N, C, KH, KW, OH, OW) to fill
+    returns: (N, C, KH, KW, OH, OW); reshaping it to (N, C*KH*KW, OH*OW) is free
+    """
+    n, c = x_pad.shape[:2]
+    if out is None:
+        out = np.empty((n, c, win.kh, win.kw, win.oh, win.ow), dtype=x_pad.dtype)
+    for i, j, rows, cols in win.offsets():
+        out[:, :, i, j] = x_pad[:, :, rows, cols]
+    return out
+
+
+def fold(col: np.ndarray, padded_shape: tuple[int, ...], win: Window,
+         out: np.ndarray | None = None) -> np.ndarray:
+    """Adjoint of ``unfold``: scatter-add every tap back onto the padded input grid.
+
+    col    : (N, C, KH, KW, OH, OW)
+    out    : optional buffer of shape padded_shape to fill (it is zeroed first)
+    returns: (N, C, Hp, Wp); overlapping windows accumulate
+    """
+    if out is None:
+        x_pad = np.zeros(padded_shape, dtype=col.dtype)
+    else:
+        x_pad = out
+        x_pad.fill(0)
+    for i, j, rows, cols in win.offsets():
+        x_pad[:, :, rows, cols] += col[:, :, i, j]
+    return x_pad
+
+
+def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Unfold input patches into rows, the textbook layout.
+
+    x      : (N, C, H, W), float
+    returns: (N*OH*OW, C*KH*KW); row (n, oh, ow) holds the patch under output pixel (oh, ow),
+             columns ordered (c, kh, kw), so ``col @ W.reshape(F, -1).T`` is the convolution.
+             OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, likewise OW. Keeps x.dtype.
+    """
+    x = check_float_array(x, "im2col", 4)
+    win = make_window(x.shape, kernel_size, stride, padding, dilation, "im2col")
+    n, c = x.shape[:2]
+    col = unfold(pad(x, win.pads), win).reshape(n, c * win.kh * win.kw, win.oh * win.ow)
+    return col.transpose(0, 2, 1).reshape(n * win.oh * win.ow, -1)
+
+
+def col2im(col: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Fold rows of patches back into an image, summing where patches overlap.
+
+    col    : (N*OH*OW, C*KH*KW), as produced by ``im2col`` for an input of shape x_shape
+    x_shape: (N, C, H, W)
+    returns: (N, C, H, W), the adjoint of im2col: <im2col(x), col> == <x, col2im(col)>
+    """
+    col = check_float_array(col, "col2im", 2, what="col")
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) != 4:
+        raise ValueError(f"col2im: x_shape must be (N, C, H, W), got {x_shape}")
+    n, c, h, w = x_shape
+    win = make_window(x_shape, kernel_size, stride, padding, dilation, "col2im")
+    expected = (n * win.oh * win.ow, c * win.kh * win.kw)
+    if col.shape != expected:
+        raise ValueError(f"col2im: expected col of shape {expected} for x_shape {x_shape}, got {col.shape}")
+    col6 = col.reshape(n, win.oh, win.ow, c, win.kh, win.kw).transpose(0, 3, 4, 5, 1, 2)
+    padded = (n, c, h + win.pads[0] + win.pads[1], w + win.pads[2] + win.pads[3])
+    return np.ascontiguousarray(unpad(fold(col6, padded, win), win.pads))

@@ -1,0 +1,96 @@
+"""Losses: softmax cross-entropy and mean squared error, forward and backward side by side.
+
+Each forward returns the mean loss as a Python float plus a cache; backward returns the
+gradient of that mean with respect to the prediction, in the prediction's dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DTypeError, ShapeError
+from ._validate import check_float_array
+from .activation import log_softmax
+
+
+def _check_target(target, logits: np.ndarray, op: str) -> np.ndarray:
+    """Integer labels (N,) in [0, K), or a float target of the logits' shape (N, K)."""
+    target = np.asarray(target)
+    n, k = logits.shape
+    if np.issubdtype(target.dtype, np.integer):
+        if target.shape != (n,):
+            raise ShapeError(f"{op}: expected integer labels of shape ({n},), got {target.shape}")
+        if n and (target.min() < 0 or target.max() >= k):
+            raise ShapeError(f"{op}: labels must lie in [0, {k}), got values in "
+                             f"[{target.min()}, {target.max()}]")
+        return target
+    if np.issubdtype(target.dtype, np.floating):
+        if target.shape != (n, k):
+            raise ShapeError(f"{op}: expected a probability target of shape {(n, k)}, got {target.shape}")
+        return target.astype(logits.dtype, copy=False)
+    raise DTypeError(f"{op}: expected integer labels or float targets, got dtype {target.dtype}")
+
+
+def cross_entropy_forward(logits, target):
+    """Mean softmax cross-entropy over the batch, stable for logits of any size.
+
+    logits : (N, K)
+    target : (N,) integer labels, or (N, K) probabilities / one-hot rows
+    returns: loss (float), cache for ``cross_entropy_backward``
+    """
+    logits = check_float_array(logits, "cross_entropy", 2, what="logits")
+    target = _check_target(target, logits, "cross_entropy")
+    n = logits.shape[0]
+    if n == 0:
+        raise ShapeError("cross_entropy: got an empty batch")
+    logp = log_softmax(logits, axis=1)
+    if target.ndim == 1:
+        loss = -logp[np.arange(n), target].sum() / n
+    else:
+        loss = -(target * logp).sum() / n
+    return float(loss), (logp, target)
+
+
+def cross_entropy_backward(cache, dloss=1.0):
+    """d(mean loss)/d logits = (softmax * sum(target) - target) / N; (N, K)."""
+    logp, target = cache
+    n = logp.shape[0]
+    grad = np.exp(logp)
+    if target.ndim == 1:
+        grad[np.arange(n), target] -= 1
+    else:
+        grad = grad * target.sum(axis=1, keepdims=True) - target
+    grad *= logp.dtype.type(dloss / n)
+    return grad
+
+
+def cross_entropy(logits, target) -> float:
+    """Mean softmax cross-entropy; see ``cross_entropy_forward``."""
+    return cross_entropy_forward(logits, target)[0]
+
+
+def mse_forward(pred, target):
+    """Mean squared error over all elements.
+
+    pred, target: (...) of the same shape
+    returns     : loss (float), cache
+    """
+    pred = check_float_array(pred, "mse_loss", what="prediction")
+    target = check_float_array(target, "mse_loss", what="target")
+    if pred.shape != target.shape:
+        raise ShapeError(f"mse_loss: prediction {pred.shape} and target {target.shape} differ in shape")
+    if pred.size == 0:
+        raise ShapeError("mse_loss: got an empty prediction")
+    diff = pred - target.astype(pred.dtype, copy=False)
+    return float((diff * diff).mean()), diff
+
+
+def mse_backward(cache, dloss=1.0):
+    """d(mean loss)/d pred = 2 * (pred - target) / size; same shape as pred."""
+    diff = cache
+    return diff * diff.dtype.type(2 * dloss / diff.size)
+
+
+def mse_loss(pred, target) -> float:
+    """Mean squared error; see ``mse_forward``."""
+    return mse_forward(pred, target)[0]

@@ -1,0 +1,67 @@
+"""Batch normalisation, forward and backward side by side.
+
+Statistics are per channel, over every axis but the channel axis 1:
+x (N, C) or (N, C, L) or (N, C, H, W).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ._validate import check_float_array
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True,
+                       momentum=0.1, eps=1e-5, num_batches_tracked=None):
+    """Normalise each channel, then scale by weight and shift by bias.
+
+    x            : (N, C, *spatial)
+    weight, bias : (C,)
+    running_mean, running_var : (C,), updated IN PLACE in training mode, as PyTorch does:
+        running = (1 - momentum) * running + momentum * batch_stat, with the unbiased batch
+        variance; momentum=None gives the cumulative average over num_batches_tracked batches.
+    returns      : out (same shape as x, x's dtype), and the cache for backward
+    Training mode normalises with the batch statistics, eval mode with the running ones.
+    """
+    x = check_float_array(x, "batch_norm")
+    dtype = x.dtype
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        count = x.size // x.shape[1]
+        if count < 2:
+            raise ShapeError(f"batch_norm: training needs more than 1 value per channel, got input {x.shape}")
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
+        factor = 1.0 / float(num_batches_tracked) if momentum is None else momentum
+        running_mean *= 1 - factor
+        running_mean += factor * mean
+        running_var *= 1 - factor
+        running_var += factor * var * (count / (count - 1))
+    else:
+        mean = running_mean.astype(dtype, copy=False)
+        var = running_var.astype(dtype, copy=False)
+    inv_std = (1 / np.sqrt(var + dtype.type(eps))).astype(dtype, copy=False)
+    x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
+    w = weight.astype(dtype, copy=False)
+    out = x_hat * w.reshape(shape) + bias.astype(dtype, copy=False).reshape(shape)
+    return out, (x_hat, inv_std, w, training, axes, shape)
+
+
+def batch_norm_backward(dout, cache):
+    """Gradients of batch_norm_forward.
+
+    dout   : same shape as x
+    returns: dx (same shape), dweight (C,), dbias (C,)
+    In training mode the batch statistics depend on x, which adds the two mean terms.
+    """
+    x_hat, inv_std, w, training, axes, shape = cache
+    dbias = dout.sum(axis=axes)
+    dweight = (dout * x_hat).sum(axis=axes)
+    scale = (w * inv_std).reshape(shape)
+    if not training:
+        return dout * scale, dweight, dbias
+    count = x_hat.size // x_hat.shape[1]
+    dx = scale / count * (count * dout - dbias.reshape(shape) - x_hat * dweight.reshape(shape))
+    return dx.astype(x_hat.dtype, copy=False), dweight, dbias

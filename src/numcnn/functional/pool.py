@@ -1,0 +1,151 @@
+"""Max and average pooling, forward and backward side by side.
+
+Both loop over the KH*KW kernel taps, never over pixels: tap (i, j) is one strided slice of the
+padded input holding that tap's pixel for every window at once. Unlike the textbook code, the
+stride defaults to the kernel size and padding enters the output size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError, ShapeError
+from ._validate import check_float_array
+from ._window import Window, make_window, pad, pair, unpad
+
+
+def pool_params(kernel_size, stride=None, padding=0, op: str = "pool2d"):
+    """Validate pooling arguments: (kernel, stride, padding) as pairs; stride defaults to kernel."""
+    kernel = pair(kernel_size, f"{op}: kernel_size", 1)
+    stride = kernel if stride is None else pair(stride, f"{op}: stride", 1)
+    if isinstance(padding, str):
+        raise ConfigError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
+    padding = pair(padding, f"{op}: padding")
+    # PyTorch's rule: a window must always overlap the real input.
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ConfigError(f"{op}: padding must be at most half the kernel size {kernel}, got {padding}")
+    return kernel, stride, padding
+
+
+def _pool_window(x, kernel_size, stride, padding, op: str) -> Window:
+    return make_window(x.shape, *pool_params(kernel_size, stride, padding, op), 1, op)
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    """Max over each window; padding counts as -inf.
+
+    x      : (N, C, H, W)
+    returns: out (N, C, OH, OW), and the cache for backward (the winning tap of each window)
+    Ties go to the first maximum in row-major tap order, and NaN wins, both as in PyTorch.
+    """
+    x = check_float_array(x, "max_pool2d", 4)
+    win = _pool_window(x, kernel_size, stride, padding, "max_pool2d")
+    x_pad = pad(x, win.pads, -np.inf)
+    taps = list(win.offsets())
+    out = x_pad[:, :, taps[0][2], taps[0][3]].copy()
+    arg = np.zeros(out.shape, dtype=np.int16 if len(taps) < 2**15 else np.int32)
+    for k, (_, _, rows, cols) in enumerate(taps[1:], start=1):
+        cur = x_pad[:, :, rows, cols]
+        better = (cur > out) | np.isnan(cur)
+        np.copyto(out, cur, where=better)
+        arg[better] = k
+    return out, (arg, x.shape, x_pad.shape, win)
+
+
+def max_pool2d_backward(dout, cache):
+    """Route each window's gradient to its winning input pixel.
+
+    dout   : (N, C, OH, OW)
+    returns: dx (N, C, H, W); overlapping windows that share a winner add up
+    """
+    arg, x_shape, padded_shape, win = cache
+    dout = _check_dout(dout, arg.shape, "max_pool2d_backward")
+    dx_pad = np.zeros(padded_shape, dtype=dout.dtype)
+    zero = dout.dtype.type(0)
+    for k, (_, _, rows, cols) in enumerate(win.offsets()):
+        dx_pad[:, :, rows, cols] += np.where(arg == k, dout, zero)
+    return unpad(dx_pad, win.pads)
+
+
+def _avg_divisor(x_shape, win: Window, count_include_pad: bool, dtype) -> np.ndarray | float:
+    """Number of elements each window averages over: a scalar, or (OH, OW) without padding.
+
+    Without count_include_pad, the count of real pixels factorises into rows times columns.
+    """
+    if count_include_pad or not any(win.pads):
+        return dtype.type(win.kh * win.kw)
+
+    def real(size, k, s, before, outs):
+        start = np.arange(outs) * s - before
+        return np.minimum(start + k, size) - np.maximum(start, 0)
+
+    rows = real(x_shape[2], win.kh, win.sh, win.pads[0], win.oh)
+    cols = real(x_shape[3], win.kw, win.sw, win.pads[2], win.ow)
+    return np.outer(rows, cols).astype(dtype)
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean over each window; zero padding, counted in the divisor unless count_include_pad=False.
+
+    x      : (N, C, H, W)
+    returns: out (N, C, OH, OW), and the cache for backward
+    """
+    x = check_float_array(x, "avg_pool2d", 4)
+    win = _pool_window(x, kernel_size, stride, padding, "avg_pool2d")
+    x_pad = pad(x, win.pads)
+    taps = list(win.offsets())
+    out = x_pad[:, :, taps[0][2], taps[0][3]].copy()
+    for _, _, rows, cols in taps[1:]:
+        out += x_pad[:, :, rows, cols]
+    divisor = _avg_divisor(x.shape, win, count_include_pad, x.dtype)
+    out /= divisor
+    return out, (divisor, x.shape, x_pad.shape, win)
+
+
+def avg_pool2d_backward(dout, cache):
+    """Spread each window's gradient evenly over the pixels it averaged.
+
+    dout   : (N, C, OH, OW)
+    returns: dx (N, C, H, W)
+    """
+    divisor, x_shape, padded_shape, win = cache
+    dout = _check_dout(dout, x_shape[:2] + (win.oh, win.ow), "avg_pool2d_backward")
+    share = dout / divisor
+    dx_pad = np.zeros(padded_shape, dtype=dout.dtype)
+    for _, _, rows, cols in win.offsets():
+        dx_pad[:, :, rows, cols] += share
+    return unpad(dx_pad, win.pads)
+
+
+def global_avg_pool2d(x):
+    """Mean over all spatial positions.
+
+    x      : (N, C, H, W)
+    returns: (N, C, 1, 1)
+    """
+    x = check_float_array(x, "global_avg_pool2d", 4)
+    return x.mean(axis=(2, 3), keepdims=True)
+
+
+def global_avg_pool2d_backward(dout, x_shape):
+    """dout (N, C, 1, 1) -> dx (N, C, H, W): every pixel gets 1/(H*W) of its channel's gradient."""
+    n, c, h, w = x_shape
+    dout = _check_dout(dout, (n, c, 1, 1), "global_avg_pool2d_backward")
+    return np.broadcast_to(dout / dout.dtype.type(h * w), x_shape).copy()
+
+
+def _check_dout(dout, shape, op: str) -> np.ndarray:
+    dout = check_float_array(dout, op, 4, what="dout")
+    if dout.shape != tuple(shape):
+        raise ShapeError(f"{op}: expected dout of shape {tuple(shape)}, got {dout.shape}")
+    return dout
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
+    """Forward max pooling only; see ``max_pool2d_forward``."""
+    return max_pool2d_forward(x, kernel_size, stride, padding)[0]
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True) -> np.ndarray:
+    """Forward average pooling only; see ``avg_pool2d_forward``."""
+    return avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad)[0]

@@ -1,0 +1,96 @@
+"""Safe reading and crash-safe writing of .npz files (no pickle, ever).
+
+``atomic_savez`` writes to a temporary file in the destination folder, fsyncs it, then renames
+it over the destination, so a crash leaves either the old file or the new one, never half of
+one. ``read_npz`` checks every member's header against the bytes actually present before
+NumPy allocates anything, so a file claiming 10^12 items is rejected, not allocated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFileError
+
+META_KEY = "__numcnn__"
+
+
+def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+    """Write arrays plus a JSON ``meta`` record to ``path`` (.npz) atomically."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {key: np.asarray(value) for key, value in arrays.items()}
+    payload[META_KEY] = np.array(json.dumps(meta))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def _check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path) -> None:
+    """Reject a member whose header promises more data than the member holds, or an object array."""
+    with archive.open(info) as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(handle) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(handle))
+        except (ValueError, EOFError, OSError) as exc:
+            raise ModelFileError(f"{path}: member {info.filename!r} is not a valid .npy array ({exc})") from None
+    if dtype.hasobject:
+        raise ModelFileError(f"{path}: member {info.filename!r} holds Python objects; numcnn never unpickles")
+    needed = math.prod(shape) * dtype.itemsize
+    if needed > info.file_size:
+        raise ModelFileError(f"{path}: member {info.filename!r} claims shape {shape} of {dtype} "
+                             f"({needed} bytes) but holds only {info.file_size} bytes")
+
+
+def read_npz(path) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a numcnn .npz: (arrays by name, meta record). Raises ModelFileError for anything off."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                _check_member(archive, info, path)
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, zipfile.LargeZipFile) as exc:
+        raise ModelFileError(f"{path}: not a readable numcnn .npz file ({type(exc).__name__}: {exc})") from None
+    raw = arrays.pop(META_KEY, None)
+    if raw is None or raw.dtype.kind != "U" or raw.shape != ():
+        raise ModelFileError(f"{path}: no numcnn metadata record; was it written by numcnn?")
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: metadata record is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: metadata record must be a JSON object, got {type(meta).__name__}")
+    return arrays, meta

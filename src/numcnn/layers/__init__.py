@@ -1,0 +1,14 @@
+"""Layer objects: each owns its params/grads and calls the stateless kernels in numcnn.functional."""
+
+from .activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .base import LAYER_REGISTRY, Layer, register_layer
+from .conv import Conv2d
+from .dropout import Dropout
+from .linear import Flatten, Linear
+from .loss import MSELoss, SoftmaxCrossEntropy
+from .norm import BatchNorm1d, BatchNorm2d
+from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+
+__all__ = ["Layer", "register_layer", "LAYER_REGISTRY", "Conv2d", "MaxPool2d", "AvgPool2d",
+           "GlobalAvgPool2d", "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
+           "Dropout", "BatchNorm1d", "BatchNorm2d", "SoftmaxCrossEntropy", "MSELoss"]

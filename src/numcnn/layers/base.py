@@ -1,0 +1,142 @@
+"""The Layer protocol every numcnn layer follows.
+
+A layer is the textbook's object with an explicit ``forward`` and ``backward``:
+
+* ``params``  : dict name -> ndarray, the trainable arrays (PyTorch names: ``weight``, ``bias``)
+* ``grads``   : dict with the same keys, filled by ``backward``
+* ``buffers`` : dict name -> ndarray, state that is saved but not trained (``running_mean``, ...)
+* ``training``: True after ``train()``, False after ``eval()``
+
+``forward(x)`` keeps whatever ``backward`` needs; ``backward(dout)`` returns ``dx`` and fills ``grads``.
+Containers (``Sequential``, ``Residual``) hold child layers and expose them through ``children()``,
+which is all that state dicts, optimizers and summaries need to walk a model.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..errors import NumcnnError, ShapeError
+from ..functional._validate import check_float_array
+
+
+# Layer classes by name, so that an architecture saved as JSON can be rebuilt.
+LAYER_REGISTRY: dict[str, type["Layer"]] = {}
+
+
+def register_layer(cls: type["Layer"]) -> type["Layer"]:
+    """Class decorator: make ``cls`` loadable from a saved architecture by its class name."""
+    LAYER_REGISTRY[cls.__name__] = cls
+    return cls
+
+
+class Layer:
+    """Base class: subclasses set ``params``/``buffers`` in ``__init__`` and define forward/backward."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.training = True
+        self.rng: np.random.Generator | None = None  # set by layers that draw random numbers
+
+    # -- the two methods a layer defines -------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    # -- modes ---------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Layer":
+        self.training = bool(mode)
+        for _, child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> "Layer":
+        return self.train(False)
+
+    # -- structure -----------------------------------------------------------------------------
+    def children(self) -> list[tuple[str, "Layer"]]:
+        """Named child layers, in order; empty for a leaf layer."""
+        return []
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-friendly) that rebuild this layer without its weights."""
+        return {}
+
+    def named_layers(self, prefix: str = "") -> Iterator[tuple[str, "Layer"]]:
+        """Every layer in the tree, depth first, with its dotted PyTorch-style name."""
+        yield prefix, self
+        for name, child in self.children():
+            yield from child.named_layers(f"{prefix}.{name}" if prefix else name)
+
+    def named_parameters(self) -> Iterator[tuple[str, "Layer", str]]:
+        """``(dotted_name, owner_layer, key)`` for every trainable array.
+
+        The owner and key, not the array, are given so that an optimizer always reads the
+        current ``owner.params[key]`` and ``owner.grads[key]``.
+        """
+        for prefix, layer in self.named_layers():
+            for key in layer.params:
+                yield (f"{prefix}.{key}" if prefix else key), layer, key
+
+    def zero_grad(self) -> None:
+        for _, layer in self.named_layers():
+            for key, value in layer.params.items():
+                layer.grads[key] = np.zeros_like(value)
+
+    def num_params(self) -> int:
+        return sum(layer.params[key].size for _, layer, key in self.named_parameters())
+
+    # -- random state (dropout masks) ----------------------------------------------------------
+    def seed(self, seed: int | None) -> None:
+        """Give every random layer in the tree its own generator, derived from one seed."""
+        layers = [layer for _, layer in self.named_layers() if layer.rng is not None]
+        for layer, child in zip(layers, np.random.SeedSequence(seed).spawn(len(layers))):
+            layer.rng = np.random.default_rng(child)
+
+    def rng_states(self) -> dict[str, Any]:
+        """JSON-friendly states of every random layer's generator, by dotted name."""
+        return {name: layer.rng.bit_generator.state
+                for name, layer in self.named_layers() if layer.rng is not None}
+
+    def set_rng_states(self, states: dict[str, Any]) -> None:
+        for name, layer in self.named_layers():
+            if layer.rng is not None and name in states:
+                layer.rng.bit_generator.state = states[name]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+@contextmanager
+def errors_named(layer_name: str):
+    """Re-raise a kernel's error under the layer's name ("conv2d: ..." -> "Conv2d: ...")."""
+    try:
+        yield
+    except NumcnnError as exc:
+        detail = str(exc).split(": ", 1)[-1]
+        raise type(exc)(f"{layer_name}: {detail}") from None
+
+
+def check_input(x: Any, layer: str, ndim: int | tuple[int, ...] | None = None,
+                channels: int | None = None) -> np.ndarray:
+    """A float array of the given rank whose axis 1 has ``channels`` entries, or a typed error."""
+    x = check_float_array(x, layer, ndim)
+    if channels is not None and (x.ndim < 2 or x.shape[1] != channels):
+        got = x.shape[1] if x.ndim >= 2 else "none"
+        raise ShapeError(f"{layer}: expected {channels} channels on axis 1, got {got} (input shape {x.shape})")
+    return x
+
+
+def backward_before_forward(layer: str) -> NumcnnError:
+    return NumcnnError(f"{layer}: backward() called before forward()")

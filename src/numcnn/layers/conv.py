@@ -1,0 +1,76 @@
+"""Conv2d: owns weight and bias, calls the conv kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import init
+from ..errors import ConfigError
+from ..functional.conv import conv2d_backward, conv2d_forward
+from ..functional._window import pair
+from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
+
+
+@register_layer
+class Conv2d(Layer):
+    """2-D convolution with PyTorch's arguments and parameter layout.
+
+    weight: (out_channels, in_channels // groups, KH, KW), He-normal initialised
+    bias  : (out_channels,), zeros
+    input (N, in_channels, H, W) -> output (N, out_channels, OH, OW)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, dtype=np.float32):
+        super().__init__()
+        with errors_named("Conv2d"):
+            kh, kw = pair(kernel_size, "kernel_size", 1)
+            pair(stride, "stride", 1), pair(dilation, "dilation", 1)
+            if not isinstance(padding, str):
+                pair(padding, "padding")
+            elif padding not in ("same", "valid"):
+                raise ConfigError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"Conv2d: {name} must be a positive int, got {value!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ConfigError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                              f"must both be divisible by groups ({groups})")
+        if padding == "same" and pair(stride, "stride", 1) != (1, 1):
+            raise ConfigError(f"Conv2d: padding='same' needs stride 1, got stride {stride}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = (kh, kw)
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, int(groups)
+        self.dtype = np.dtype(dtype)
+        self.params["weight"] = init.he_normal((out_channels, in_channels // groups, kh, kw), self.dtype)
+        if bias:
+            self.params["bias"] = init.zeros((out_channels,), self.dtype)
+        self._cache = None
+
+    def forward(self, x):
+        x = check_input(x, "Conv2d", 4, self.in_channels)
+        with errors_named("Conv2d"):
+            out, self._cache = conv2d_forward(x, self.params["weight"], self.params.get("bias"),
+                                              self.stride, self.padding, self.dilation, self.groups)
+        return out
+
+    def backward(self, dout):
+        if self._cache is None:
+            raise backward_before_forward("Conv2d")
+        with errors_named("Conv2d"):
+            dx, dw, db = conv2d_backward(dout, self._cache)
+        self.grads["weight"] = dw
+        if db is not None:
+            self.grads["bias"] = db
+        return dx
+
+    def config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": _jsonable(self.stride),
+                "padding": _jsonable(self.padding), "dilation": _jsonable(self.dilation),
+                "groups": self.groups, "bias": "bias" in self.params, "dtype": self.dtype.name}
+
+
+def _jsonable(value):
+    """An int, a string, or a list for a pair: what json.dumps and the constructors both take."""
+    return list(value) if isinstance(value, (tuple, list)) else value

@@ -1,0 +1,74 @@
+"""Batch normalisation layers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..functional.norm import batch_norm_backward, batch_norm_forward
+from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
+
+
+class _BatchNorm(Layer):
+    """Params weight (ones) and bias (zeros); buffers running_mean, running_var, num_batches_tracked.
+
+    Train mode normalises with the batch statistics and updates the running ones; eval mode
+    normalises with the running statistics.
+    """
+
+    ranks: tuple[int, ...] = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
+        super().__init__()
+        if not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ConfigError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ConfigError(f"{type(self).__name__}: momentum must lie in [0, 1] or be None, got {momentum!r}")
+        if not eps > 0:
+            raise ConfigError(f"{type(self).__name__}: eps must be > 0, got {eps!r}")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.dtype = np.dtype(dtype)
+        self.params["weight"] = np.ones(num_features, self.dtype)
+        self.params["bias"] = np.zeros(num_features, self.dtype)
+        self.buffers["running_mean"] = np.zeros(num_features, self.dtype)
+        self.buffers["running_var"] = np.ones(num_features, self.dtype)
+        self.buffers["num_batches_tracked"] = np.zeros((), np.int64)
+        self._cache = None
+
+    def forward(self, x):
+        name = type(self).__name__
+        x = check_input(x, name, self.ranks, self.num_features)
+        if self.training:
+            self.buffers["num_batches_tracked"] += 1
+        with errors_named(name):
+            out, self._cache = batch_norm_forward(
+                x, self.params["weight"], self.params["bias"], self.buffers["running_mean"],
+                self.buffers["running_var"], self.training, self.momentum, self.eps,
+                self.buffers["num_batches_tracked"])
+        return out
+
+    def backward(self, dout):
+        name = type(self).__name__
+        if self._cache is None:
+            raise backward_before_forward(name)
+        dout = check_input(dout, name, self._cache[0].ndim)
+        dx, self.grads["weight"], self.grads["bias"] = batch_norm_backward(dout, self._cache)
+        return dx
+
+    def config(self):
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "dtype": self.dtype.name}
+
+
+@register_layer
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L) input, per feature C."""
+
+    ranks = (2, 3)
+
+
+@register_layer
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W) input, per channel C."""
+
+    ranks = (4,)

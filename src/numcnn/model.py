@@ -1,0 +1,278 @@
+"""Containers (Sequential, Residual), state dicts, save/load and summary.
+
+State-dict keys follow PyTorch: a child's index, a dot, the array's name ("0.weight",
+"1.running_mean", "3.0.bias" inside a nested container), so a ``torch.nn.Sequential`` of the
+same structure exchanges weights with ours directly. A saved model is one .npz: the arrays under
+those keys plus the architecture as JSON; it is read back with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import ConfigError, ModelFileError, NumcnnError, ShapeError
+from .io import atomic_savez, read_npz
+from .layers.base import LAYER_REGISTRY, Layer, register_layer
+
+FORMAT = "numcnn-model"
+FORMAT_VERSION = 1
+
+
+@register_layer
+class Sequential(Layer):
+    """Layers applied in order: forward left to right, backward right to left.
+
+    ``input_shape`` (C, H, W), optional, is remembered for summaries and exports.
+    """
+
+    def __init__(self, *layers: Layer, input_shape: Iterable[int] | None = None):
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise ConfigError(f"{type(self).__name__}: item {i} is a {type(layer).__name__}, not a numcnn Layer")
+        self.layers = list(layers)
+        self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+
+    def children(self):
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def append(self, layer: Layer) -> "Sequential":
+        self.layers.append(layer)
+        return self
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def config(self):
+        return {"input_shape": list(self.input_shape)} if self.input_shape else {}
+
+    def __repr__(self):
+        lines = [f"  ({name}): {layer!r}".replace("\n", "\n  ") for name, layer in self.children()]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)" if lines else f"{type(self).__name__}()"
+
+    # -- weights -------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Every param and buffer by PyTorch-style dotted key (copies, safe to keep)."""
+        return state_dict(self)
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        load_state_dict(self, state, strict)
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path) -> str:
+        """Write architecture and weights to one .npz (atomically); returns the path written."""
+        return str(save(self, path))
+
+    def summary(self, input_shape: Iterable[int] | None = None, dtype=np.float32) -> str:
+        return summary(self, input_shape, dtype)
+
+
+@register_layer
+class Residual(Sequential):
+    """y = x + f(x), with f the layers given (a ResNet block); an optional ``shortcut`` layer
+    replaces the identity on the skip path (e.g. a 1x1 Conv2d when channels change).
+
+    Backward sends dout down both paths and adds the two input gradients.
+    """
+
+    def __init__(self, *layers: Layer, shortcut: Layer | None = None):
+        super().__init__(*layers)
+        self.shortcut = shortcut
+
+    def children(self):
+        kids = super().children()
+        return kids + [("shortcut", self.shortcut)] if self.shortcut is not None else kids
+
+    def forward(self, x):
+        body = super().forward(x)
+        skip = self.shortcut.forward(x) if self.shortcut is not None else x
+        if body.shape != skip.shape:
+            raise ShapeError(f"Residual: the block maps {x.shape} to {body.shape}, which cannot be added to "
+                             f"the skip path's {skip.shape}; give a shortcut layer that matches them")
+        return body + skip
+
+    def backward(self, dout):
+        dx = super().backward(dout)
+        return dx + (self.shortcut.backward(dout) if self.shortcut is not None else dout)
+
+    def config(self):
+        return {}
+
+
+# -- state dicts ------------------------------------------------------------------------------
+def _arrays(model: Layer):
+    """(key, owner dict, name) for every param and buffer, params first within each layer."""
+    for prefix, layer in model.named_layers():
+        for store in (layer.params, layer.buffers):
+            for name in store:
+                yield (f"{prefix}.{name}" if prefix else name), store, name
+
+
+def state_dict(model: Layer) -> "OrderedDict[str, np.ndarray]":
+    return OrderedDict((key, store[name].copy()) for key, store, name in _arrays(model))
+
+
+def _as_numpy(value: Any, key: str) -> np.ndarray:
+    """Accept ndarrays and anything array-like (a CPU torch tensor included, via duck typing)."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except Exception as exc:
+        raise ModelFileError(f"state dict entry {key!r}: cannot be read as an array ({exc})") from None
+    if array.dtype.kind not in "biuf":
+        raise ModelFileError(f"state dict entry {key!r}: expected a numeric array, got dtype {array.dtype}")
+    return array
+
+
+def load_state_dict(model: Layer, state: dict[str, Any], strict: bool = True) -> None:
+    """Copy arrays into the model's params and buffers, checked before anything is changed.
+
+    state : key -> array, as ``state_dict`` gives or ``torch_model.state_dict()`` converted to NumPy
+    strict: unknown or missing keys are errors (ModelFileError)
+    Values are cast to each param's own dtype; shapes must match exactly.
+    """
+    if not isinstance(state, dict):
+        raise ModelFileError(f"expected a state dict (a mapping of names to arrays), got {type(state).__name__}")
+    targets = {key: (store, name) for key, store, name in _arrays(model)}
+    missing = [k for k in targets if k not in state]
+    unexpected = [k for k in state if k not in targets]
+    if strict and (missing or unexpected):
+        raise ModelFileError("state dict does not fit the model: "
+                             + "; ".join(part for part in (
+                                 f"missing keys {missing}" if missing else "",
+                                 f"unexpected keys {unexpected}" if unexpected else "") if part))
+    staged = []
+    for key, (store, name) in targets.items():
+        if key not in state:
+            continue
+        value = _as_numpy(state[key], key)
+        current = store[name]
+        if value.shape != current.shape:
+            raise ModelFileError(f"state dict entry {key!r}: expected shape {current.shape}, got {value.shape}")
+        if current.dtype.kind == "f" and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise ModelFileError(f"state dict entry {key!r}: contains NaN or infinite values")
+        staged.append((store, name, value.astype(current.dtype)))
+    for store, name, value in staged:
+        store[name] = value
+
+
+# -- architecture as JSON -------------------------------------------------------------------------
+def to_config(layer: Layer) -> dict[str, Any]:
+    """A JSON-friendly description of the layer tree (types and constructor arguments)."""
+    entry: dict[str, Any] = {"type": type(layer).__name__, "config": layer.config()}
+    if isinstance(layer, Sequential):
+        entry["layers"] = [to_config(child) for child in layer.layers]
+        if isinstance(layer, Residual) and layer.shortcut is not None:
+            entry["shortcut"] = to_config(layer.shortcut)
+    return entry
+
+
+def from_config(entry: Any, where: str = "architecture") -> Layer:
+    """Rebuild a layer tree from ``to_config`` output; unknown or malformed entries raise ModelFileError."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+        raise ModelFileError(f"{where}: expected an object with a 'type', got {entry!r:.80}")
+    cls = LAYER_REGISTRY.get(entry["type"])
+    if cls is None:
+        raise ModelFileError(f"{where}: unknown layer type {entry['type']!r}; known: {sorted(LAYER_REGISTRY)}")
+    config = entry.get("config", {})
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{where}: 'config' of {entry['type']} must be an object")
+    try:
+        if issubclass(cls, Sequential):
+            children = entry.get("layers", [])
+            if not isinstance(children, list):
+                raise ModelFileError(f"{where}: 'layers' of {entry['type']} must be a list")
+            layers = [from_config(child, f"{where}.{i}") for i, child in enumerate(children)]
+            if issubclass(cls, Residual):
+                shortcut = entry.get("shortcut")
+                return cls(*layers, shortcut=from_config(shortcut, f"{where}.shortcut") if shortcut else None)
+            return cls(*layers, **config)
+        return cls(**config)
+    except NumcnnError as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"{where}: cannot build {entry['type']}: {exc}") from None
+    except TypeError as exc:
+        raise ModelFileError(f"{where}: bad arguments for {entry['type']}: {exc}") from None
+
+
+# -- files -------------------------------------------------------------------------------------
+def save(model: Layer, path, extra_meta: dict | None = None):
+    """One .npz with the state dict and {"format", "version", "architecture"} as JSON."""
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, "architecture": to_config(model)}
+    meta.update(extra_meta or {})
+    return atomic_savez(path, state_dict(model), meta)
+
+
+def model_from_arrays(arrays: dict[str, np.ndarray], meta: dict, path) -> Layer:
+    """Rebuild a model from what ``read_npz`` returned, checking the format and every array."""
+    if meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a numcnn model (format {meta.get('format')!r})")
+    if meta.get("version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {meta.get('version')!r}; this numcnn reads {FORMAT_VERSION}")
+    model = from_config(meta.get("architecture"))
+    try:
+        load_state_dict(model, arrays)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    return model
+
+
+def load(path) -> Layer:
+    """Read a model written by ``save``: architecture from JSON, weights checked against it."""
+    arrays, meta = read_npz(path)
+    return model_from_arrays(arrays, meta, path)
+
+
+def summary(model: Layer, input_shape: Iterable[int] | None = None, dtype=np.float32) -> str:
+    """A table of layers, output shapes and parameter counts.
+
+    input_shape: (C, H, W) of one sample; defaults to the model's ``input_shape``. Output
+    shapes come from one forward pass of a zero batch of size 1 (in eval mode).
+    """
+    input_shape = input_shape or getattr(model, "input_shape", None)
+    rows = []
+    layers = model.layers if isinstance(model, Sequential) else [model]
+    x = np.zeros((1, *input_shape), dtype=dtype) if input_shape else None
+    was_training = model.training
+    model.eval()
+    try:
+        for i, layer in enumerate(layers):
+            shape = "?"
+            if x is not None:
+                x = layer.forward(x)
+                shape = str(("N",) + tuple(x.shape[1:])).replace("'", "")
+            rows.append((f"{i}", type(layer).__name__, shape, layer.num_params()))
+    finally:
+        model.train(was_training)
+    header = ("#", "layer", "output shape", "params")
+    widths = [max(len(str(r[c])) for r in rows + [header]) for c in range(4)]
+    line = "  ".join("{:<%d}" % w for w in widths[:3]) + "  {:>%d}" % widths[3]
+    out = [line.format(*header), "-" * (sum(widths) + 6)]
+    out += [line.format(*map(str, r)) for r in rows]
+    out.append("-" * (sum(widths) + 6))
+    total = model.num_params()
+    out.append(f"total params: {total:,}" + (f"   input: {tuple(input_shape)}" if input_shape else ""))
+    return "\n".join(out)
