@@ -6,12 +6,19 @@ Per sample, the convolution is one GEMM over unfolded patches:
 
 which is the textbook's ``col @ W.T`` with the product transposed. Keeping the per-sample
 orientation means the GEMM writes NCHW output directly, where the textbook layout needs an
-output transpose (and its mirror in backward). Groups add a leading group axis to both
-operands, so grouped and depthwise convolutions use the same batched matmul.
+output transpose (and its mirror in backward). Groups add a group axis to both operands, so
+grouped convolutions use the same batched matmul; depthwise ones (one input channel per
+group) skip the GEMM and accumulate one tap at a time.
 
-The column buffer is built in batch chunks of at most ``COL_BUDGET_BYTES``, so memory stays
-bounded at any batch size; when the whole batch fits in one chunk the columns are kept for
-backward instead of being rebuilt.
+Where the time goes is copying, not arithmetic, so two things differ from the textbook:
+
+* Stride 1 uses "wide rows": output rows are computed Wp (padded width) pixels long, and the
+  extra KW-1 columns are thrown away. Every kernel tap's patch is then ONE contiguous run of
+  the flattened padded image, so im2col and col2im become plain block copies and adds.
+* The batch is processed in chunks whose column buffer stays under ``COL_BUDGET_BYTES``.
+  The default is small enough that a chunk's columns are still in cache when the GEMM reads
+  them; memory stays bounded at any batch size, and backward rebuilds the columns chunk by
+  chunk instead of keeping them all (which would cost KH*KW times the input's memory).
 """
 
 from __future__ import annotations
@@ -21,9 +28,152 @@ import numpy as np
 from ..errors import ConfigError, ShapeError
 from ._validate import check_float_array
 from ._window import Window, make_window, pad, unpad
-from .im2col import fold, unfold
 
-COL_BUDGET_BYTES = 64 * 2**20
+COL_BUDGET_BYTES = 8 * 2**20
+
+
+class _Plan:
+    """How one convolution turns padded input into columns, and column gradients back.
+
+    Columns are laid out (C*KH*KW, nb*L): rows ordered (channel, tap), so each group's rows
+    are contiguous, and one row holds a tap's pixel for all nb samples and L output positions.
+    That makes every GEMM a single large product over the whole chunk, which BLAS runs well
+    faster than one small product per sample. This general plan takes strided slices (any
+    stride); ``_WidePlan`` is the stride-1 fast path.
+    """
+
+    def __init__(self, x_shape, win: Window):
+        self.win = win
+        n, c, h, w = x_shape
+        top, bottom, left, right = win.pads
+        self.padded_shape = (n, c, h + top + bottom, w + left + right)
+        self.length = win.oh * win.ow
+
+    def pad(self, x):
+        return pad(x, self.win.pads)
+
+    def columns(self, x_pad):
+        """x_pad (nb, C, Hp, Wp) -> (C*KH*KW, nb*L)."""
+        nb, c = x_pad.shape[:2]
+        w = self.win
+        col = np.empty((c, w.kh, w.kw, nb, w.oh, w.ow), dtype=x_pad.dtype)
+        for i, j, rows, cols in w.offsets():
+            col[:, i, j] = x_pad[:, :, rows, cols].transpose(1, 0, 2, 3)
+        return col.reshape(c * w.kh * w.kw, nb * self.length)
+
+    def fold(self, dcol, out):
+        """Scatter-add columns (C*KH*KW, nb*L) into ``out`` (nb, C, Hp, Wp), zeroing it first."""
+        nb, c = out.shape[:2]
+        w = self.win
+        dcol = dcol.reshape(c, w.kh, w.kw, nb, w.oh, w.ow)
+        out.fill(0)
+        for i, j, rows, cols in w.offsets():
+            out[:, :, rows, cols] += dcol[:, i, j].transpose(1, 0, 2, 3)
+
+    def tap_views(self, x_pad):
+        """One view per kernel tap of the padded input (or of its gradient buffer): (N, C, OH, OW)."""
+        return [x_pad[:, :, rows, cols] for _, _, rows, cols in self.win.offsets()]
+
+    def widen(self, dout):
+        """(N, F, OH, OW) gradient -> the layout of ``tap_views`` outputs."""
+        return dout
+
+    def narrow(self, out):
+        """(N, F, L) GEMM output -> (N, F, OH, OW)."""
+        return out.reshape(out.shape[0], out.shape[1], self.win.oh, self.win.ow)
+
+    def widen_t(self, dout):
+        """(N, F, OH, OW) gradient -> (F, N, L), the layout the weight-gradient GEMM reads."""
+        return np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(dout.shape[1], dout.shape[0], -1)
+
+    def unpad(self, dx_pad):
+        return unpad(dx_pad, self.win.pads)
+
+
+class _WidePlan(_Plan):
+    """Stride 1: each tap's patch is one contiguous slice of the flattened padded image.
+
+    Output position (oh, x) for x in [0, Wp) sits at flat index oh*Wp + x; tap (i, j) reads
+    flat index oh*Wp + x + i*DH*Wp + j*DW. Columns x >= OW wrap into the next row: they are
+    computed, then dropped (narrow) and given zero gradient (widen). One extra zero row at
+    the bottom keeps the last tap's slice inside the buffer.
+
+    The input gradient is then itself a stride-1 correlation: dx_flat[q] = sum over taps of
+    W_tap^T @ dwide[q - offset_tap]. Computing it as a GEMM over columns of the gradient keeps
+    the reduction (F*KH*KW) long, where a col2im would need a thin GEMM and a scatter-add.
+    """
+
+    def __init__(self, x_shape, win: Window):
+        super().__init__(x_shape, win)
+        n, c, hp, wp = self.padded_shape
+        self.wp = wp
+        self.extra_row = 1 if win.kw > 1 else 0
+        self.padded_shape = (n, c, hp + self.extra_row, wp)
+        self.length = win.oh * wp
+        self.offsets = [i * win.dh * wp + j * win.dw for i in range(win.kh) for j in range(win.kw)]
+        self.flat_size = (hp + self.extra_row) * wp
+        # Gradient columns read dout shifted back by each tap's offset, hence the reversed offsets.
+        self.grad_offsets = [self.offsets[-1] - o for o in self.offsets]
+
+    def pad(self, x):
+        top, bottom, left, right = self.win.pads
+        return pad(x, (top, bottom + self.extra_row, left, right))
+
+    @staticmethod
+    def _flat_columns(flat, offsets, length):
+        """flat (nb, C, S) -> (C*len(offsets), nb*length), row (c, t) = flat[:, c, o_t:o_t+length]."""
+        nb, c = flat.shape[:2]
+        col = np.empty((c, len(offsets), nb, length), dtype=flat.dtype)
+        for t, offset in enumerate(offsets):
+            col[:, t] = flat[:, :, offset:offset + length].transpose(1, 0, 2)
+        return col.reshape(c * len(offsets), nb * length)
+
+    def columns(self, x_pad):
+        nb, c = x_pad.shape[:2]
+        return self._flat_columns(x_pad.reshape(nb, c, -1), self.offsets, self.length)
+
+    def fold(self, dcol, out):
+        nb, c = out.shape[:2]
+        taps = len(self.offsets)
+        flat = out.reshape(nb, c, -1)
+        flat.fill(0)
+        dcol = dcol.reshape(c, taps, nb, self.length)
+        for t, offset in enumerate(self.offsets):
+            flat[:, :, offset:offset + self.length] += dcol[:, t].transpose(1, 0, 2)
+
+    def tap_views(self, x_pad):
+        """One contiguous-row view per tap: (N, C, L)."""
+        flat = x_pad.reshape(x_pad.shape[0], x_pad.shape[1], -1)
+        return [flat[:, :, o:o + self.length] for o in self.offsets]
+
+    def narrow(self, out):
+        return out.reshape(out.shape[0], out.shape[1], self.win.oh, self.wp)[..., :self.win.ow]
+
+    def widen(self, dout):
+        n, f = dout.shape[:2]
+        wide = np.zeros((n, f, self.win.oh, self.wp), dtype=dout.dtype)
+        wide[..., :self.win.ow] = dout
+        return wide.reshape(n, f, self.length)
+
+    def widen_t(self, dout):
+        return self.widen(dout.transpose(1, 0, 2, 3))
+
+    def grad_source(self, dout):
+        """dout (N, F, OH, OW) -> (N, F, S): the wide gradient placed after offsets[-1] zeros."""
+        n, f = dout.shape[:2]
+        start = self.offsets[-1]
+        src = np.zeros((n, f, start + self.flat_size), dtype=dout.dtype)
+        src[:, :, start:start + self.length].reshape(n, f, self.win.oh, self.wp)[..., :self.win.ow] = dout
+        return src
+
+    def grad_columns(self, src):
+        """Columns of the gradient source, (F*KH*KW, nb*S_x), for the input-gradient GEMM."""
+        return self._flat_columns(src, self.grad_offsets, self.flat_size)
+
+    def unpad(self, dx_pad):
+        top, bottom, left, right = self.win.pads
+        hp, wp = dx_pad.shape[-2:]
+        return dx_pad[..., top:hp - bottom - self.extra_row, left:wp - right]
 
 
 def _chunks(n: int, bytes_per_sample: int):
@@ -37,6 +187,24 @@ def _is_pointwise(win: Window) -> bool:
     return win.kh == win.kw == 1 and win.sh == win.sw == 1 and not any(win.pads)
 
 
+def _check_conv_args(x, weight, bias, groups):
+    x = check_float_array(x, "conv2d", 4)
+    weight = check_float_array(weight, "conv2d", 4, what="weight")
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ConfigError(f"conv2d: groups must be a positive int, got {groups!r}")
+    f, cg = weight.shape[:2]
+    if x.shape[1] != cg * groups:
+        raise ShapeError(f"conv2d: expected input with {cg * groups} channels (weight {weight.shape}, "
+                         f"groups={groups}), got input of shape {x.shape}")
+    if f % groups:
+        raise ShapeError(f"conv2d: out channels {f} are not divisible by groups={groups}")
+    if bias is not None:
+        bias = check_float_array(bias, "conv2d", 1, what="bias")
+        if bias.shape != (f,):
+            raise ShapeError(f"conv2d: expected bias of shape ({f},), got {bias.shape}")
+    return x, weight, bias
+
+
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlate x with weight, as one batched GEMM over unfolded patches.
 
@@ -47,43 +215,36 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     returns: out (N, F, OH, OW) with OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, and the cache
              for ``conv2d_backward``. out has x's dtype.
     """
-    x = check_float_array(x, "conv2d", 4)
-    weight = check_float_array(weight, "conv2d", 4, what="weight")
-    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
-        raise ConfigError(f"conv2d: groups must be a positive int, got {groups!r}")
-    n, c, h, w = x.shape
+    x, weight, bias = _check_conv_args(x, weight, bias, groups)
+    n, c = x.shape[:2]
     f, cg, kh, kw = weight.shape
-    if c != cg * groups:
-        raise ShapeError(f"conv2d: expected input with {cg * groups} channels (weight {weight.shape}, "
-                         f"groups={groups}), got input of shape {x.shape}")
-    if f % groups:
-        raise ShapeError(f"conv2d: out channels {f} are not divisible by groups={groups}")
-    if bias is not None:
-        bias = check_float_array(bias, "conv2d", 1, what="bias")
-        if bias.shape != (f,):
-            raise ShapeError(f"conv2d: expected bias of shape ({f},), got {bias.shape}")
     win = make_window(x.shape, (kh, kw), stride, padding, dilation, "conv2d")
-
     dtype = x.dtype
     w_mat = weight.astype(dtype, copy=False).reshape(groups, f // groups, cg * kh * kw)
-    x_pad = pad(x, win.pads)
-    p = win.oh * win.ow
-    out = np.empty((n, f, p), dtype=dtype)
-    kept_col = None
+
     if _is_pointwise(win):
-        np.matmul(w_mat, x_pad.reshape(n, groups, cg, p), out=out.reshape(n, groups, f // groups, p))
+        plan = None
+        x_pad = x
+        out = np.matmul(w_mat, x.reshape(n, groups, cg, -1)).reshape(n, f, win.oh, win.ow)
+    elif cg == 1 and groups > 1:
+        plan = _WidePlan(x.shape, win) if (win.sh, win.sw) == (1, 1) else _Plan(x.shape, win)
+        x_pad = plan.pad(x)
+        out = plan.narrow(_depthwise_forward(x_pad, w_mat, plan))
     else:
-        chunks = _chunks(n, c * kh * kw * p * x.itemsize)
-        for part in chunks:
+        plan = _WidePlan(x.shape, win) if (win.sh, win.sw) == (1, 1) else _Plan(x.shape, win)
+        x_pad = plan.pad(x)
+        wide = np.empty((n, f, plan.length), dtype=dtype)
+        for part in _chunks(n, c * kh * kw * plan.length * x.itemsize):
             nb = part.stop - part.start
-            col = unfold(x_pad[part], win).reshape(nb, groups, cg * kh * kw, p)
-            np.matmul(w_mat, col, out=out[part].reshape(nb, groups, f // groups, p))
-        if len(chunks) == 1:
-            kept_col = col  # retain the columns: rebuilding them costs as much as the copy in forward
+            col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
+            res = np.matmul(w_mat, col)  # (G, F/G, nb*L)
+            wide[part] = res.reshape(f, nb, plan.length).transpose(1, 0, 2)
+        out = plan.narrow(wide)
     if bias is not None:
-        out += bias.astype(dtype, copy=False)[:, None]
-    cache = (x_pad, w_mat, weight.shape, win, groups, bias is not None, kept_col)
-    return out.reshape(n, f, win.oh, win.ow), cache
+        out += bias.astype(dtype, copy=False)[:, None, None]
+    # Retain only the padded input and the weight matrix; columns are rebuilt in backward.
+    cache = (x_pad, w_mat, weight.shape, win, groups, bias is not None, plan)
+    return out, cache
 
 
 def conv2d_backward(dout, cache):
@@ -91,35 +252,99 @@ def conv2d_backward(dout, cache):
 
     dout   : (N, F, OH, OW)
     returns: dx (N, C, H, W), dweight (F, C // groups, KH, KW), dbias (F,) or None, all in
-             dout's dtype (the forward input's dtype)
+             the forward input's dtype
     """
-    x_pad, w_mat, w_shape, win, groups, has_bias, kept_col = cache
+    x_pad, w_mat, w_shape, win, groups, has_bias, plan = cache
     n, c = x_pad.shape[:2]
     f, cg, kh, kw = w_shape
-    p = win.oh * win.ow
     dtype = x_pad.dtype
     dout = check_float_array(dout, "conv2d_backward", 4, what="dout")
     if dout.shape != (n, f, win.oh, win.ow):
         raise ShapeError(f"conv2d_backward: expected dout of shape {(n, f, win.oh, win.ow)}, got {dout.shape}")
-    d3 = dout.astype(dtype, copy=False).reshape(n, groups, f // groups, p)
-    db = dout.sum(axis=(0, 2, 3), dtype=dtype) if has_bias else None
+    dout = dout.astype(dtype, copy=False)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     w_t = w_mat.transpose(0, 2, 1)  # (G, Cg*KH*KW, F/G)
 
-    if _is_pointwise(win):
-        col = x_pad.reshape(n, groups, cg, p)
+    if plan is None:  # pointwise
+        d3 = dout.reshape(n, groups, f // groups, -1)
+        col = x_pad.reshape(n, groups, cg, -1)
         dw = np.matmul(d3, col.transpose(0, 1, 3, 2)).sum(axis=0)
-        dx = np.matmul(w_t, d3).reshape(x_pad.shape)
-        return dx, dw.reshape(w_shape), db
+        return np.matmul(w_t, d3).reshape(x_pad.shape), dw.reshape(w_shape), db
+    if cg == 1 and groups > 1:
+        dx_pad, dw = _depthwise_backward(dout, x_pad, w_mat, plan)
+        return plan.unpad(dx_pad), dw.reshape(w_shape), db
 
+    d_t = plan.widen_t(dout)  # (F, N, L)
     dw = np.zeros(w_mat.shape, dtype=dtype)
     dx_pad = np.empty(x_pad.shape, dtype=dtype)
-    for part in _chunks(n, c * kh * kw * p * x_pad.itemsize):
+    # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
+    # writes C*KH*KW: take whichever buffer is smaller.
+    wide = isinstance(plan, _WidePlan) and f <= c
+    for part in _chunks(n, c * kh * kw * plan.length * x_pad.itemsize):
         nb = part.stop - part.start
-        col = kept_col if kept_col is not None else unfold(x_pad[part], win).reshape(nb, groups, cg * kh * kw, p)
-        dw += np.matmul(d3[part], col.transpose(0, 1, 3, 2)).sum(axis=0)
-        dcol = np.matmul(w_t, d3[part]).reshape(nb, c, kh, kw, win.oh, win.ow)
-        fold(dcol, dx_pad[part].shape, win, out=dx_pad[part])
-    return unpad(dx_pad, win.pads), dw.reshape(w_shape), db
+        col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
+        d_part = d_t[:, part].reshape(groups, f // groups, nb * plan.length)
+        dw += np.matmul(d_part, col.transpose(0, 2, 1))
+        if not wide:
+            plan.fold(np.matmul(w_t, d_part), dx_pad[part])
+    if wide:
+        _wide_input_grad(plan, dout, w_mat, groups, dx_pad)
+    return plan.unpad(dx_pad), dw.reshape(w_shape), db
+
+
+def _wide_input_grad(plan: _WidePlan, dout, w_mat, groups, dx_pad):
+    """dx_pad (N, C, Hp+1, Wp) <- stride-1 correlation of the widened dout with W^T, as GEMMs."""
+    n, c = dx_pad.shape[:2]
+    g, fg, cgkk = w_mat.shape
+    taps = len(plan.offsets)
+    cg = cgkk // taps
+    # W'[g, c, (f, t)] = W[g*fg + f, c, t]
+    w_prime = w_mat.reshape(g, fg, cg, taps).transpose(0, 2, 1, 3).reshape(g, cg, fg * taps)
+    src = plan.grad_source(dout)
+    dx_flat = dx_pad.reshape(n, c, -1)
+    for part in _chunks(n, g * fg * taps * plan.flat_size * dx_pad.itemsize):
+        nb = part.stop - part.start
+        col = plan.grad_columns(src[part]).reshape(g, fg * taps, nb * plan.flat_size)
+        dx_flat[part] = np.matmul(w_prime, col).reshape(c, nb, plan.flat_size).transpose(1, 0, 2)
+
+
+def _depthwise_forward(x_pad, w_mat, plan: _Plan):
+    """One input channel per group: out[n, g*M + m] = sum over taps of w[g, m, tap] * x[n, g, tap].
+
+    A GEMM per (sample, channel) would be a 1 x KH*KW product, so instead accumulate over
+    the KH*KW taps with broadcasting; each pass is a plain multiply-add over the output.
+    x_pad (N, G, Hp, Wp), w_mat (G, M, KH*KW) -> (N, G*M, L), L positions in the plan's layout
+    """
+    n, g = x_pad.shape[:2]
+    m = w_mat.shape[1]
+    taps = plan.tap_views(x_pad)
+    spatial = taps[0].shape[2:]
+    out = np.zeros((n, g, m) + spatial, dtype=x_pad.dtype)
+    tmp = np.empty_like(out)
+    for t, view in enumerate(taps):
+        np.multiply(view[:, :, None], w_mat[:, :, t].reshape((g, m) + (1,) * len(spatial)), out=tmp)
+        out += tmp
+    return out.reshape(n, g * m, -1)
+
+
+def _depthwise_backward(dout, x_pad, w_mat, plan: _Plan):
+    """Gradients of _depthwise_forward: dx_pad (N, G, Hp, Wp) and dw (G, M, KH*KW)."""
+    n, g = x_pad.shape[:2]
+    m = w_mat.shape[1]
+    x_taps = plan.tap_views(x_pad)
+    spatial = x_taps[0].shape[2:]
+    d = plan.widen(dout).reshape((n, g, m) + spatial)
+    sum_axes = (0,) + tuple(range(3, 3 + len(spatial)))
+    dx_pad = np.zeros(x_pad.shape, dtype=x_pad.dtype)
+    dx_taps = plan.tap_views(dx_pad)  # views: adding into them accumulates into dx_pad
+    dw = np.empty(w_mat.shape, dtype=x_pad.dtype)
+    tmp = np.empty_like(d)
+    for t, (x_view, dx_view) in enumerate(zip(x_taps, dx_taps)):
+        np.multiply(d, x_view[:, :, None], out=tmp)
+        dw[:, :, t] = tmp.sum(axis=sum_axes)
+        np.multiply(d, w_mat[:, :, t].reshape((g, m) + (1,) * len(spatial)), out=tmp)
+        dx_view += tmp.sum(axis=2) if m > 1 else tmp[:, :, 0]
+    return dx_pad, dw
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:

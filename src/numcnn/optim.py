@@ -1,0 +1,623 @@
+"""Optimizers and learning-rate schedules, step for step the same as ``torch.optim``.
+
+An optimizer walks ``model.named_parameters()`` at every ``step()`` and reads the current
+``owner.params[key]`` and ``owner.grads[key]`` there, because ``backward`` replaces the gradient
+arrays each time. It updates every parameter in place (the array keeps its identity, so layers
+and other references see the new values) and in the parameter's own dtype: a float32 model stays
+float32, and so do its optimizer state arrays.
+
+    opt = Adam(model, lr=1e-3)
+    schedule = CosineAnnealingLR(opt, T_max=epochs)
+    for epoch in range(epochs):
+        for x, y in batches:
+            opt.zero_grad(); loss.forward(model(x), y); model.backward(loss.backward()); opt.step()
+        schedule.step()
+
+State dicts hold no Python objects, so they save without pickle: ``{"hyper": JSON-friendly
+dict, "arrays": {"exp_avg/0.weight": ndarray, ...}}``. State names follow PyTorch
+(``momentum_buffer``, ``sum``, ``square_avg``, ``grad_avg``, ``exp_avg``, ``exp_avg_sq``,
+``max_exp_avg_sq``), parameter names are the model's dotted names.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from numbers import Integral, Real
+from types import SimpleNamespace
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import ConfigError, ModelFileError, NumcnnError, ShapeError
+
+
+# -- hyper-parameter checks ------------------------------------------------------------------------
+
+def _number(owner: str, name: str, value: Any, low: float, high: float = math.inf, *,
+            low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a Python float, or a ConfigError naming the owner, the value and the range.
+
+    A Python float (not np.float64) keeps float32 arithmetic in float32 under NumPy's scalar rules.
+    """
+    try:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+            raise TypeError
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    inside = ((x > low) if low_open else (x >= low)) and ((x < high) if high_open else (x <= high))
+    if not (math.isfinite(x) and inside):
+        top = "inf)" if math.isinf(high) else f"{high:g}{')' if high_open else ']'}"
+        valid = f"{'(' if low_open else '['}{low:g}, {top}"
+        raise ConfigError(f"{owner}: {name} must be a finite number in {valid}, got {value!r}")
+    return x
+
+
+def _integer(owner: str, name: str, value: Any, low: int) -> int:
+    """``value`` as an int >= low, or a ConfigError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral) or value < low:
+        raise ConfigError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _flag(owner: str, name: str, value: Any) -> bool:
+    """``value`` as a bool (True, False, 1 or 0), or a ConfigError."""
+    if not isinstance(value, (bool, np.bool_, Integral)) or value not in (0, 1):
+        raise ConfigError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _constructor_args(cls: type) -> list[str]:
+    """The keyword arguments of ``cls(...)`` after its first one (the model or optimizer)."""
+    return list(inspect.signature(cls.__init__).parameters)[2:]
+
+
+def _check_kwargs(cls: type, kwargs: dict[str, Any]) -> None:
+    """ConfigError for keyword arguments ``cls`` does not take, or required ones not given."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
+    unknown = sorted(set(kwargs) - {p.name for p in params})
+    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in kwargs]
+    if unknown or missing:
+        raise ConfigError(f"{cls.__name__}: unknown argument(s) {unknown}, missing required {missing}; "
+                          f"accepted: {[p.name for p in params]}")
+
+
+def _lookup(kind: str, registry: dict[str, type], name: Any) -> type:
+    key = name.lower() if isinstance(name, str) else name
+    if key not in registry:
+        raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}")
+    return registry[key]
+
+
+# -- the base class --------------------------------------------------------------------------------
+
+class Optimizer:
+    """Base class: finds parameters and gradients, keeps per-parameter state, saves it.
+
+    A subclass validates its hyper-parameters in ``__init__``, names its state arrays in
+    ``_state_names()`` and writes its update rule in ``_update(param, grad, state, lr)``, which
+    changes ``param`` in place. The constructor's argument names are the hyper-parameter names
+    saved in the state dict.
+
+    model        : a numcnn ``Layer`` (anything with ``named_parameters()`` and ``zero_grad()``)
+    lr           : learning rate, a public attribute that schedules rewrite
+    weight_decay : L2 penalty coefficient (added to the gradient unless the subclass decouples it)
+    """
+
+    def __init__(self, model: Any, lr: float, weight_decay: float = 0.0):
+        if not hasattr(model, "named_parameters"):
+            raise ConfigError(f"{self.name}: expected a numcnn model (a Layer), got {type(model).__name__}")
+        if next(iter(model.named_parameters()), None) is None:
+            raise ConfigError(f"{self.name}: the model has no trainable parameters")
+        self.model = model
+        self.lr = _number(self.name, "lr", lr, 0)
+        self.weight_decay = _number(self.name, "weight_decay", weight_decay, 0)
+        self.step_count = 0
+        # parameter name -> state name -> array, created on the parameter's first step
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    @property
+    def name(self) -> str:
+        """The class name, used in error messages and state dicts."""
+        return type(self).__name__
+
+    # -- what subclasses define ----------------------------------------------------------------
+    def _state_names(self) -> tuple[str, ...]:
+        """The state arrays each parameter holds after its first step, given the hyper-parameters."""
+        return ()
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
+                lr: float) -> None:
+        raise NotImplementedError
+
+    # -- training ------------------------------------------------------------------------------
+    def zero_grad(self) -> None:
+        """Set every gradient of the model to zeros (delegates to ``model.zero_grad()``)."""
+        self.model.zero_grad()
+
+    def step(self) -> None:
+        """Update every parameter once from its current gradient.
+
+        All gradients are checked before any parameter changes, so a missing or misshapen
+        gradient leaves the model and the optimizer as they were.
+        """
+        lr = _number(self.name, "lr", self.lr, 0)
+        work = []
+        for name, owner, key in self.model.named_parameters():
+            param = owner.params[key]
+            grad = owner.grads.get(key)
+            if grad is None:
+                raise NumcnnError(f"{self.name}.step(): parameter {name!r} has no gradient; "
+                                  f"call backward() (or zero_grad()) before step()")
+            grad = np.asarray(grad)
+            if grad.shape != param.shape:
+                raise ShapeError(f"{self.name}.step(): gradient of {name!r} has shape {grad.shape}, "
+                                 f"parameter has {param.shape}")
+            # the update runs in the parameter's dtype; the gradient itself is never modified
+            work.append((name, param, grad.astype(param.dtype, copy=False)))
+        self.step_count += 1
+        for name, param, grad in work:
+            self._update(param, grad, self.state.setdefault(name, {}), lr)
+
+    # -- saving --------------------------------------------------------------------------------
+    def hyper_parameters(self) -> dict[str, Any]:
+        """The constructor's arguments as they are now (JSON-friendly: tuples become lists)."""
+        values = {}
+        for arg in _constructor_args(type(self)):
+            value = getattr(self, arg)
+            values[arg] = list(value) if isinstance(value, tuple) else value
+        return values
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"hyper": JSON-serialisable dict, "arrays": {"<state>/<param>": ndarray copy}}``."""
+        hyper = {"class": self.name, "step": self.step_count, **self.hyper_parameters()}
+        arrays = {f"{state_name}/{param_name}": array.copy()
+                  for param_name, state in self.state.items()
+                  for state_name, array in state.items()}
+        return {"hyper": hyper, "arrays": arrays}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        """Restore hyper-parameters, step count and state from ``state_dict()`` output.
+
+        Everything is checked before anything changes; any mismatch (another optimizer class,
+        missing or extra keys, wrong shapes, invalid values) raises ModelFileError.
+        """
+        where = f"{self.name}.load_state_dict"
+        if not isinstance(sd, dict) or not isinstance(sd.get("hyper"), dict) \
+                or not isinstance(sd.get("arrays"), dict):
+            raise ModelFileError(f"{where}: expected a dict with 'hyper' and 'arrays' dicts, "
+                                 f"got {type(sd).__name__}")
+        hyper, arrays = dict(sd["hyper"]), sd["arrays"]
+        saved_class = hyper.pop("class", None)
+        if saved_class != self.name:
+            raise ModelFileError(f"{where}: the state was saved by {saved_class!r}, not {self.name!r}")
+        step = hyper.pop("step", None)
+        if isinstance(step, bool) or not isinstance(step, Integral) or step < 0:
+            raise ModelFileError(f"{where}: 'step' must be an integer >= 0, got {step!r}")
+        expected_hyper = set(_constructor_args(type(self)))
+        if set(hyper) != expected_hyper:
+            raise ModelFileError(f"{where}: hyper-parameters missing {sorted(expected_hyper - set(hyper))}, "
+                                 f"unexpected {sorted(set(hyper) - expected_hyper)}")
+        try:
+            # the constructor validates every value
+            fresh = type(self)(self.model, **hyper)
+        except ConfigError as exc:
+            raise ModelFileError(f"{where}: invalid saved hyper-parameter: {exc}") from None
+
+        params = {name: owner.params[key] for name, owner, key in self.model.named_parameters()}
+        wanted = {f"{s}/{p}": p for p in params for s in fresh._state_names()} if step > 0 else {}
+        missing, extra = sorted(set(wanted) - set(arrays)), sorted(set(arrays) - set(wanted))
+        if missing or extra:
+            raise ModelFileError(f"{where}: arrays missing {missing}, unexpected {extra}")
+        state: dict[str, dict[str, np.ndarray]] = {}
+        for key, param_name in wanted.items():
+            array, param = np.asarray(arrays[key]), params[param_name]
+            if array.shape != param.shape:
+                raise ModelFileError(f"{where}: {key!r} has shape {array.shape}, "
+                                     f"the model's {param_name!r} has {param.shape}")
+            if not np.issubdtype(array.dtype, np.floating):
+                raise ModelFileError(f"{where}: {key!r} has dtype {array.dtype}, expected floats")
+            state.setdefault(param_name, {})[key.split("/", 1)[0]] = array.astype(param.dtype, copy=True)
+
+        for arg in expected_hyper:
+            setattr(self, arg, getattr(fresh, arg))
+        self.step_count = int(step)
+        self.state = state
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in _constructor_args(type(self)))
+        return f"{self.name}({args})"
+
+
+# -- the optimizers --------------------------------------------------------------------------------
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, as ``torch.optim.SGD``.
+
+    g <- g + weight_decay * p
+    b <- g on the first step, else momentum * b + (1 - dampening) * g
+    g <- g + momentum * b  (nesterov)   or   g <- b  (classical momentum)
+    p <- p - lr * g
+    """
+
+    def __init__(self, model: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0):
+        super().__init__(model, lr, weight_decay)
+        self.momentum = _number(self.name, "momentum", momentum, 0)
+        self.dampening = _number(self.name, "dampening", dampening, 0, 1)
+        self.nesterov = _flag(self.name, "nesterov", nesterov)
+        if self.nesterov and (self.momentum == 0 or self.dampening != 0):
+            raise ConfigError(f"{self.name}: nesterov needs momentum > 0 and dampening = 0, "
+                              f"got momentum={momentum!r}, dampening={dampening!r}")
+
+    def _state_names(self):
+        return ("momentum_buffer",) if self.momentum != 0 else ()
+
+    def _update(self, param, grad, state, lr):
+        if self.weight_decay != 0:
+            grad = grad + self.weight_decay * param                # L2: g + wd * p
+        if self.momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.copy()      # b_1 = g_1 (PyTorch: no dampening)
+            else:
+                buf *= self.momentum                               # b_t = mu * b_{t-1} + (1 - tau) * g_t
+                buf += (1 - self.dampening) * grad
+            grad = grad + self.momentum * buf if self.nesterov else buf
+        param -= lr * grad                                         # p_t = p_{t-1} - lr * g
+
+
+class Momentum(SGD):
+    """SGD with classical (heavy-ball) momentum: ``SGD(model, lr, momentum=0.9)``.
+
+    v <- momentum * v + g   (v = g on the first step);   p <- p - lr * v
+    """
+
+    def __init__(self, model: Any, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0):
+        super().__init__(model, lr, momentum=momentum, weight_decay=weight_decay)
+
+
+class Nesterov(SGD):
+    """SGD with Nesterov momentum in PyTorch's form: ``SGD(model, lr, momentum=0.9, nesterov=True)``.
+
+    v <- momentum * v + g   (v = g on the first step);   p <- p - lr * (g + momentum * v)
+    """
+
+    def __init__(self, model: Any, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0):
+        super().__init__(model, lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+
+
+class AdaGrad(Optimizer):
+    """Per-coordinate step sizes from the running sum of squared gradients, as ``torch.optim.Adagrad``.
+
+    g <- g + weight_decay * p
+    G <- G + g^2                      (G starts at initial_accumulator_value)
+    p <- p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(G) + eps)
+    """
+
+    def __init__(self, model: Any, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, lr_decay: float = 0.0):
+        super().__init__(model, lr, weight_decay)
+        self.eps = _number(self.name, "eps", eps, 0, low_open=True)
+        self.initial_accumulator_value = _number(self.name, "initial_accumulator_value",
+                                                 initial_accumulator_value, 0)
+        self.lr_decay = _number(self.name, "lr_decay", lr_decay, 0)
+
+    def _state_names(self):
+        return ("sum",)
+
+    def _update(self, param, grad, state, lr):
+        if self.weight_decay != 0:
+            grad = grad + self.weight_decay * param
+        if "sum" not in state:
+            state["sum"] = np.full_like(param, self.initial_accumulator_value)
+        total = state["sum"]
+        total += grad * grad                                       # G_t = G_{t-1} + g_t^2
+        decayed_lr = lr / (1 + (self.step_count - 1) * self.lr_decay)
+        param -= decayed_lr * grad / (np.sqrt(total) + self.eps)   # p -= lr_t * g / (sqrt(G_t) + eps)
+
+
+class RMSProp(Optimizer):
+    """Steps scaled by a running RMS of the gradient, as ``torch.optim.RMSprop``.
+
+    g <- g + weight_decay * p
+    v <- alpha * v + (1 - alpha) * g^2
+    centered: m <- alpha * m + (1 - alpha) * g,  denom = sqrt(v - m^2) + eps;  else denom = sqrt(v) + eps
+    momentum > 0: b <- momentum * b + g / denom,  p <- p - lr * b;  else p <- p - lr * g / denom
+    """
+
+    def __init__(self, model: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0):
+        super().__init__(model, lr, weight_decay)
+        self.alpha = _number(self.name, "alpha", alpha, 0, 1, high_open=True)
+        self.eps = _number(self.name, "eps", eps, 0, low_open=True)
+        self.momentum = _number(self.name, "momentum", momentum, 0)
+        self.centered = _flag(self.name, "centered", centered)
+
+    def _state_names(self):
+        return (("square_avg",) + (("momentum_buffer",) if self.momentum > 0 else ())
+                + (("grad_avg",) if self.centered else ()))
+
+    def _update(self, param, grad, state, lr):
+        if self.weight_decay != 0:
+            grad = grad + self.weight_decay * param
+        if not state:
+            state.update({name: np.zeros_like(param) for name in self._state_names()})
+        square_avg = state["square_avg"]
+        square_avg *= self.alpha                                   # v_t = alpha * v_{t-1} + (1 - alpha) * g^2
+        square_avg += (1 - self.alpha) * grad * grad
+        if self.centered:
+            grad_avg = state["grad_avg"]
+            grad_avg += (1 - self.alpha) * (grad - grad_avg)       # m_t = alpha * m_{t-1} + (1 - alpha) * g
+            denom = np.sqrt(square_avg - grad_avg * grad_avg) + self.eps
+        else:
+            denom = np.sqrt(square_avg) + self.eps
+        if self.momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= self.momentum                                   # b_t = mu * b_{t-1} + g / denom
+            buf += grad / denom
+            param -= lr * buf
+        else:
+            param -= lr * grad / denom
+
+
+class Adam(Optimizer):
+    """Adaptive moment estimation, as ``torch.optim.Adam`` (weight decay is L2, added to g).
+
+    g <- g + weight_decay * p
+    m <- beta1 * m + (1 - beta1) * g;   v <- beta2 * v + (1 - beta2) * g^2   (amsgrad: v_max <- max(v_max, v))
+    p <- p - lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(self, model: Any, lr: float = 1e-3, betas: Iterable[float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
+        super().__init__(model, lr, weight_decay)
+        betas = tuple(betas) if isinstance(betas, (tuple, list, np.ndarray)) else betas
+        if not isinstance(betas, tuple) or len(betas) != 2:
+            raise ConfigError(f"{self.name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = tuple(_number(self.name, f"betas[{i}]", b, 0, 1, high_open=True)
+                           for i, b in enumerate(betas))
+        self.eps = _number(self.name, "eps", eps, 0, low_open=True)
+        self.amsgrad = _flag(self.name, "amsgrad", amsgrad)
+
+    def _state_names(self):
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
+
+    def _update(self, param, grad, state, lr):
+        beta1, beta2 = self.betas
+        t = self.step_count
+        if self.weight_decay != 0:
+            if self.decoupled_weight_decay:
+                param *= 1 - lr * self.weight_decay                # AdamW: p <- p * (1 - lr * wd)
+            else:
+                grad = grad + self.weight_decay * param            # Adam: g <- g + wd * p
+        if not state:
+            state.update({name: np.zeros_like(param) for name in self._state_names()})
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1 - beta1) * (grad - exp_avg)                  # m_t = beta1 * m + (1 - beta1) * g
+        exp_avg_sq *= beta2                                        # v_t = beta2 * v + (1 - beta2) * g^2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        if self.amsgrad:
+            second = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+        else:
+            second = exp_avg_sq
+        # bias corrections: m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)
+        step_size = lr / (1 - beta1 ** t)
+        denom = np.sqrt(second) / math.sqrt(1 - beta2 ** t) + self.eps
+        param -= step_size * exp_avg / denom                       # p -= lr * m_hat / (sqrt(v_hat) + eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    p <- p * (1 - lr * weight_decay), then the Adam step with the plain gradient.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, model: Any, lr: float = 1e-3, betas: Iterable[float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(model, lr, betas, eps, weight_decay, amsgrad)
+
+
+Adagrad = AdaGrad
+RMSprop = RMSProp
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
+    "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW,
+}
+
+
+def get_optimizer(name: str, model: Any, **kwargs: Any) -> Optimizer:
+    """Build an optimizer by its registry name (case-insensitive), e.g. ``get_optimizer("adam", model, lr=1e-3)``.
+
+    Unknown names and unknown keyword arguments raise ConfigError listing what is accepted.
+    """
+    cls = _lookup("optimizer", OPTIMIZERS, name)
+    _check_kwargs(cls, kwargs)
+    return cls(model, **kwargs)
+
+
+# -- learning-rate schedules -----------------------------------------------------------------------
+
+class LRSchedule:
+    """Base class: sets ``optimizer.lr`` from a closed form ``lr_at(t)`` of the step count ``t``.
+
+    ``t`` counts ``step()`` calls: once per epoch by default, or once per iteration if the
+    trainer steps it so; the schedule does not care which. ``base_lr`` is the optimizer's
+    ``lr`` when the schedule is built; construction already applies ``lr_at(0)``. Because the
+    closed form rewrites ``optimizer.lr`` at every step, changes made to it by hand are not kept.
+    """
+
+    def __init__(self, optimizer: Any):
+        if not hasattr(optimizer, "lr"):
+            raise ConfigError(f"{self.name}: expected an optimizer with an 'lr' attribute, "
+                              f"got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = _number(self.name, "the optimizer's lr", optimizer.lr, 0)
+        self.last_epoch = 0
+        self.last_lr = self.base_lr
+
+    @property
+    def name(self) -> str:
+        """The class name, used in error messages and state dicts."""
+        return type(self).__name__
+
+    def lr_at(self, t: int) -> float:
+        """The learning rate after ``t`` calls of ``step()``."""
+        raise NotImplementedError
+
+    def _apply(self) -> None:
+        self.last_lr = self.lr_at(self.last_epoch)
+        self.optimizer.lr = self.last_lr
+
+    def step(self) -> None:
+        """Advance one epoch (or iteration) and set the optimizer's learning rate."""
+        self.last_epoch += 1
+        self._apply()
+
+    def get_lr(self) -> float:
+        """The learning rate now in effect (same as ``last_lr``)."""
+        return self.last_lr
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable: class, step count, base lr, last lr and the constructor arguments."""
+        config = {arg: getattr(self, arg) for arg in _constructor_args(type(self))}
+        return {"class": self.name, "last_epoch": self.last_epoch, "base_lr": self.base_lr,
+                "last_lr": self.last_lr, **config}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        """Restore from ``state_dict()`` output and set the optimizer's lr to match.
+
+        Another schedule class, missing or extra keys, or invalid values raise ModelFileError.
+        """
+        where = f"{self.name}.load_state_dict"
+        if not isinstance(sd, dict):
+            raise ModelFileError(f"{where}: expected a dict, got {type(sd).__name__}")
+        if sd.get("class") != self.name:
+            raise ModelFileError(f"{where}: the state was saved by {sd.get('class')!r}, not {self.name!r}")
+        expected = {"class", "last_epoch", "base_lr", "last_lr", *_constructor_args(type(self))}
+        if set(sd) != expected:
+            raise ModelFileError(f"{where}: keys missing {sorted(expected - set(sd))}, "
+                                 f"unexpected {sorted(set(sd) - expected)}")
+        config = {arg: sd[arg] for arg in _constructor_args(type(self))}
+        try:
+            # building one on a stand-in optimizer validates everything without touching ours
+            base_lr = _number(self.name, "base_lr", sd["base_lr"], 0)
+            last_epoch = _integer(self.name, "last_epoch", sd["last_epoch"], 0)
+            fresh = type(self)(SimpleNamespace(lr=base_lr), **config)
+        except ConfigError as exc:
+            raise ModelFileError(f"{where}: invalid saved value: {exc}") from None
+        for arg in config:
+            setattr(self, arg, getattr(fresh, arg))
+        self.base_lr = fresh.base_lr
+        self.last_epoch = last_epoch
+        self._apply()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in _constructor_args(type(self)))
+        return f"{self.name}({args}, last_epoch={self.last_epoch}, lr={self.last_lr:g})"
+
+
+class StepLR(LRSchedule):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` steps, as ``torch.optim.lr_scheduler.StepLR``.
+
+    lr_t = base_lr * gamma ** (t // step_size)
+    """
+
+    def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1):
+        super().__init__(optimizer)
+        self.step_size = _integer(self.name, "step_size", step_size, 1)
+        self.gamma = _number(self.name, "gamma", gamma, 0, low_open=True)
+        self._apply()
+
+    def lr_at(self, t):
+        return self.base_lr * self.gamma ** (t // self.step_size)
+
+
+class CosineAnnealingLR(LRSchedule):
+    """Cosine from ``base_lr`` down to ``eta_min`` over ``T_max`` steps, as PyTorch's CosineAnnealingLR.
+
+    lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2
+
+    Past ``T_max`` the cosine rises again (period 2 * T_max), as in PyTorch.
+    """
+
+    def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0):
+        super().__init__(optimizer)
+        self.T_max = _integer(self.name, "T_max", T_max, 1)
+        self.eta_min = _number(self.name, "eta_min", eta_min, 0)
+        self._apply()
+
+    def lr_at(self, t):
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+class LinearWarmup(LRSchedule):
+    """Ramp linearly from ``start_factor * base_lr`` to ``base_lr`` over ``warmup_steps``, then hold.
+
+    lr_t = base_lr * (start_factor + (1 - start_factor) * min(t, warmup_steps) / warmup_steps)
+
+    The same values as ``torch.optim.lr_scheduler.LinearLR(start_factor, end_factor=1,
+    total_iters=warmup_steps)``, whose default start factor it shares.
+    """
+
+    def __init__(self, optimizer: Any, warmup_steps: int, start_factor: float = 1 / 3):
+        super().__init__(optimizer)
+        self.warmup_steps = _integer(self.name, "warmup_steps", warmup_steps, 1)
+        self.start_factor = _number(self.name, "start_factor", start_factor, 0, 1)
+        self._apply()
+
+    def lr_at(self, t):
+        progress = min(t, self.warmup_steps) / self.warmup_steps
+        return self.base_lr * (self.start_factor + (1 - self.start_factor) * progress)
+
+
+class WarmupCosine(LRSchedule):
+    """Linear warm-up for ``warmup_steps``, then a cosine down to ``eta_min`` at ``total_steps``.
+
+    t <  W      : lr_t = base_lr * (start_factor + (1 - start_factor) * t / W)
+    W <= t <= T : lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * (t - W) / (T - W))) / 2
+    t >  T      : lr_t = eta_min
+
+    Up to ``total_steps`` the same values as PyTorch's ``SequentialLR([LinearLR(start_factor,
+    total_iters=W), CosineAnnealingLR(T_max=T - W, eta_min)], milestones=[W])``; after it, the
+    rate stays at ``eta_min`` instead of rising again. ``warmup_steps=0`` gives a plain cosine.
+    """
+
+    def __init__(self, optimizer: Any, warmup_steps: int, total_steps: int, eta_min: float = 0.0,
+                 start_factor: float = 1 / 3):
+        super().__init__(optimizer)
+        self.warmup_steps = _integer(self.name, "warmup_steps", warmup_steps, 0)
+        self.total_steps = _integer(self.name, "total_steps", total_steps, self.warmup_steps + 1)
+        self.eta_min = _number(self.name, "eta_min", eta_min, 0)
+        self.start_factor = _number(self.name, "start_factor", start_factor, 0, 1)
+        self._apply()
+
+    def lr_at(self, t):
+        warm, total = self.warmup_steps, self.total_steps
+        if t < warm:
+            return self.base_lr * (self.start_factor + (1 - self.start_factor) * t / warm)
+        if t >= total:
+            return self.eta_min
+        progress = (t - warm) / (total - warm)
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
+
+
+SCHEDULES: dict[str, type[LRSchedule]] = {
+    "step": StepLR, "cosine": CosineAnnealingLR, "warmup": LinearWarmup, "warmup_cosine": WarmupCosine,
+}
+
+
+def get_schedule(name: str, optimizer: Any, **kwargs: Any) -> LRSchedule:
+    """Build a schedule by its registry name (case-insensitive), e.g. ``get_schedule("cosine", opt, T_max=10)``.
+
+    Unknown names and unknown keyword arguments raise ConfigError listing what is accepted.
+    """
+    cls = _lookup("schedule", SCHEDULES, name)
+    _check_kwargs(cls, kwargs)
+    return cls(optimizer, **kwargs)
