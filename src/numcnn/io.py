@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +23,20 @@ from .errors import ModelFileError
 META_KEY = "__numcnn__"
 
 
-def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
-    """Write arrays plus a JSON ``meta`` record to ``path`` (.npz) atomically."""
+@contextmanager
+def atomic_open(path):
+    """Open ``path`` for binary writing such that readers only ever see a complete file.
+
+    Writes go to a temporary file in the same folder; on success it is flushed, fsynced and
+    renamed over ``path`` (and the folder fsynced); on any error it is removed and ``path``
+    keeps its old content.
+    """
     path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {key: np.asarray(value) for key, value in arrays.items()}
-    payload[META_KEY] = np.array(json.dumps(meta))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **payload)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -49,6 +52,24 @@ def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see ``atomic_open``)."""
+    with atomic_open(path) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+    """Write arrays plus a JSON ``meta`` record to ``path`` (.npz) atomically."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    payload = {key: np.asarray(value) for key, value in arrays.items()}
+    payload[META_KEY] = np.array(json.dumps(meta))
+    with atomic_open(path) as handle:
+        np.savez(handle, **payload)
     return path
 
 

@@ -1,0 +1,264 @@
+"""numcnn -> ONNX (opset 17), for inference in onnxruntime or anything else that reads ONNX.
+
+Every leaf layer becomes one ONNX node (two for a Linear fed a 4-D input), containers are
+flattened into the one graph, and a Residual becomes its body, its skip path and an Add:
+
+    numcnn layer       ONNX op               notes
+    ----------------   -------------------   ---------------------------------------------
+    Conv2d             Conv                  pads/strides/dilations/group; 'same' -> explicit,
+                                             possibly asymmetric, pads
+    Linear             [Flatten] + Gemm      transB=1; Flatten only when the input is > 2-D
+    ReLU / LeakyReLU   Relu / LeakyRelu      alpha = negative_slope
+    Sigmoid / Tanh     Sigmoid / Tanh
+    Softmax            Softmax               axis=1
+    MaxPool2d          MaxPool               ceil_mode=0
+    AvgPool2d          AveragePool           count_include_pad as the layer has it
+    GlobalAvgPool2d    GlobalAveragePool
+    BatchNorm1d/2d     BatchNormalization    eval mode: normalises with the running stats
+    Flatten            Flatten               axis=1
+    Dropout            Identity              dropout is the identity at inference
+    Residual           body ... + Add        the optional shortcut layer feeds the Add
+    Sequential         (its children)
+
+The file is always float32: a float64 model's weights are rounded to float32 on the way out,
+because the float32 kernels are the ones every ONNX runtime provides (onnxruntime has no
+float64 Conv on CPU). The batch axis is symbolic ("N"); C, H and W are fixed by input_shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..errors import ConfigError, NumcnnError, ShapeError
+from ..functional._window import pair, resolve_padding
+from ..functional.pool import pool_params
+from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
+                      GlobalAvgPool2d, Layer, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid,
+                      Softmax, Tanh)
+from ..io import atomic_write_bytes
+from ..model import Residual, Sequential
+from ._onnx_common import IR_VERSION, OPSET, onnx_pads, require_onnx
+
+EXPORT_DTYPE = np.float32
+
+
+class _Graph:
+    """Collects nodes and initializers while the layer tree is walked."""
+
+    def __init__(self, onnx):
+        self.onnx = onnx
+        self.nodes = []
+        self.initializers = []
+
+    def weight(self, name: str, array: np.ndarray) -> str:
+        array = np.ascontiguousarray(array, dtype=EXPORT_DTYPE)
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], prefix: str, **attrs) -> str:
+        """Add one node named like PyTorch's exporter does ("/3/1/Conv"); returns its output."""
+        name = "/" + "/".join(filter(None, prefix.split("."))) + "/" + op if prefix else "/" + op
+        output = name + "_output"
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, [output], name=name, **attrs))
+        return output
+
+    def rename(self, old: str, new: str) -> None:
+        for node in self.nodes:
+            for names in (node.input, node.output):
+                for i, name in enumerate(names):
+                    if name == old:
+                        names[i] = new
+
+
+def _key(prefix: str, name: str) -> str:
+    """The state-dict key, so initializers carry the same names as ``model.state_dict()``."""
+    return f"{prefix}.{name}" if prefix else name
+
+
+# -- one function per leaf layer: (graph, layer, prefix, input name, input sample) -> output name --
+def _conv(g: _Graph, layer: Conv2d, prefix: str, x: str, sample: np.ndarray) -> str:
+    stride = pair(layer.stride, "stride", 1)
+    dilation = pair(layer.dilation, "dilation", 1)
+    pads = resolve_padding(layer.padding, layer.kernel_size, dilation, stride)
+    inputs = [x, g.weight(_key(prefix, "weight"), layer.params["weight"])]
+    if "bias" in layer.params:
+        inputs.append(g.weight(_key(prefix, "bias"), layer.params["bias"]))
+    return g.node("Conv", inputs, prefix, kernel_shape=list(layer.kernel_size), strides=list(stride),
+                  pads=onnx_pads(pads), dilations=list(dilation), group=layer.groups)
+
+
+def _linear(g: _Graph, layer: Linear, prefix: str, x: str, sample: np.ndarray) -> str:
+    # Our Linear flattens what it is given; Gemm wants exactly (N, in_features).
+    if sample.ndim != 2:
+        x = g.node("Flatten", [x], prefix, axis=1)
+    inputs = [x, g.weight(_key(prefix, "weight"), layer.params["weight"])]
+    if "bias" in layer.params:
+        inputs.append(g.weight(_key(prefix, "bias"), layer.params["bias"]))
+    return g.node("Gemm", inputs, prefix, transB=1)
+
+
+def _pool_attrs(layer) -> dict:
+    kernel, stride, padding = pool_params(layer.kernel_size, layer.stride, layer.padding)
+    ph, pw = padding
+    return {"kernel_shape": list(kernel), "strides": list(stride), "pads": onnx_pads((ph, ph, pw, pw)),
+            "ceil_mode": 0}
+
+
+def _max_pool(g, layer: MaxPool2d, prefix, x, sample):
+    return g.node("MaxPool", [x], prefix, **_pool_attrs(layer))
+
+
+def _avg_pool(g, layer: AvgPool2d, prefix, x, sample):
+    return g.node("AveragePool", [x], prefix, count_include_pad=int(layer.count_include_pad),
+                  **_pool_attrs(layer))
+
+
+def _batch_norm(g, layer, prefix, x, sample):
+    arrays = (layer.params["weight"], layer.params["bias"],
+              layer.buffers["running_mean"], layer.buffers["running_var"])
+    names = ("weight", "bias", "running_mean", "running_var")
+    inputs = [x] + [g.weight(_key(prefix, n), a) for n, a in zip(names, arrays)]
+    # ONNX's momentum weighs the old running value, PyTorch's (and ours) the new batch value.
+    momentum = 0.9 if layer.momentum is None else 1.0 - layer.momentum
+    return g.node("BatchNormalization", inputs, prefix, epsilon=layer.eps, momentum=momentum)
+
+
+def _simple(op: str, **attrs) -> Callable:
+    """An exporter for a layer that is one attribute-free (or fixed-attribute) node."""
+    return lambda g, layer, prefix, x, sample: g.node(op, [x], prefix, **attrs)
+
+
+# Exact types only: a subclass may change forward, and then the ONNX op would lie.
+EXPORTERS: dict[type, Callable] = {
+    Conv2d: _conv,
+    Linear: _linear,
+    ReLU: _simple("Relu"),
+    LeakyReLU: lambda g, layer, prefix, x, sample: g.node("LeakyRelu", [x], prefix,
+                                                          alpha=layer.negative_slope),
+    Sigmoid: _simple("Sigmoid"),
+    Tanh: _simple("Tanh"),
+    Softmax: _simple("Softmax", axis=1),
+    MaxPool2d: _max_pool,
+    AvgPool2d: _avg_pool,
+    GlobalAvgPool2d: _simple("GlobalAveragePool"),
+    BatchNorm1d: _batch_norm,
+    BatchNorm2d: _batch_norm,
+    Flatten: _simple("Flatten", axis=1),
+    Dropout: _simple("Identity"),
+}
+
+
+def _emit(g: _Graph, layer: Layer, prefix: str, x: str, sample: np.ndarray) -> tuple[str, np.ndarray]:
+    """Add the nodes computing ``layer`` on tensor ``x``; returns (output name, output sample).
+
+    ``sample`` is a real (1, ...) input pushed through the model alongside, so each exporter
+    knows its input rank (Linear) and a model that does not fit input_shape fails here.
+    """
+    if isinstance(layer, Residual):
+        body, body_sample = x, sample
+        for i, child in enumerate(layer.layers):
+            body, body_sample = _emit(g, child, _key(prefix, str(i)), body, body_sample)
+        skip, skip_sample = x, sample
+        if layer.shortcut is not None:
+            skip, skip_sample = _emit(g, layer.shortcut, _key(prefix, "shortcut"), x, sample)
+        if body_sample.shape != skip_sample.shape:
+            raise ShapeError(f"export_onnx: Residual {prefix!r} adds its body's {body_sample.shape} "
+                             f"to the skip path's {skip_sample.shape}")
+        return g.node("Add", [body, skip], prefix), body_sample + skip_sample
+    if isinstance(layer, Sequential):
+        for i, child in enumerate(layer.layers):
+            x, sample = _emit(g, child, _key(prefix, str(i)), x, sample)
+        return x, sample
+    exporter = EXPORTERS.get(type(layer))
+    if exporter is None:
+        supported = ", ".join(sorted(cls.__name__ for cls in EXPORTERS))
+        raise ConfigError(f"export_onnx: layer {prefix or '<model>'!r} is a {type(layer).__name__}, which has "
+                          f"no ONNX mapping; supported: {supported}, Sequential, Residual")
+    y = exporter(g, layer, prefix, x, sample)
+    try:
+        return y, layer.forward(sample)
+    except NumcnnError as exc:
+        raise type(exc)(f"export_onnx: layer {prefix or '<model>'!r} ({type(layer).__name__}) does not run "
+                        f"on its input of shape (N, {', '.join(map(str, sample.shape[1:]))}): {exc}") from None
+
+
+def _model_dtype(model: Layer) -> np.dtype:
+    for _, layer in model.named_layers():
+        for value in layer.params.values():
+            if value.dtype.kind == "f":
+                return value.dtype
+    return np.dtype(np.float32)
+
+
+def _sample_shape(model: Layer, input_shape) -> tuple[int, ...]:
+    if input_shape is None:
+        input_shape = getattr(model, "input_shape", None)
+    if input_shape is None:
+        raise ConfigError("export_onnx: give input_shape (C, H, W); the model has no input_shape of its own")
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except (TypeError, ValueError):
+        raise ConfigError(f"export_onnx: input_shape must be a tuple of ints, got {input_shape!r}") from None
+    if len(shape) == 4:  # (N, C, H, W): the batch size is not part of the graph
+        shape = shape[1:]
+    if not shape or min(shape) < 1:
+        raise ConfigError(f"export_onnx: input_shape must be (C, H, W) of positive ints, got {input_shape!r}")
+    return shape
+
+
+def to_onnx_model(model: Layer, input_shape: Iterable[int] | None = None):
+    """Build the ``onnx.ModelProto`` that ``export_onnx`` writes (checked by onnx.checker).
+
+    input_shape: (C, H, W) of one sample, or (N, C, H, W) with N ignored; defaults to
+                 ``model.input_shape``. An MLP takes (features,).
+    Graph input "input" (N, *input_shape) -> graph output "output" (N, ...), float32.
+    """
+    onnx = require_onnx()
+    shape = _sample_shape(model, input_shape)
+    g = _Graph(onnx)
+    # Trace in eval mode (dropout off, running stats), then give every layer its own mode back.
+    modes = [(layer, layer.training) for _, layer in model.named_layers()]
+    model.eval()
+    try:
+        sample = np.zeros((1, *shape), dtype=_model_dtype(model))
+        output, out_sample = _emit(g, model, "", "input", sample)
+    finally:
+        for layer, mode in modes:
+            layer.training = mode
+    if output == "input":  # an empty model: the graph still needs a node
+        output = g.node("Identity", ["input"], "")
+    g.rename(output, "output")
+
+    helper, elem = onnx.helper, onnx.TensorProto.FLOAT
+    graph = helper.make_graph(
+        g.nodes, "numcnn", [helper.make_tensor_value_info("input", elem, ["N", *shape])],
+        [helper.make_tensor_value_info("output", elem, ["N", *out_sample.shape[1:]])],
+        initializer=g.initializers)
+    from .. import __version__
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="numcnn", producer_version=__version__)
+    proto.ir_version = IR_VERSION
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def export_onnx(model: Layer, path, input_shape: Iterable[int] | None = None) -> str:
+    """Write ``model`` as an ONNX file (opset 17, float32, batch axis dynamic); returns the path.
+
+    model      : a Sequential (nested Sequential/Residual allowed) or a single layer, made of
+                 the layers in the table at the top of this module; any other layer type is a
+                 ConfigError that names it
+    path       : where to write; written atomically (a temporary file renamed into place)
+    input_shape: (C, H, W), or (N, C, H, W) with N ignored; defaults to ``model.input_shape``
+
+    Graph input "input" (N, C, H, W) float32, N symbolic -> graph output "output" (N, ...).
+    Weights are float32 initializers named by state-dict key; a float64 model is rounded to
+    float32. The graph computes the model in eval mode: dropout is the identity and batch norm uses
+    the running statistics, whatever mode the model is in (its modes are left unchanged).
+    """
+    proto = to_onnx_model(model, input_shape)
+    atomic_write_bytes(path, proto.SerializeToString())
+    return str(path)

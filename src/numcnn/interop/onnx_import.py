@@ -1,0 +1,620 @@
+"""ONNX -> numcnn: rebuild a Sequential (with Residual blocks) from an ONNX inference graph.
+
+The graph must be a chain of single-input ops, plus Adds of two computed tensors, which become
+Residual blocks. Weights come from initializers or Constant nodes; ops whose inputs are all
+constants (Identity, Transpose, Reshape, Cast: what PyTorch writes around weights when
+constant folding is off) are evaluated once, here, with NumPy.
+
+    ONNX op                          numcnn layer       accepted when
+    ------------------------------   ----------------   --------------------------------------
+    Conv                             Conv2d             2-D; symmetric pads, or the PyTorch
+                                                        'same' split (extra at bottom/right)
+    Gemm                             Linear             transA=0; transB 0 or 1; alpha, beta
+                                                        folded into weight and bias
+    MatMul [+ Add of a constant]     Linear             constant (in, out) right operand,
+                                                        2-D input; the Add becomes the bias
+    Conv (no bias) + Add of (F,1,1)  Conv2d with bias
+    Relu, LeakyRelu, Sigmoid, Tanh   ReLU, LeakyReLU, Sigmoid, Tanh
+    Softmax                          Softmax            over axis 1 only
+    MaxPool, AveragePool             MaxPool2d, AvgPool2d  symmetric pads, no dilation,
+                                                        ceil_mode only where it changes nothing
+    GlobalAveragePool                GlobalAvgPool2d
+    BatchNormalization               BatchNorm2d / 1d   by input rank; training_mode=0
+    Flatten                          Flatten            axis=1
+    Reshape to [-1, K], [0, -1], ..  Flatten            any 2-D target that keeps the batch axis
+    Add of two computed tensors      Residual           see _chain
+    Dropout, Identity                (skipped)          the identity at inference
+
+Anything else, LogSoftmax included (numcnn has no LogSoftmax layer), is a ModelFileError that
+names the op type and the node. Weights keep float32 or float64; other float types become
+float32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ModelFileError, NumcnnError
+from ..functional._window import resolve_padding
+from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
+                      Layer, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
+from ..model import Residual, Sequential
+from ._onnx_common import numcnn_pads, require_onnx
+
+
+@dataclass(eq=False)
+class _Op:
+    """How one computed tensor is made: ``layer`` applied to ``inputs[0]``, or (layer None)
+    the sum of the two computed tensors ``inputs``."""
+
+    layer: Layer | None
+    inputs: tuple[str, ...]
+    where: str
+
+
+def _f32(value: float) -> float:
+    """An ONNX float attribute (stored as float32) as the short decimal it was written from:
+    epsilon 9.99999974e-06 -> 1e-05, so configs and reprs read as the user wrote them."""
+    return float(str(np.float32(value)))
+
+
+class _Importer:
+    """Converts the nodes one by one, then assembles the layers from the graph output back."""
+
+    def __init__(self, proto, source: str):
+        self.onnx = require_onnx()
+        self.source = source
+        graph = proto.graph
+        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+        self.const: dict[str, np.ndarray] = {}
+        for tensor in graph.initializer:
+            self.const[tensor.name] = self._to_array(tensor, f"initializer {tensor.name!r}")
+        self.alias: dict[str, str] = {}      # Identity/Dropout output -> its input
+        self.producer: dict[str, _Op] = {}
+        self.shapes = self._inferred_shapes(proto)
+
+        inputs = [v for v in graph.input if v.name not in self.const]
+        if len(inputs) != 1 or len(graph.output) != 1:
+            raise ModelFileError(f"{source}: numcnn imports graphs with one data input and one output; this one "
+                                 f"has inputs {[v.name for v in inputs]} and outputs {[v.name for v in graph.output]}")
+        self.input, self.output = inputs[0].name, graph.output[0].name
+        self.input_dims = self._dims(inputs[0])
+        self.consumed = {name for node in graph.node for name in node.input} | {self.output}
+        self._branches: dict[int, str] = {}
+        self._used: set[int] = set()
+
+    # -- reading the graph ---------------------------------------------------------------------
+    def _to_array(self, tensor, what: str) -> np.ndarray:
+        try:
+            return self.onnx.numpy_helper.to_array(tensor)
+        except Exception as exc:
+            raise ModelFileError(f"{self.source}: {what} cannot be read ({type(exc).__name__}: {exc})") from None
+
+    @staticmethod
+    def _dims(value_info) -> tuple[int | None, ...] | None:
+        """A value's shape: ints where static, None where symbolic; None if the rank is unknown."""
+        tensor = value_info.type.tensor_type
+        if not tensor.HasField("shape"):
+            return None
+        return tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+
+    def _inferred_shapes(self, proto) -> dict[str, tuple]:
+        """Shapes from ONNX shape inference where it succeeds; only ever a help, never required."""
+        try:
+            inferred = self.onnx.shape_inference.infer_shapes(proto).graph
+        except Exception:
+            inferred = proto.graph
+        shapes = {}
+        for value in (*inferred.input, *inferred.value_info, *inferred.output):
+            dims = self._dims(value)
+            if dims is not None:
+                shapes[value.name] = dims
+        return shapes
+
+    def resolve(self, name: str) -> str:
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+    def error(self, node, message: str) -> ModelFileError:
+        name = repr(node.name) if node.name else f"<unnamed, output {node.output[0]!r}>"
+        return ModelFileError(f"{self.source}: node {name} ({node.op_type}): {message}")
+
+    def data_input(self, node, i: int = 0) -> str:
+        name = self.resolve(node.input[i])
+        if name in self.const:
+            raise self.error(node, f"input {i} ({name!r}) is a constant where numcnn needs the data tensor")
+        if name != self.input and name not in self.producer:
+            raise self.error(node, f"input {i} ({name!r}) is not produced by any node numcnn imported")
+        return name
+
+    def const_input(self, node, i: int, what: str, optional: bool = False) -> np.ndarray | None:
+        if i >= len(node.input) or not node.input[i]:
+            if optional:
+                return None
+            raise self.error(node, f"has no {what} input")
+        name = self.resolve(node.input[i])
+        if name not in self.const:
+            raise self.error(node, f"its {what} ({name!r}) is computed at run time; numcnn needs it "
+                                   f"as an initializer or Constant")
+        return self.const[name]
+
+    def attrs(self, node) -> dict:
+        out = {}
+        for attr in node.attribute:
+            value = self.onnx.helper.get_attribute_value(attr)
+            out[attr.name] = value.decode() if isinstance(value, bytes) else value
+        return out
+
+    def weights(self, node, array: np.ndarray, what: str) -> np.ndarray:
+        """Float32 and float64 weights keep their dtype; float16/bfloat16 become float32."""
+        if array.dtype.kind != "f" and array.dtype.name != "bfloat16":
+            raise self.error(node, f"{what} has dtype {array.dtype}; numcnn needs float weights")
+        return array if array.dtype in (np.float32, np.float64) else array.astype(np.float32)
+
+    def rank(self, name: str) -> int | None:
+        """The rank of a computed tensor: from shape inference, else from the layers that made it."""
+        if name in self.shapes:
+            return len(self.shapes[name])
+        if name == self.input:
+            return None if self.input_dims is None else len(self.input_dims)
+        op = self.producer.get(name)
+        if op is None:
+            return None
+        if isinstance(op.layer, (Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, BatchNorm2d)):
+            return 4
+        if isinstance(op.layer, (Linear, Flatten)):
+            return 2
+        return self.rank(op.inputs[0])
+
+    def spatial(self, name: str) -> tuple[int | None, int | None]:
+        dims = self.shapes.get(name) or (self.input_dims if name == self.input else None)
+        return tuple(dims[2:4]) if dims is not None and len(dims) == 4 else (None, None)
+
+    # -- the conversion ----------------------------------------------------------------------------
+    def run(self, nodes) -> Sequential:
+        for node in nodes:
+            self.convert(node)
+        output = self.resolve(self.output)
+        if output in self.const:
+            raise ModelFileError(f"{self.source}: the graph output {self.output!r} is a constant")
+        if output != self.input and output not in self.producer:
+            raise ModelFileError(f"{self.source}: no node produces the graph output {self.output!r}")
+        layers = self._chain(self.input, output)
+        dims = self.input_dims
+        static = dims is not None and len(dims) > 1 and all(d for d in dims[1:])
+        return Sequential(*layers, input_shape=dims[1:] if static else None)
+
+    def convert(self, node) -> None:
+        op = node.op_type
+        if node.domain not in ("", "ai.onnx"):
+            raise self.error(node, f"op {node.domain}.{op} is outside the standard ONNX domain; "
+                                   f"numcnn cannot import it")
+        if op == "Constant":
+            self.const[node.output[0]] = self._constant_value(node)
+            return
+        data = [self.resolve(n) for n in node.input if n]
+        if op in CONSTANT_FOLDERS and data and all(n in self.const for n in data):
+            self.const[node.output[0]] = CONSTANT_FOLDERS[op](self, node, [self.const[n] for n in data])
+            return
+        converter = CONVERTERS.get(op)
+        if converter is None:
+            hint = HINTS.get(op, "")
+            raise self.error(node, f"unsupported ONNX op {op!r}{'; ' + hint if hint else ''} "
+                                   f"(numcnn imports {', '.join(sorted(CONVERTERS))})")
+        for i, extra in enumerate(node.output[1:], start=1):
+            if extra and extra in self.consumed:
+                raise self.error(node, f"output {i} ({extra!r}) is used, and numcnn computes only output 0")
+        try:
+            converter(self, node)
+        except ModelFileError:
+            raise
+        except NumcnnError as exc:  # a layer constructor refused the node's arguments
+            raise self.error(node, str(exc)) from None
+
+    def _constant_value(self, node) -> np.ndarray:
+        attrs = {a.name: a for a in node.attribute}
+        if "value" in attrs:
+            return self._to_array(attrs["value"].t, f"Constant {node.name!r}")
+        for name, dtype in (("value_float", np.float32), ("value_floats", np.float32),
+                            ("value_int", np.int64), ("value_ints", np.int64)):
+            if name in attrs:
+                return np.array(self.onnx.helper.get_attribute_value(attrs[name]), dtype=dtype)
+        raise self.error(node, f"holds a {', '.join(attrs) or 'missing'} value, which numcnn cannot read")
+
+    def add_layer(self, node, layer: Layer, x: str) -> None:
+        self.producer[node.output[0]] = _Op(layer, (x,), f"node {node.name!r} ({node.op_type})")
+
+    # -- from the output back to the input -----------------------------------------------------------
+    def _trunk(self, t: str) -> list[str]:
+        """t, then every tensor that all paths from t back to the input pass through, in order.
+
+        A layer's input is on the trunk; for an Add, its branch point is (its two paths
+        in between are not).
+        """
+        trunk = []
+        while True:
+            trunk.append(t)
+            if t == self.input:
+                return trunk
+            if len(trunk) > len(self.producer) + 1:
+                raise ModelFileError(f"{self.source}: the graph has a cycle through {t!r}")
+            op = self.producer[t]
+            t = op.inputs[0] if op.layer is not None else self._branch(op)
+
+    def _branch(self, op: _Op) -> str:
+        """Where an Add's two paths split: the latest tensor on both of their trunks."""
+        if id(op) not in self._branches:
+            other = set(self._trunk(op.inputs[1]))
+            self._branches[id(op)] = next(t for t in self._trunk(op.inputs[0]) if t in other)
+        return self._branches[id(op)]
+
+    def _chain(self, start: str, end: str) -> list[Layer]:
+        """The layers that turn tensor ``start`` into tensor ``end``, Adds folded into Residuals."""
+        layers = []
+        t = end
+        while t != start:
+            if t == self.input:
+                raise ModelFileError(f"{self.source}: the graph is not a chain of layers with residual "
+                                     f"Adds: {start!r} is not on every path to {end!r}")
+            op = self.producer[t]
+            if id(op) in self._used:
+                raise ModelFileError(f"{self.source}: {op.where} would be needed on two paths; numcnn "
+                                     f"imports only chains of layers with residual Adds")
+            self._used.add(id(op))
+            if op.layer is not None:
+                layers.append(op.layer)
+                t = op.inputs[0]
+            else:
+                branch = self._branch(op)
+                layers.append(self._residual(self._chain(branch, op.inputs[0]),
+                                             self._chain(branch, op.inputs[1])))
+                t = branch
+        return layers[::-1]
+
+    @staticmethod
+    def _residual(first: list[Layer], second: list[Layer]) -> Residual:
+        """y = first(x) + second(x): the longer path is the body, the shorter the shortcut (the
+        second on a tie, as PyTorch's ResNet writes ``out + identity``)."""
+        body, skip = (second, first) if len(first) < len(second) else (first, second)
+        if not skip:
+            return Residual(*body)
+        return Residual(*body, shortcut=skip[0] if len(skip) == 1 else Sequential(*skip))
+
+
+# -- per-op converters: (importer, node) -> None, registering the node's output ---------------------
+def _explicit_pads(imp: _Importer, node, attrs, x, kernel, stride, dilation):
+    """(top, bottom, left, right), from ``pads`` or computed from ``auto_pad`` as ONNX defines it."""
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto in ("NOTSET", ""):
+        pads = attrs.get("pads", [0, 0, 0, 0])
+        if len(pads) != 4:
+            raise imp.error(node, f"pads {pads} are not 2-D")
+        return numcnn_pads(pads)
+    if auto == "VALID":
+        return (0, 0, 0, 0)
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise imp.error(node, f"unknown auto_pad {auto!r}")
+    pads = []
+    for size, k, s, d in zip(imp.spatial(x), kernel, stride, dilation):
+        if s == 1:
+            total = d * (k - 1)
+        elif size is None:
+            raise imp.error(node, f"auto_pad={auto} with stride {s} needs a known input size")
+        else:
+            total = max((math.ceil(size / s) - 1) * s + d * (k - 1) + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        pads += [small, big] if auto == "SAME_UPPER" else [big, small]
+    return tuple(pads)
+
+
+def _pair(imp, node, attrs, name, default):
+    value = [int(v) for v in attrs.get(name, default)]
+    if len(value) != 2:
+        raise imp.error(node, f"{name} {value} is not 2-D; numcnn imports 2-D convolution and pooling only")
+    return tuple(value)
+
+
+def _short(pair):
+    """(3, 3) -> 3, so an imported layer reads like one written by hand; (3, 1) stays a pair."""
+    return pair if isinstance(pair, str) or pair[0] != pair[1] else pair[0]
+
+
+def _conv(imp: _Importer, node) -> None:
+    x = imp.data_input(node)
+    weight = imp.weights(node, imp.const_input(node, 1, "weight"), "weight")
+    bias = imp.const_input(node, 2, "bias", optional=True)
+    if weight.ndim != 4:
+        raise imp.error(node, f"weight of shape {weight.shape} is not 2-D convolution (F, C/groups, KH, KW)")
+    attrs = imp.attrs(node)
+    kernel = _pair(imp, node, attrs, "kernel_shape", weight.shape[2:])
+    if kernel != weight.shape[2:]:
+        raise imp.error(node, f"kernel_shape {kernel} disagrees with the weight's {weight.shape}")
+    stride = _pair(imp, node, attrs, "strides", (1, 1))
+    dilation = _pair(imp, node, attrs, "dilations", (1, 1))
+    groups = int(attrs.get("group", 1))
+    pads = _explicit_pads(imp, node, attrs, x, kernel, stride, dilation)
+    if pads[0] == pads[1] and pads[2] == pads[3]:
+        padding = (pads[0], pads[2])
+    elif stride == (1, 1) and pads == resolve_padding("same", kernel, dilation, stride):
+        padding = "same"
+    else:
+        raise imp.error(node, f"asymmetric pads (top, bottom, left, right) = {pads}: numcnn pads "
+                              f"symmetrically, or as padding='same' with the extra row/column at the end")
+    out_channels, in_per_group = weight.shape[:2]
+    layer = Conv2d(in_per_group * groups, out_channels, _short(kernel), stride=_short(stride),
+                   padding=_short(padding), dilation=_short(dilation), groups=groups,
+                   bias=bias is not None, dtype=weight.dtype)
+    layer.params["weight"] = weight.copy()
+    if bias is not None:
+        layer.params["bias"] = _vector(imp, node, bias, out_channels, "bias").astype(weight.dtype)
+    imp.add_layer(node, layer, x)
+
+
+def _vector(imp, node, array: np.ndarray, length: int, what: str) -> np.ndarray:
+    """A per-output vector given as (L,), (1, L), (L, 1, 1), ... or a scalar, as an (L,) array."""
+    if array.size == 1:
+        return np.full(length, array.reshape(()).item(), dtype=array.dtype)
+    if array.size != length:
+        raise imp.error(node, f"{what} of shape {array.shape} does not fit {length} outputs")
+    return array.reshape(length).copy()
+
+
+def _linear(imp, node, x, weight: np.ndarray, bias: np.ndarray | None) -> None:
+    """Register Linear(in, out) with weight (out, in) and optional bias."""
+    if imp.rank(x) not in (None, 2):
+        raise imp.error(node, f"multiplies a {imp.rank(x)}-D tensor; numcnn's Linear takes (N, features)")
+    out_features, in_features = weight.shape
+    layer = Linear(in_features, out_features, bias=bias is not None, dtype=weight.dtype)
+    layer.params["weight"] = np.ascontiguousarray(weight, dtype=weight.dtype)
+    if bias is not None:
+        layer.params["bias"] = _vector(imp, node, bias, out_features, "bias").astype(weight.dtype)
+    imp.add_layer(node, layer, x)
+
+
+def _gemm(imp: _Importer, node) -> None:
+    x = imp.data_input(node)
+    attrs = imp.attrs(node)
+    if attrs.get("transA", 0):
+        raise imp.error(node, "transA=1 (a transposed data input) is not a Linear layer")
+    b = imp.weights(node, imp.const_input(node, 1, "weight (B)"), "weight")
+    if b.ndim != 2:
+        raise imp.error(node, f"weight of shape {b.shape} is not a matrix")
+    weight = b if attrs.get("transB", 0) else b.T        # Linear keeps weight as (out, in)
+    weight = weight * b.dtype.type(_f32(attrs.get("alpha", 1.0)))
+    bias = imp.const_input(node, 2, "bias (C)", optional=True)
+    if bias is not None:
+        bias = imp.weights(node, bias, "bias") * b.dtype.type(_f32(attrs.get("beta", 1.0)))
+    _linear(imp, node, x, weight, bias)
+
+
+def _matmul(imp: _Importer, node) -> None:
+    x = imp.data_input(node)
+    w = imp.weights(node, imp.const_input(node, 1, "right operand"), "weight")
+    if w.ndim != 2:
+        raise imp.error(node, f"right operand of shape {w.shape} is not a matrix")
+    _linear(imp, node, x, w.T, None)
+
+
+def _add(imp: _Importer, node) -> None:
+    a, b = (imp.resolve(n) for n in node.input[:2])
+    if a not in imp.const and b not in imp.const:
+        imp.producer[node.output[0]] = _Op(None, (imp.data_input(node, 0), imp.data_input(node, 1)),
+                                           f"node {node.name!r} (Add)")
+        return
+    x, constant = (a, imp.const[b]) if b in imp.const else (b, imp.const[a])
+    op = imp.producer.get(x)
+    layer = op.layer if op is not None else None
+    # A constant added after a bias-less Linear or Conv is that layer's bias (MatMul + Add).
+    if isinstance(layer, (Linear, Conv2d)) and "bias" not in layer.params:
+        if isinstance(layer, Linear):
+            width, shapes = layer.out_features, ((layer.out_features,), (1, layer.out_features))
+        else:
+            width = layer.out_channels
+            shapes = ((width, 1, 1), (1, width, 1, 1))
+        if constant.size == 1 or constant.shape in shapes:
+            with_bias = type(layer)(**{**layer.config(), "bias": True})
+            with_bias.params["weight"] = layer.params["weight"]
+            with_bias.params["bias"] = _vector(imp, node, constant, width, "bias").astype(layer.dtype)
+            imp.producer[node.output[0]] = _Op(with_bias, op.inputs, f"node {node.name!r} (Add)")
+            return
+    raise imp.error(node, f"adds a constant of shape {constant.shape}; numcnn takes that only as the "
+                          f"bias of a bias-less MatMul, Gemm or Conv")
+
+
+def _batch_norm(imp: _Importer, node) -> None:
+    x = imp.data_input(node)
+    attrs = imp.attrs(node)
+    if attrs.get("training_mode", 0):
+        raise imp.error(node, "training_mode=1; numcnn imports inference graphs")
+    names = ("scale", "bias", "mean", "var")
+    scale, bias, mean, var = (imp.weights(node, imp.const_input(node, i, n), n) for i, n in enumerate(names, 1))
+    rank = imp.rank(x)
+    cls = BatchNorm1d if rank in (2, 3) else BatchNorm2d
+    # ONNX's momentum weighs the old running value; PyTorch's the new batch statistics.
+    layer = cls(scale.shape[0], eps=_f32(attrs.get("epsilon", 1e-5)),
+                momentum=_f32(1.0 - _f32(attrs.get("momentum", 0.9))), dtype=scale.dtype)
+    for store, key, value in ((layer.params, "weight", scale), (layer.params, "bias", bias),
+                              (layer.buffers, "running_mean", mean), (layer.buffers, "running_var", var)):
+        store[key] = _vector(imp, node, value, layer.num_features, key).astype(scale.dtype)
+    imp.add_layer(node, layer, x)
+
+
+def _pool(imp: _Importer, node) -> None:
+    x = imp.data_input(node)
+    attrs = imp.attrs(node)
+    if "kernel_shape" not in attrs:
+        raise imp.error(node, "has no kernel_shape")
+    kernel = _pair(imp, node, attrs, "kernel_shape", None)
+    stride = _pair(imp, node, attrs, "strides", (1, 1))
+    if _pair(imp, node, attrs, "dilations", (1, 1)) != (1, 1):
+        raise imp.error(node, f"dilations {attrs['dilations']}: numcnn pools without dilation")
+    top, bottom, left, right = _explicit_pads(imp, node, attrs, x, kernel, stride, (1, 1))
+    if top != bottom or left != right:
+        raise imp.error(node, f"asymmetric pads {(top, bottom, left, right)}: numcnn pools with symmetric padding")
+    if attrs.get("ceil_mode", 0):
+        # Rounding up matters only where the last window would stick out; allow it where it cannot.
+        sizes = imp.spatial(x)
+        fits = all(size is not None and (size + 2 * p - k) % s == 0
+                   for size, p, k, s in zip(sizes, (top, left), kernel, stride))
+        if not fits:
+            raise imp.error(node, "ceil_mode=1 changes the output size here; numcnn pools with floor")
+    args = (_short(kernel), _short(stride), _short((top, left)))
+    if node.op_type == "MaxPool":
+        layer = MaxPool2d(*args)
+    else:
+        layer = AvgPool2d(*args, count_include_pad=bool(attrs.get("count_include_pad", 0)))
+    imp.add_layer(node, layer, x)
+
+
+def _axis(imp, node, x, axis: int) -> int | None:
+    rank = imp.rank(x)
+    return axis if axis >= 0 else (axis + rank if rank is not None else None)
+
+
+def _flatten(imp: _Importer, node) -> None:
+    x = imp.data_input(node)
+    axis = _axis(imp, node, x, int(imp.attrs(node).get("axis", 1)))
+    if axis != 1:
+        raise imp.error(node, f"axis {imp.attrs(node).get('axis')}: numcnn's Flatten keeps axis 0 only")
+    imp.add_layer(node, Flatten(), x)
+
+
+def _reshape(imp: _Importer, node) -> None:
+    """A Reshape to a 2-D shape that keeps the batch axis is a Flatten; nothing else is."""
+    x = imp.data_input(node)
+    shape = [int(s) for s in imp.const_input(node, 1, "shape").reshape(-1)]
+    dims = imp.shapes.get(x)
+    features = math.prod(dims[1:]) if dims and all(dims[1:]) else None
+    batch = imp.input_dims[0] if imp.input_dims else None
+    allow_zero = imp.attrs(node).get("allowzero", 0)
+    ok = len(shape) == 2
+    if ok:
+        n, k = shape
+        # Axis 0: copied (0), inferred (-1, then K fixes the features), or the file's fixed batch size.
+        ok_n = (n == 0 and not allow_zero) or n == -1 or (n > 0 and batch in (None, n))
+        ok_k = (k == -1 and n != -1) or (k > 0 and features in (None, k))
+        ok = ok_n and ok_k and (n != -1 or k > 0)
+    if not ok:
+        raise imp.error(node, f"reshapes to {shape}; numcnn imports only a flatten to (N, features)")
+    imp.add_layer(node, Flatten(), x)
+
+
+def _softmax(imp: _Importer, node) -> None:
+    x = imp.data_input(node)
+    # Before opset 13 the default axis was 1 and Softmax flattened everything from the axis on.
+    axis = int(imp.attrs(node).get("axis", 1 if imp.opset < 13 else -1))
+    rank = imp.rank(x)
+    if imp.opset < 13:  # over axes [axis:] flattened together: axis 1 alone only for 2-D input
+        ok = axis in (1, -1) and rank in (None, 2)
+    else:  # an unknown rank with axis -1 is taken to be the usual (N, classes)
+        ok = _axis(imp, node, x, axis) == 1 or (axis == -1 and rank is None)
+    if not ok:
+        raise imp.error(node, f"softmax over axis {axis} of a {rank}-D tensor; numcnn's Softmax is over axis 1")
+    imp.add_layer(node, Softmax(), x)
+
+
+def _skip(imp: _Importer, node) -> None:
+    """Identity and Dropout compute nothing at inference: their output is their input."""
+    imp.alias[node.output[0]] = imp.data_input(node)
+
+
+def _leaf(cls) -> Callable:
+    return lambda imp, node: imp.add_layer(node, cls(), imp.data_input(node))
+
+
+def _leaky_relu(imp: _Importer, node) -> None:
+    slope = _f32(imp.attrs(node).get("alpha", 0.01))
+    imp.add_layer(node, LeakyReLU(slope), imp.data_input(node))
+
+
+CONVERTERS: dict[str, Callable] = {
+    "Conv": _conv,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
+    "Add": _add,
+    "Relu": _leaf(ReLU),
+    "LeakyRelu": _leaky_relu,
+    "Sigmoid": _leaf(Sigmoid),
+    "Tanh": _leaf(Tanh),
+    "Softmax": _softmax,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "GlobalAveragePool": _leaf(GlobalAvgPool2d),
+    "BatchNormalization": _batch_norm,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Dropout": _skip,
+    "Identity": _skip,
+}
+
+HINTS = {
+    "LogSoftmax": "numcnn has no LogSoftmax layer; export the logits (argmax is unchanged) or use Softmax",
+    "Shape": ("shapes computed at run time (what x.view(x.size(0), -1) exports with a dynamic batch) "
+              "are not supported; use nn.Flatten or torch.flatten(x, 1)"),
+}
+
+
+# -- ops evaluated at import time when every input is a constant ------------------------------------
+def _fold_reshape(imp, node, args):
+    array, shape = args[0], [int(s) for s in args[1].reshape(-1)]
+    if not imp.attrs(node).get("allowzero", 0):
+        shape = [array.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return array.reshape(shape)
+
+
+def _fold_cast(imp, node, args):
+    return args[0].astype(imp.onnx.helper.tensor_dtype_to_np_dtype(imp.attrs(node)["to"]))
+
+
+CONSTANT_FOLDERS: dict[str, Callable] = {
+    "Identity": lambda imp, node, args: args[0],
+    "Dropout": lambda imp, node, args: args[0],
+    "Transpose": lambda imp, node, args: np.ascontiguousarray(
+        np.transpose(args[0], imp.attrs(node).get("perm"))),
+    "Reshape": _fold_reshape,
+    "Cast": _fold_cast,
+}
+
+
+def _read(source):
+    """(ModelProto, name for messages) from a path or an already loaded ModelProto."""
+    onnx = require_onnx()
+    if isinstance(source, onnx.ModelProto):
+        return source, "<onnx model>"
+    path = Path(source)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: not a file")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__}: {exc})") from None
+    # Protobuf parses many byte strings "successfully" into an empty message.
+    if not proto.opset_import or not proto.graph.node or not proto.graph.output:
+        raise ModelFileError(f"{path}: not an ONNX model (no graph, opset or output found)")
+    return proto, str(path)
+
+
+def import_onnx(source) -> Sequential:
+    """Read an ONNX inference graph into a numcnn Sequential (see the table at the top).
+
+    source : a path to a .onnx file, or an ``onnx.ModelProto``
+    returns: Sequential(*layers) with Residual blocks for Adds of two computed tensors, in
+             eval mode, ``input_shape`` (C, H, W) set when the file's input shape is static.
+             Its forward maps (N, C, H, W) to what the graph's output gives, and its
+             state_dict keys are numcnn's ("0.weight", ...), not the file's tensor names.
+
+    Files written by ``export_onnx`` and by ``torch.onnx.export(..., dynamo=False)`` of
+    nn.Sequential-style CNNs (BatchNorm folded into Conv or not) are covered. Any other op,
+    or a graph that is not a chain with residual Adds, is a ModelFileError naming the node.
+    """
+    proto, name = _read(source)
+    model = _Importer(proto, name).run(proto.graph.node)
+    return model.eval()
