@@ -226,8 +226,12 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         plan = None
         x_pad = x
         out = np.matmul(w_mat, x.reshape(n, groups, cg, -1)).reshape(n, f, win.oh, win.ow)
+    elif cg == 1 and groups > 1 and (win.sh, win.sw) == (1, 1):
+        plan = _ChannelPlan(x.shape, win)
+        x_pad = plan.pad(x)
+        out = _depthwise_flat_forward(x_pad, w_mat, plan)
     elif cg == 1 and groups > 1:
-        plan = _WidePlan(x.shape, win) if (win.sh, win.sw) == (1, 1) else _Plan(x.shape, win)
+        plan = _Plan(x.shape, win)
         x_pad = plan.pad(x)
         out = plan.narrow(_depthwise_forward(x_pad, w_mat, plan))
     else:
@@ -243,7 +247,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     if bias is not None:
         out += bias.astype(dtype, copy=False)[:, None, None]
     # Retain only the padded input and the weight matrix; columns are rebuilt in backward.
-    cache = (x_pad, w_mat, weight.shape, win, groups, bias is not None, plan)
+    cache = (x_pad, x.shape, w_mat, weight.shape, win, groups, bias is not None, plan)
     return out, cache
 
 
@@ -254,8 +258,8 @@ def conv2d_backward(dout, cache):
     returns: dx (N, C, H, W), dweight (F, C // groups, KH, KW), dbias (F,) or None, all in
              the forward input's dtype
     """
-    x_pad, w_mat, w_shape, win, groups, has_bias, plan = cache
-    n, c = x_pad.shape[:2]
+    x_pad, x_shape, w_mat, w_shape, win, groups, has_bias, plan = cache
+    n, c = x_shape[:2]
     f, cg, kh, kw = w_shape
     dtype = x_pad.dtype
     dout = check_float_array(dout, "conv2d_backward", 4, what="dout")
@@ -270,6 +274,9 @@ def conv2d_backward(dout, cache):
         col = x_pad.reshape(n, groups, cg, -1)
         dw = np.matmul(d3, col.transpose(0, 1, 3, 2)).sum(axis=0)
         return np.matmul(w_t, d3).reshape(x_pad.shape), dw.reshape(w_shape), db
+    if isinstance(plan, _ChannelPlan):
+        dx, dw = _depthwise_flat_backward(dout, x_pad, w_mat, plan)
+        return dx, dw.reshape(w_shape), db
     if cg == 1 and groups > 1:
         dx_pad, dw = _depthwise_backward(dout, x_pad, w_mat, plan)
         return plan.unpad(dx_pad), dw.reshape(w_shape), db
@@ -306,6 +313,74 @@ def _wide_input_grad(plan: _WidePlan, dout, w_mat, groups, dx_pad):
         nb = part.stop - part.start
         col = plan.grad_columns(src[part]).reshape(g, fg * taps, nb * plan.flat_size)
         dx_flat[part] = np.matmul(w_prime, col).reshape(c, nb, plan.flat_size).transpose(1, 0, 2)
+
+
+class _ChannelPlan(_WidePlan):
+    """Stride-1 depthwise layout: each channel's whole batch as ONE flat vector.
+
+    The padded images of all samples are laid end to end per channel, (C, N*S), so every
+    tap is one contiguous slice covering the whole batch, and the per-channel work is a few
+    long vector operations done in channel chunks that stay in cache.
+    """
+
+    def __init__(self, x_shape, win: Window):
+        super().__init__(x_shape, win)
+        self.n = x_shape[0]
+        self.total = self.n * self.flat_size  # output positions computed per channel
+
+    def pad(self, x):
+        """(N, C, H, W) -> (C, N*S + offsets[-1]): channel-major, padded, with slack for the last tap."""
+        n, c, h, w = x.shape
+        top, _, left, _ = self.win.pads
+        flat = np.zeros((c, self.total + self.offsets[-1]), dtype=x.dtype)
+        grid = flat[:, :self.total].reshape(c, n, -1, self.wp)
+        grid[:, :, top:top + h, left:left + w] = x.transpose(1, 0, 2, 3)
+        return flat
+
+    def to_nchw(self, flat, h, w, rows, cols):
+        """(C, N*S ...) -> (N, C, h, w), reading rows/cols offsets within each padded image."""
+        grid = flat[:, :self.total].reshape(flat.shape[0], self.n, -1, self.wp)
+        return np.ascontiguousarray(grid[:, :, rows:rows + h, cols:cols + w].transpose(1, 0, 2, 3))
+
+    def chunks(self, channels, arrays_per_channel, itemsize):
+        budget = max(1, COL_BUDGET_BYTES // max(1, arrays_per_channel * self.total * itemsize))
+        return [slice(s, min(s + budget, channels)) for s in range(0, channels, budget)]
+
+
+def _depthwise_flat_forward(x_flat, w_mat, plan: _ChannelPlan):
+    """x_flat (C, N*S + slack) from _ChannelPlan.pad, w_mat (C, M, KH*KW) -> (N, C*M, OH, OW)."""
+    c, m, _ = w_mat.shape
+    out = np.zeros((c, m, plan.total), dtype=x_flat.dtype)
+    tmp = np.empty((min(c, plan.chunks(c, 3 * m, x_flat.itemsize)[0].stop), m, plan.total), dtype=x_flat.dtype)
+    for part in plan.chunks(c, 3 * m, x_flat.itemsize):
+        o, t_buf = out[part], tmp[:part.stop - part.start]
+        for t, offset in enumerate(plan.offsets):
+            np.multiply(x_flat[part, None, offset:offset + plan.total], w_mat[part, :, t, None], out=t_buf)
+            o += t_buf
+    return plan.to_nchw(out.reshape(c * m, -1), plan.win.oh, plan.win.ow, 0, 0)
+
+
+def _depthwise_flat_backward(dout, x_flat, w_mat, plan: _ChannelPlan):
+    """Gradients of _depthwise_flat_forward: dx (N, C, H, W) and dw (C, M, KH*KW)."""
+    c, m, taps = w_mat.shape
+    n, f, oh, ow = dout.shape
+    d = np.zeros((f, plan.total), dtype=dout.dtype)
+    d.reshape(f, n, -1, plan.wp)[:, :, :oh, :ow] = dout.transpose(1, 0, 2, 3)
+    d = d.reshape(c, m, plan.total)
+    dx_flat = np.zeros(x_flat.shape, dtype=x_flat.dtype)
+    dw = np.empty(w_mat.shape, dtype=x_flat.dtype)
+    for part in plan.chunks(c, 3 * m, x_flat.itemsize):
+        d_part, dx_part = d[part], dx_flat[part]
+        for t, offset in enumerate(plan.offsets):
+            x_tap = x_flat[part, offset:offset + plan.total]
+            # dw[c, m, t] = <d[c, m], x_tap[c]>: a batch of dot products, one per channel
+            dw[part, :, t] = np.matmul(d_part, x_tap[:, :, None])[..., 0]
+            # dx[c, tap] += sum_m w[c, m, t] * d[c, m]
+            dx_part[:, offset:offset + plan.total] += np.matmul(w_mat[part, None, :, t], d_part)[:, 0]
+    top, _, left, _ = plan.win.pads
+    h = plan.padded_shape[2] - plan.extra_row - plan.win.pads[0] - plan.win.pads[1]
+    w = plan.wp - plan.win.pads[2] - plan.win.pads[3]
+    return plan.to_nchw(dx_flat, h, w, top, left), dw
 
 
 def _depthwise_forward(x_pad, w_mat, plan: _Plan):

@@ -44,11 +44,17 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     taps = list(win.offsets())
     out = x_pad[:, :, taps[0][2], taps[0][3]].copy()
     arg = np.zeros(out.shape, dtype=np.int16 if len(taps) < 2**15 else np.int32)
+    # PyTorch's rule is "val > max or isnan(val)"; the NaN test costs a pass per tap, so it is
+    # only made when the input holds a NaN (the sum is NaN then).
+    has_nan = bool(np.isnan(x.sum()))
+    better = np.empty(out.shape, dtype=bool)
     for k, (_, _, rows, cols) in enumerate(taps[1:], start=1):
         cur = x_pad[:, :, rows, cols]
-        better = (cur > out) | np.isnan(cur)
+        np.greater(cur, out, out=better)
+        if has_nan:
+            better |= np.isnan(cur)
         np.copyto(out, cur, where=better)
-        arg[better] = k
+        np.copyto(arg, k, where=better)
     return out, (arg, x.shape, x_pad.shape, win)
 
 
@@ -60,11 +66,24 @@ def max_pool2d_backward(dout, cache):
     """
     arg, x_shape, padded_shape, win = cache
     dout = _check_dout(dout, arg.shape, "max_pool2d_backward")
-    dx_pad = np.zeros(padded_shape, dtype=dout.dtype)
+    # Windows that cannot overlap write each input pixel at most once: assign, don't add.
+    disjoint = win.sh >= win.kh and win.sw >= win.kw
+    alloc = np.empty if disjoint and _covers(padded_shape, win) else np.zeros
+    dx_pad = alloc(padded_shape, dtype=dout.dtype)
     zero = dout.dtype.type(0)
     for k, (_, _, rows, cols) in enumerate(win.offsets()):
-        dx_pad[:, :, rows, cols] += np.where(arg == k, dout, zero)
+        routed = np.where(arg == k, dout, zero)
+        if disjoint:
+            dx_pad[:, :, rows, cols] = routed
+        else:
+            dx_pad[:, :, rows, cols] += routed
     return unpad(dx_pad, win.pads)
+
+
+def _covers(padded_shape, win: Window) -> bool:
+    """Do the windows tile the padded input exactly (every pixel in exactly one window)?"""
+    return (win.sh == win.kh and win.sw == win.kw
+            and win.oh * win.kh == padded_shape[2] and win.ow * win.kw == padded_shape[3])
 
 
 def _avg_divisor(x_shape, win: Window, count_include_pad: bool, dtype) -> np.ndarray | float:

@@ -71,8 +71,8 @@ class Flatten(Layer):
 
     def forward(self, x):
         x = check_input(x, "Flatten", None)
-        if x.ndim < 1:
-            raise ShapeError(f"Flatten: expected an input with a batch axis, got a scalar")
+        if x.ndim < 2:
+            raise ShapeError(f"Flatten: expected an input (N, d1, ...) of rank >= 2, got shape {x.shape}")
         self._x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 

@@ -1,0 +1,292 @@
+"""Naive nested-loop definitions of the windowed kernels: the yardstick for the fast ones.
+
+Each function is written to be read, not to run fast: one Python loop per index of the
+definition, no vectorisation, everything accumulated in float64 and returned as float64.
+The tests use them on tiny shapes only, and check them against PyTorch in test_reference.py.
+
+Shapes, as in numcnn:
+    x      : (N, C, H, W)
+    weight : (F, C // groups, KH, KW)
+    out    : (N, F, OH, OW),  OH = (H + PT + PB - DH*(KH-1) - 1) // SH + 1
+where PT/PB are the zero rows added on top/bottom (PL/PR columns left/right), SH the
+stride and DH the dilation along the height; likewise along the width.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pair(value) -> tuple[int, int]:
+    """An int or an (h, w) pair as an (h, w) pair."""
+    if isinstance(value, (tuple, list)):
+        h, w = value
+        return int(h), int(w)
+    return int(value), int(value)
+
+
+def out_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1) -> int:
+    """Number of window positions along one axis (pad_total = padding before + after)."""
+    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_padding(padding, kernel_size, dilation=1) -> tuple[int, int, int, int]:
+    """conv2d's ``padding`` argument as (top, bottom, left, right).
+
+    int or (ph, pw): the same amount on both sides.
+    "valid": none.
+    "same" (stride 1 only): total d*(k-1) per axis so that OH = H; for an odd total the
+    extra row/column goes to the bottom/right, as PyTorch does.
+    """
+    if padding == "valid":
+        return 0, 0, 0, 0
+    if padding == "same":
+        sides = []
+        for k, d in zip(pair(kernel_size), pair(dilation)):
+            total = d * (k - 1)
+            sides += [total // 2, total - total // 2]
+        return tuple(sides)
+    ph, pw = pair(padding)
+    return ph, ph, pw, pw
+
+
+def pad(x: np.ndarray, top: int, bottom: int, left: int, right: int, value: float) -> np.ndarray:
+    """x (N, C, H, W) surrounded by ``value``, in float64."""
+    n, c, h, w = x.shape
+    out = np.full((n, c, h + top + bottom, w + left + right), value, dtype=np.float64)
+    out[:, :, top:top + h, left:left + w] = x
+    return out
+
+
+# -- im2col / col2im ----------------------------------------------------------------------------
+
+def im2col_ref(x, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Unfold every window of the zero-padded x into one row.
+
+        col[(n*OH + i)*OW + j, (c*KH + p)*KW + q] = xp[n, c, i*SH + p*DH, j*SW + q*DW]
+
+    rows ordered (n, oh, ow), columns ordered (c, kh, kw); returns (N*OH*OW, C*KH*KW).
+    """
+    n_, c_, h, w = x.shape
+    kh, kw = pair(kernel_size)
+    sh, sw = pair(stride)
+    ph, pw = pair(padding)
+    dh, dw = pair(dilation)
+    xp = pad(x, ph, ph, pw, pw, 0.0)
+    oh, ow = out_size(h, kh, sh, 2 * ph, dh), out_size(w, kw, sw, 2 * pw, dw)
+    col = np.zeros((n_ * oh * ow, c_ * kh * kw))
+    for n in range(n_):
+        for i in range(oh):
+            for j in range(ow):
+                for c in range(c_):
+                    for p in range(kh):
+                        for q in range(kw):
+                            col[(n * oh + i) * ow + j, (c * kh + p) * kw + q] = \
+                                xp[n, c, i * sh + p * dh, j * sw + q * dw]
+    return col
+
+
+def col2im_ref(col, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """The adjoint of im2col_ref: add every entry of col back where it was read from.
+
+        xp[n, c, i*SH + p*DH, j*SW + q*DW] += col[(n*OH + i)*OW + j, (c*KH + p)*KW + q]
+
+    then drop the padding; returns x_shape. Overlapping windows accumulate.
+    """
+    n_, c_, h, w = x_shape
+    kh, kw = pair(kernel_size)
+    sh, sw = pair(stride)
+    ph, pw = pair(padding)
+    dh, dw = pair(dilation)
+    oh, ow = out_size(h, kh, sh, 2 * ph, dh), out_size(w, kw, sw, 2 * pw, dw)
+    xp = np.zeros((n_, c_, h + 2 * ph, w + 2 * pw))
+    for n in range(n_):
+        for i in range(oh):
+            for j in range(ow):
+                for c in range(c_):
+                    for p in range(kh):
+                        for q in range(kw):
+                            xp[n, c, i * sh + p * dh, j * sw + q * dw] += \
+                                col[(n * oh + i) * ow + j, (c * kh + p) * kw + q]
+    return xp[:, :, ph:ph + h, pw:pw + w]
+
+
+# -- convolution --------------------------------------------------------------------------------
+
+def conv2d_ref(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
+    """Grouped, strided, dilated cross-correlation of the zero-padded x with weight.
+
+        out[n, f, i, j] = bias[f] + sum_{c, p, q} weight[f, c, p, q]
+                                      * xp[n, g*Cg + c, i*SH + p*DH, j*SW + q*DW]
+
+    with Cg = C // groups input channels per group and g = f // (F // groups) the group of
+    output channel f. padding: int, (ph, pw), "valid" or "same" (see conv_padding).
+    """
+    n_, c_, h, w = x.shape
+    f_, cg, kh, kw = weight.shape
+    sh, sw = pair(stride)
+    dh, dw = pair(dilation)
+    top, bottom, left, right = conv_padding(padding, (kh, kw), (dh, dw))
+    xp = pad(x, top, bottom, left, right, 0.0)
+    oh, ow = out_size(h, kh, sh, top + bottom, dh), out_size(w, kw, sw, left + right, dw)
+    fg = f_ // groups
+    out = np.zeros((n_, f_, oh, ow))
+    for n in range(n_):
+        for f in range(f_):
+            g = f // fg
+            for i in range(oh):
+                for j in range(ow):
+                    acc = 0.0 if bias is None else float(bias[f])
+                    for c in range(cg):
+                        for p in range(kh):
+                            for q in range(kw):
+                                acc += float(weight[f, c, p, q]) * xp[n, g * cg + c, i * sh + p * dh,
+                                                                      j * sw + q * dw]
+                    out[n, f, i, j] = acc
+    return out
+
+
+def conv2d_backward_ref(dout, x, weight, has_bias=True, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of sum(out * dout) for conv2d_ref, one term of the forward sum at a time.
+
+    Every product weight[f, c, p, q] * xp[n, g*Cg + c, i*SH + p*DH, j*SW + q*DW] in out[n, f, i, j]
+    sends dout[n, f, i, j] times the other factor to each factor's gradient.
+    returns dx (N, C, H, W), dweight (F, Cg, KH, KW), dbias (F,) or None.
+    """
+    n_, c_, h, w = x.shape
+    f_, cg, kh, kw = weight.shape
+    sh, sw = pair(stride)
+    dh, dw = pair(dilation)
+    top, bottom, left, right = conv_padding(padding, (kh, kw), (dh, dw))
+    xp = pad(x, top, bottom, left, right, 0.0)
+    oh, ow = out_size(h, kh, sh, top + bottom, dh), out_size(w, kw, sw, left + right, dw)
+    fg = f_ // groups
+    dxp = np.zeros_like(xp)
+    dweight = np.zeros(weight.shape)
+    dbias = np.zeros(f_)
+    for n in range(n_):
+        for f in range(f_):
+            g = f // fg
+            for i in range(oh):
+                for j in range(ow):
+                    d = float(dout[n, f, i, j])
+                    dbias[f] += d
+                    for c in range(cg):
+                        for p in range(kh):
+                            for q in range(kw):
+                                r, s = i * sh + p * dh, j * sw + q * dw
+                                dxp[n, g * cg + c, r, s] += float(weight[f, c, p, q]) * d
+                                dweight[f, c, p, q] += xp[n, g * cg + c, r, s] * d
+    dx = dxp[:, :, top:top + h, left:left + w]
+    return dx, dweight, (dbias if has_bias else None)
+
+
+# -- pooling ------------------------------------------------------------------------------------
+
+def _pool_geometry(x_shape, kernel_size, stride, padding):
+    """(kh, kw, sh, sw, ph, pw, oh, ow); stride None means stride = kernel_size."""
+    _, _, h, w = x_shape
+    kh, kw = pair(kernel_size)
+    sh, sw = pair(kernel_size if stride is None else stride)
+    ph, pw = pair(padding)
+    return kh, kw, sh, sw, ph, pw, out_size(h, kh, sh, 2 * ph), out_size(w, kw, sw, 2 * pw)
+
+
+def _max_position(xp, n, c, i, j, kh, kw, sh, sw):
+    """(row, col) in xp of the first maximum of window (i, j), scanning rows then columns.
+
+    A later element wins only if it is strictly greater, so on ties the first one scanned
+    (top-left-most) is the argmax, as in PyTorch.
+    """
+    best, where = -np.inf, None
+    for p in range(kh):
+        for q in range(kw):
+            value = xp[n, c, i * sh + p, j * sw + q]
+            if where is None or value > best:
+                best, where = value, (i * sh + p, j * sw + q)
+    return where
+
+
+def max_pool2d_ref(x, kernel_size, stride=None, padding=0) -> np.ndarray:
+    """out[n, c, i, j] = max_{p, q} xp[n, c, i*SH + p, j*SW + q], xp padded with -inf.
+
+    -inf padding never wins, so for finite x the max is over the real elements only.
+    """
+    n_, c_, _, _ = x.shape
+    kh, kw, sh, sw, ph, pw, oh, ow = _pool_geometry(x.shape, kernel_size, stride, padding)
+    xp = pad(x, ph, ph, pw, pw, -np.inf)
+    out = np.zeros((n_, c_, oh, ow))
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(oh):
+                for j in range(ow):
+                    out[n, c, i, j] = xp[(n, c) + _max_position(xp, n, c, i, j, kh, kw, sh, sw)]
+    return out
+
+
+def max_pool2d_backward_ref(dout, x, kernel_size, stride=None, padding=0) -> np.ndarray:
+    """dx: each dout[n, c, i, j] goes, whole, to the first maximum of its window.
+
+    Overlapping windows that share a maximum add their gradients there.
+    """
+    n_, c_, h, w = x.shape
+    kh, kw, sh, sw, ph, pw, oh, ow = _pool_geometry(x.shape, kernel_size, stride, padding)
+    xp = pad(x, ph, ph, pw, pw, -np.inf)
+    dxp = np.zeros_like(xp)
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(oh):
+                for j in range(ow):
+                    r, s = _max_position(xp, n, c, i, j, kh, kw, sh, sw)
+                    dxp[n, c, r, s] += dout[n, c, i, j]
+    return dxp[:, :, ph:ph + h, pw:pw + w]
+
+
+def _avg_divisor(h, w, i, j, kh, kw, sh, sw, ph, pw, count_include_pad) -> int:
+    """kh*kw, or with count_include_pad=False the number of window cells inside x."""
+    if count_include_pad:
+        return kh * kw
+    rows = sum(1 for p in range(kh) if ph <= i * sh + p < ph + h)
+    cols = sum(1 for q in range(kw) if pw <= j * sw + q < pw + w)
+    return rows * cols
+
+
+def avg_pool2d_ref(x, kernel_size, stride=None, padding=0, count_include_pad=True) -> np.ndarray:
+    """out[n, c, i, j] = sum_{p, q} xp[n, c, i*SH + p, j*SW + q] / divisor, xp zero-padded.
+
+    divisor = KH*KW with count_include_pad (padding counts as zeros), else the number of
+    window cells that lie inside x.
+    """
+    n_, c_, h, w = x.shape
+    kh, kw, sh, sw, ph, pw, oh, ow = _pool_geometry(x.shape, kernel_size, stride, padding)
+    xp = pad(x, ph, ph, pw, pw, 0.0)
+    out = np.zeros((n_, c_, oh, ow))
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(oh):
+                for j in range(ow):
+                    total = 0.0
+                    for p in range(kh):
+                        for q in range(kw):
+                            total += xp[n, c, i * sh + p, j * sw + q]
+                    out[n, c, i, j] = total / _avg_divisor(h, w, i, j, kh, kw, sh, sw, ph, pw,
+                                                           count_include_pad)
+    return out
+
+
+def avg_pool2d_backward_ref(dout, x_shape, kernel_size, stride=None, padding=0,
+                            count_include_pad=True) -> np.ndarray:
+    """dx: each dout[n, c, i, j] / divisor goes to every cell of its window (padding dropped)."""
+    n_, c_, h, w = x_shape
+    kh, kw, sh, sw, ph, pw, oh, ow = _pool_geometry(x_shape, kernel_size, stride, padding)
+    dxp = np.zeros((n_, c_, h + 2 * ph, w + 2 * pw))
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(oh):
+                for j in range(ow):
+                    share = dout[n, c, i, j] / _avg_divisor(h, w, i, j, kh, kw, sh, sw, ph, pw,
+                                                            count_include_pad)
+                    for p in range(kh):
+                        for q in range(kw):
+                            dxp[n, c, i * sh + p, j * sw + q] += share
+    return dxp[:, :, ph:ph + h, pw:pw + w]
