@@ -373,10 +373,14 @@ def _depthwise_flat_backward(dout, x_flat, w_mat, plan: _ChannelPlan):
         d_part, dx_part = d[part], dx_flat[part]
         for t, offset in enumerate(plan.offsets):
             x_tap = x_flat[part, offset:offset + plan.total]
-            # dw[c, m, t] = <d[c, m], x_tap[c]>: a batch of dot products, one per channel
-            dw[part, :, t] = np.matmul(d_part, x_tap[:, :, None])[..., 0]
+            # dw[c, m, t] = <d[c, m], x_tap[c]>: one long dot product per channel. (einsum, not
+            # matmul: these thin shapes miss BLAS and take NumPy's slow generic loop.)
+            dw[part, :, t] = np.einsum("cmt,ct->cm", d_part, x_tap)
             # dx[c, tap] += sum_m w[c, m, t] * d[c, m]
-            dx_part[:, offset:offset + plan.total] += np.matmul(w_mat[part, None, :, t], d_part)[:, 0]
+            if m == 1:
+                dx_part[:, offset:offset + plan.total] += d_part[:, 0] * w_mat[part, 0, t, None]
+            else:
+                dx_part[:, offset:offset + plan.total] += np.einsum("cm,cmt->ct", w_mat[part, :, t], d_part)
     top, _, left, _ = plan.win.pads
     h = plan.padded_shape[2] - plan.extra_row - plan.win.pads[0] - plan.win.pads[1]
     w = plan.wp - plan.win.pads[2] - plan.win.pads[3]

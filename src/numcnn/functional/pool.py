@@ -53,8 +53,10 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
         np.greater(cur, out, out=better)
         if has_nan:
             better |= np.isnan(cur)
-        np.copyto(out, cur, where=better)
-        np.copyto(arg, k, where=better)
+        # Taps come in increasing k, so the winner is the LAST tap that beat the running max:
+        # arg = max(arg, k * better). Arithmetic passes, far cheaper than masked copies.
+        np.maximum(arg, better * arg.dtype.type(k), out=arg)
+        np.maximum(out, cur, out=out)  # propagates NaN, as PyTorch does
     return out, (arg, x.shape, x_pad.shape, win)
 
 
@@ -70,9 +72,8 @@ def max_pool2d_backward(dout, cache):
     disjoint = win.sh >= win.kh and win.sw >= win.kw
     alloc = np.empty if disjoint and _covers(padded_shape, win) else np.zeros
     dx_pad = alloc(padded_shape, dtype=dout.dtype)
-    zero = dout.dtype.type(0)
     for k, (_, _, rows, cols) in enumerate(win.offsets()):
-        routed = np.where(arg == k, dout, zero)
+        routed = dout * (arg == k)
         if disjoint:
             dx_pad[:, :, rows, cols] = routed
         else:
@@ -84,6 +85,11 @@ def _covers(padded_shape, win: Window) -> bool:
     """Do the windows tile the padded input exactly (every pixel in exactly one window)?"""
     return (win.sh == win.kh and win.sw == win.kw
             and win.oh * win.kh == padded_shape[2] and win.ow * win.kw == padded_shape[3])
+
+
+def _tap_slices(kernel: int, stride: int, outs: int) -> list[slice]:
+    """Along one axis: for each tap, the slice of input positions it reads at every output."""
+    return [slice(k, k + stride * (outs - 1) + 1, stride) for k in range(kernel)]
 
 
 def _avg_divisor(x_shape, win: Window, count_include_pad: bool, dtype) -> np.ndarray | float:
@@ -112,10 +118,16 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     x = check_float_array(x, "avg_pool2d", 4)
     win = _pool_window(x, kernel_size, stride, padding, "avg_pool2d")
     x_pad = pad(x, win.pads)
-    taps = list(win.offsets())
-    out = x_pad[:, :, taps[0][2], taps[0][3]].copy()
-    for _, _, rows, cols in taps[1:]:
-        out += x_pad[:, :, rows, cols]
+    # A window sum is separable: sum the KW taps along each row, then the KH taps down the
+    # columns; KH + KW passes instead of KH * KW.
+    rows_only = _tap_slices(win.kh, win.sh, win.oh)
+    cols_only = _tap_slices(win.kw, win.sw, win.ow)
+    row_sums = x_pad[..., cols_only[0]].copy()
+    for cols in cols_only[1:]:
+        row_sums += x_pad[..., cols]
+    out = row_sums[:, :, rows_only[0]].copy()
+    for rows in rows_only[1:]:
+        out += row_sums[:, :, rows]
     divisor = _avg_divisor(x.shape, win, count_include_pad, x.dtype)
     out /= divisor
     return out, (divisor, x.shape, x_pad.shape, win)
@@ -130,9 +142,14 @@ def avg_pool2d_backward(dout, cache):
     divisor, x_shape, padded_shape, win = cache
     dout = _check_dout(dout, x_shape[:2] + (win.oh, win.ow), "avg_pool2d_backward")
     share = dout / divisor
+    rows_only = _tap_slices(win.kh, win.sh, win.oh)
+    cols_only = _tap_slices(win.kw, win.sw, win.ow)
+    d_rows = np.zeros(padded_shape[:3] + (win.ow,), dtype=dout.dtype)
+    for rows in rows_only:
+        d_rows[:, :, rows] += share
     dx_pad = np.zeros(padded_shape, dtype=dout.dtype)
-    for _, _, rows, cols in win.offsets():
-        dx_pad[:, :, rows, cols] += share
+    for cols in cols_only:
+        dx_pad[..., cols] += d_rows
     return unpad(dx_pad, win.pads)
 
 
