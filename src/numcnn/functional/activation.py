@@ -19,7 +19,7 @@ def relu(x):
 
 def relu_backward(dout, x):
     """dout * [x > 0]. dout, x: (...) -> dx (...)"""
-    return np.where(x > 0, dout, dout.dtype.type(0))
+    return dout * (x > 0)  # a product with the mask: several times faster than np.where
 
 
 def leaky_relu(x, negative_slope=0.01):
