@@ -60,38 +60,12 @@ def pad(x: np.ndarray, top: int, bottom: int, left: int, right: int, value: floa
 
 # -- im2col / col2im ----------------------------------------------------------------------------
 
-def im2col_ref(x, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
-    """Unfold every window of the zero-padded x into one row.
+def _unfold_pairs(x_shape, kernel_size, stride, padding, dilation):
+    """Every (col index, xp index) pair of the unfolding, one loop per index of the definition:
 
-        col[(n*OH + i)*OW + j, (c*KH + p)*KW + q] = xp[n, c, i*SH + p*DH, j*SW + q*DW]
+        col[(n*OH + i)*OW + j, (c*KH + p)*KW + q]  <->  xp[n, c, i*SH + p*DH, j*SW + q*DW]
 
-    rows ordered (n, oh, ow), columns ordered (c, kh, kw); returns (N*OH*OW, C*KH*KW).
-    """
-    n_, c_, h, w = x.shape
-    kh, kw = pair(kernel_size)
-    sh, sw = pair(stride)
-    ph, pw = pair(padding)
-    dh, dw = pair(dilation)
-    xp = pad(x, ph, ph, pw, pw, 0.0)
-    oh, ow = out_size(h, kh, sh, 2 * ph, dh), out_size(w, kw, sw, 2 * pw, dw)
-    col = np.zeros((n_ * oh * ow, c_ * kh * kw))
-    for n in range(n_):
-        for i in range(oh):
-            for j in range(ow):
-                for c in range(c_):
-                    for p in range(kh):
-                        for q in range(kw):
-                            col[(n * oh + i) * ow + j, (c * kh + p) * kw + q] = \
-                                xp[n, c, i * sh + p * dh, j * sw + q * dw]
-    return col
-
-
-def col2im_ref(col, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
-    """The adjoint of im2col_ref: add every entry of col back where it was read from.
-
-        xp[n, c, i*SH + p*DH, j*SW + q*DW] += col[(n*OH + i)*OW + j, (c*KH + p)*KW + q]
-
-    then drop the padding; returns x_shape. Overlapping windows accumulate.
+    also returns the col shape (N*OH*OW, C*KH*KW) and the padded shape of x.
     """
     n_, c_, h, w = x_shape
     kh, kw = pair(kernel_size)
@@ -99,19 +73,56 @@ def col2im_ref(col, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np
     ph, pw = pair(padding)
     dh, dw = pair(dilation)
     oh, ow = out_size(h, kh, sh, 2 * ph, dh), out_size(w, kw, sw, 2 * pw, dw)
-    xp = np.zeros((n_, c_, h + 2 * ph, w + 2 * pw))
+    pairs = []
     for n in range(n_):
         for i in range(oh):
             for j in range(ow):
                 for c in range(c_):
                     for p in range(kh):
                         for q in range(kw):
-                            xp[n, c, i * sh + p * dh, j * sw + q * dw] += \
-                                col[(n * oh + i) * ow + j, (c * kh + p) * kw + q]
-    return xp[:, :, ph:ph + h, pw:pw + w]
+                            pairs.append((((n * oh + i) * ow + j, (c * kh + p) * kw + q),
+                                          (n, c, i * sh + p * dh, j * sw + q * dw)))
+    return pairs, (n_ * oh * ow, c_ * kh * kw), (n_, c_, h + 2 * ph, w + 2 * pw)
+
+
+def im2col_ref(x, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Unfold every window of the zero-padded x into one row (see _unfold_pairs).
+
+    rows ordered (n, oh, ow), columns ordered (c, kh, kw); returns (N*OH*OW, C*KH*KW).
+    """
+    pairs, col_shape, _ = _unfold_pairs(x.shape, kernel_size, stride, padding, dilation)
+    ph, pw = pair(padding)
+    xp = pad(x, ph, ph, pw, pw, 0.0)
+    col = np.zeros(col_shape)
+    for col_index, xp_index in pairs:
+        col[col_index] = xp[xp_index]
+    return col
+
+
+def col2im_ref(col, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """The adjoint of im2col_ref: add every entry of col back where it was read from, then
+    drop the padding; returns x_shape. Overlapping windows accumulate."""
+    pairs, _, padded_shape = _unfold_pairs(x_shape, kernel_size, stride, padding, dilation)
+    xp = np.zeros(padded_shape)
+    for col_index, xp_index in pairs:
+        xp[xp_index] += col[col_index]
+    ph, pw = pair(padding)
+    return xp[:, :, ph:ph + x_shape[2], pw:pw + x_shape[3]]
 
 
 # -- convolution --------------------------------------------------------------------------------
+
+def _conv_geometry(x, weight, stride, padding, dilation):
+    """(N, F, Cg, KH, KW, SH, SW, DH, DW, xp, OH, OW), xp being x zero-padded."""
+    n_, _, h, w = x.shape
+    f_, cg, kh, kw = weight.shape
+    sh, sw = pair(stride)
+    dh, dw = pair(dilation)
+    top, bottom, left, right = conv_padding(padding, (kh, kw), (dh, dw))
+    xp = pad(x, top, bottom, left, right, 0.0)
+    oh, ow = out_size(h, kh, sh, top + bottom, dh), out_size(w, kw, sw, left + right, dw)
+    return n_, f_, cg, kh, kw, sh, sw, dh, dw, xp, oh, ow
+
 
 def conv2d_ref(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
     """Grouped, strided, dilated cross-correlation of the zero-padded x with weight.
@@ -122,13 +133,7 @@ def conv2d_ref(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     with Cg = C // groups input channels per group and g = f // (F // groups) the group of
     output channel f. padding: int, (ph, pw), "valid" or "same" (see conv_padding).
     """
-    n_, c_, h, w = x.shape
-    f_, cg, kh, kw = weight.shape
-    sh, sw = pair(stride)
-    dh, dw = pair(dilation)
-    top, bottom, left, right = conv_padding(padding, (kh, kw), (dh, dw))
-    xp = pad(x, top, bottom, left, right, 0.0)
-    oh, ow = out_size(h, kh, sh, top + bottom, dh), out_size(w, kw, sw, left + right, dw)
+    n_, f_, cg, kh, kw, sh, sw, dh, dw, xp, oh, ow = _conv_geometry(x, weight, stride, padding, dilation)
     fg = f_ // groups
     out = np.zeros((n_, f_, oh, ow))
     for n in range(n_):
@@ -153,13 +158,7 @@ def conv2d_backward_ref(dout, x, weight, has_bias=True, stride=1, padding=0, dil
     sends dout[n, f, i, j] times the other factor to each factor's gradient.
     returns dx (N, C, H, W), dweight (F, Cg, KH, KW), dbias (F,) or None.
     """
-    n_, c_, h, w = x.shape
-    f_, cg, kh, kw = weight.shape
-    sh, sw = pair(stride)
-    dh, dw = pair(dilation)
-    top, bottom, left, right = conv_padding(padding, (kh, kw), (dh, dw))
-    xp = pad(x, top, bottom, left, right, 0.0)
-    oh, ow = out_size(h, kh, sh, top + bottom, dh), out_size(w, kw, sw, left + right, dw)
+    n_, f_, cg, kh, kw, sh, sw, dh, dw, xp, oh, ow = _conv_geometry(x, weight, stride, padding, dilation)
     fg = f_ // groups
     dxp = np.zeros_like(xp)
     dweight = np.zeros(weight.shape)
@@ -177,7 +176,8 @@ def conv2d_backward_ref(dout, x, weight, has_bias=True, stride=1, padding=0, dil
                                 r, s = i * sh + p * dh, j * sw + q * dw
                                 dxp[n, g * cg + c, r, s] += float(weight[f, c, p, q]) * d
                                 dweight[f, c, p, q] += xp[n, g * cg + c, r, s] * d
-    dx = dxp[:, :, top:top + h, left:left + w]
+    top, _, left, _ = conv_padding(padding, (kh, kw), (dh, dw))
+    dx = dxp[:, :, top:top + x.shape[2], left:left + x.shape[3]]
     return dx, dweight, (dbias if has_bias else None)
 
 

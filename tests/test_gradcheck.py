@@ -75,7 +75,15 @@ LAYERS = {
 def test_gradcheck_passes_on_every_layer(name):
     make, shape = LAYERS[name]
     layer = randomized(make())
-    assert nc.gradcheck(layer, away_from_zero(shape)) is True
+    x = away_from_zero(shape)
+    before = x.copy(), {k: v.copy() for k, v in layer.params.items()}, {k: v.copy() for k, v in layer.buffers.items()}
+    assert nc.gradcheck(layer, x) is True
+    # it perturbs copies or puts every value back: input, params and running statistics
+    np.testing.assert_array_equal(x, before[0])
+    for key, value in layer.params.items():
+        np.testing.assert_array_equal(value, before[1][key], err_msg=f"param {key} changed")
+    for key, value in layer.buffers.items():
+        np.testing.assert_array_equal(value, before[2][key], err_msg=f"buffer {key} changed")
 
 
 def _loss_cases():
