@@ -1,0 +1,393 @@
+"""The training loop: mini-batches, evaluation, checkpoints that resume bit for bit.
+
+    trainer = Trainer(model, SoftmaxCrossEntropy(), Adam(model, lr=1e-3), seed=0, out_dir="runs/x")
+    history = trainer.fit(x_train, y_train, epochs=3, batch_size=100, validation=(x_test, y_test))
+    trainer.evaluate(x_test, y_test)       # {"loss": ..., "accuracy": ...}
+
+Resuming is exact. After every epoch the trainer writes ``out_dir/checkpoint.npz`` holding
+everything the next epoch depends on: the weights and batch-norm buffers, the optimizer's state,
+the schedule's state, the loader's generator (which draws the shuffle order and the
+augmentations), every dropout layer's generator, numcnn's default generator, the epoch count and
+the history. ``Trainer.resume(out_dir)`` (or ``fit(..., resume=True)``) restores all of it, so a
+run killed after epoch k and resumed ends with exactly the weights of a run never interrupted.
+Each file is written to a temporary name, fsynced and renamed, so a crash at any instant leaves
+the previous epoch's checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import init
+from .errors import ConfigError, DataError, DivergenceError, ModelFileError
+from .functional.activation import softmax
+from .io import atomic_savez, atomic_write_bytes, read_npz
+from .layers import MSELoss, SoftmaxCrossEntropy
+from .model import from_config, load_state_dict, save, state_dict, to_config
+
+CHECKPOINT = "checkpoint.npz"
+HISTORY = "history.json"
+MODEL = "model.npz"
+CHECKPOINT_FORMAT = "numcnn-checkpoint"
+CHECKPOINT_VERSION = 1
+HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
+LOSSES = {"SoftmaxCrossEntropy": SoftmaxCrossEntropy, "MSELoss": MSELoss}
+
+
+def _accuracy_count(logits: np.ndarray, y: np.ndarray) -> int:
+    """Correct predictions in a batch; y is labels (N,) or one-hot / probability rows (N, K)."""
+    target = y if y.ndim == 1 else y.argmax(axis=1)
+    return int((logits.argmax(axis=1) == target).sum())
+
+
+def write_json_atomic(path, obj) -> Path:
+    """Write obj as JSON to path via a fsynced temporary file and a rename (never half a file)."""
+    return atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, meta) of a checkpoint file or of the one in a run folder; ModelFileError if off."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    arrays, meta = read_npz(path)
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ModelFileError(f"{path}: not a numcnn training checkpoint (format {meta.get('format')!r})")
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise ModelFileError(f"{path}: checkpoint version {meta.get('version')!r}; "
+                             f"this numcnn reads {CHECKPOINT_VERSION}")
+    for key, kind in (("epoch", int), ("history", dict), ("optimizer", dict), ("rng", dict),
+                      ("architecture", dict), ("config", dict)):
+        if not isinstance(meta.get(key), kind):
+            raise ModelFileError(f"{path}: checkpoint field {key!r} is missing or not a {kind.__name__}")
+    return arrays, meta
+
+
+def _split(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+class Trainer:
+    """Trains a model with a loss and an optimizer, one mini-batch at a time.
+
+    model     : a numcnn Layer (usually a Sequential)
+    loss      : SoftmaxCrossEntropy() for classification (MSELoss works; accuracy is then argmax vs argmax)
+    optimizer : a numcnn.optim optimizer built on this model
+    schedule  : a numcnn.optim schedule on that optimizer, stepped after every epoch
+                (``schedule_per="epoch"``) or every batch (``"batch"``), or None
+    seed      : seeds the loader's generator (shuffle order, augmentations) and every dropout
+                layer's generator, so two trainers with the same seed train identically
+    out_dir   : folder for checkpoint.npz, history.json and model.npz, written after every epoch
+    progress  : show a tqdm bar per epoch on stderr (loss, accuracy, images/s)
+    log       : called with a one-line summary after each epoch, e.g. ``print``; None is silent
+    config    : JSON-friendly description of the run (model name, dataset, ...) kept in the
+                checkpoint and model.npz, so a run can be resumed or re-plotted from its folder
+    """
+
+    def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
+                 progress: bool = True, log: Callable[[str], Any] | None = None,
+                 config: dict | None = None, schedule_per: str = "epoch"):
+        if optimizer is None:
+            raise ConfigError("Trainer: an optimizer is required, e.g. numcnn.optim.Adam(model, lr=1e-3)")
+        if getattr(optimizer, "model", model) is not model:
+            raise ConfigError("Trainer: the optimizer was built on another model")
+        if schedule is not None and getattr(schedule, "optimizer", optimizer) is not optimizer:
+            raise ConfigError("Trainer: the schedule was built on another optimizer")
+        if schedule_per not in ("epoch", "batch"):
+            raise ConfigError(f"Trainer: schedule_per must be 'epoch' or 'batch', got {schedule_per!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"Trainer: seed must be an int >= 0, got {seed!r}")
+        self.model = model
+        self.loss = loss if loss is not None else SoftmaxCrossEntropy()
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.schedule_per = schedule_per
+        self.seed = int(seed)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.log = log
+        self.config = dict(config or {})
+        self.epoch = 0  # completed epochs
+        self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
+        # One seed each for the loader and the dropout layers, derived from the run's seed.
+        loader_seed, dropout_seed = np.random.SeedSequence(self.seed).generate_state(2, np.uint64)
+        self._loader_seed = int(loader_seed)
+        self._loader_state: dict | None = None  # the loader generator's state after the last epoch
+        self.model.seed(int(dropout_seed))
+
+    # -- training -------------------------------------------------------------------------------
+    def fit(self, x, y, epochs: int, batch_size: int = 100, validation=None, augment=None,
+            shuffle: bool = True, resume: bool = False) -> dict[str, list]:
+        """Train until ``epochs`` epochs are complete; returns the history (dict of lists).
+
+        x, y       : (N, C, H, W) float images and (N,) int labels (or (N, K) targets)
+        epochs     : the total number of epochs of the run. A fresh trainer trains that many;
+                     one that already completed some (a resumed run) trains the rest.
+        validation : (x_val, y_val), evaluated after each epoch, or None
+        augment    : callable (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
+        resume     : first load ``out_dir/checkpoint.npz`` if there is one
+        history    : epoch, loss, accuracy (training batches, in train mode), val_loss,
+                     val_accuracy (None without validation), lr (at the epoch's start), time (s
+                     of training, validation excluded)
+
+        Raises DivergenceError when a loss is NaN or infinite (or an update makes a weight so):
+        nothing of that epoch is saved, the previous epoch's checkpoint stays as it was.
+        """
+        from .data import DataLoader  # the data package is only needed once training starts
+
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
+        if validation is not None and (not isinstance(validation, (tuple, list)) or len(validation) != 2):
+            raise ConfigError("validation must be an (x_val, y_val) pair or None")
+        if resume:
+            if self.out_dir is None:
+                raise ConfigError("fit(resume=True) needs the trainer's out_dir")
+            if (self.out_dir / CHECKPOINT).exists():
+                self.load_checkpoint(self.out_dir / CHECKPOINT)
+        if len(x) == 0:
+            raise DataError("fit: got no training samples")
+        loader = DataLoader(x, y, batch_size, shuffle=shuffle, seed=self._loader_seed, augment=augment)
+        if self._loader_state is not None:
+            loader.rng.bit_generator.state = self._loader_state
+        self._fit_args = {"batch_size": int(batch_size), "shuffle": bool(shuffle), "epochs": int(epochs)}
+
+        # NumPy's overflow warnings would only precede our own, clearer DivergenceError.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            while self.epoch < epochs:
+                self._train_epoch(loader, epochs, validation)
+        return self.history
+
+    def _train_epoch(self, loader, epochs: int, validation) -> None:
+        epoch = self.epoch + 1
+        lr = float(self.optimizer.lr)
+        bar = self._progress_bar(len(loader), f"epoch {epoch}/{epochs}")
+        self.model.train()
+        seen = correct = 0
+        loss_sum = 0.0
+        start = time.perf_counter()
+        try:
+            for step, (xb, yb) in enumerate(loader, start=1):
+                self.optimizer.zero_grad()
+                logits = self.model.forward(xb)
+                loss = self.loss.forward(logits, yb)
+                if not math.isfinite(loss):
+                    self._diverged(epoch, step, loss, f"loss {loss}")
+                self.model.backward(self.loss.backward())
+                self.optimizer.step()
+                if self.schedule is not None and self.schedule_per == "batch":
+                    self.schedule.step()
+                n = len(xb)
+                seen += n
+                loss_sum += loss * n
+                correct += _accuracy_count(logits, yb)
+                if bar is not None:
+                    rate = seen / max(time.perf_counter() - start, 1e-9)
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                    img_s=f"{rate:.0f}", refresh=False)
+                    bar.update(1)
+            elapsed = time.perf_counter() - start
+            # An update can overflow a weight even when this batch's loss was finite; such weights
+            # must never reach a checkpoint.
+            if not all(np.isfinite(owner.params[key]).all() for _, owner, key in self.model.named_parameters()):
+                self._diverged(epoch, step, math.nan, "a weight overflowed to inf or nan")
+            val = self.evaluate(*validation) if validation is not None else None
+            if bar is not None and val is not None:
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                img_s=f"{seen / elapsed:.0f}", val_acc=f"{val['accuracy']:.4f}")
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.schedule is not None and self.schedule_per == "epoch":
+            self.schedule.step()
+
+        row = {"epoch": epoch, "loss": loss_sum / seen, "accuracy": correct / seen,
+               "val_loss": val["loss"] if val else None, "val_accuracy": val["accuracy"] if val else None,
+               "lr": lr, "time": elapsed}
+        for key in HISTORY_KEYS:
+            self.history[key].append(row[key])
+        self.epoch = epoch
+        self._loader_state = loader.rng.bit_generator.state
+        if self.out_dir is not None:
+            self.save_checkpoint()
+        if self.log is not None:
+            val_text = (f"  val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}" if val else "")
+            self.log(f"epoch {epoch}/{epochs}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}{val_text}"
+                     f"  lr {lr:.3g}  {elapsed:.1f} s ({seen / elapsed:.0f} img/s)")
+
+    def _diverged(self, epoch: int, step: int, loss: float, what: str):
+        """Raise DivergenceError (with .epoch, .step, .loss, .checkpoint). The weights in memory
+        are spoiled by then; the checkpoint on disk, if any, holds the last good epoch."""
+        checkpoint = self.out_dir / CHECKPOINT if self.out_dir is not None else None
+        if checkpoint is not None and checkpoint.exists():
+            where = f"; last good checkpoint kept in {self.out_dir}"
+        elif checkpoint is not None:
+            where = f"; no checkpoint was written to {self.out_dir} (no epoch completed)"
+        else:
+            where = ""
+        error = DivergenceError(f"training diverged at epoch {epoch}, step {step} ({what}){where}")
+        error.epoch, error.step, error.loss = epoch, step, loss
+        error.checkpoint = checkpoint if checkpoint is not None and checkpoint.exists() else None
+        raise error
+
+    def _progress_bar(self, total: int, description: str):
+        if not self.progress:
+            return None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # the bar is a nicety; training works without it
+            return None
+        return tqdm(total=total, desc=description, unit="batch", file=sys.stderr, leave=True,
+                    dynamic_ncols=True)
+
+    # -- inference ------------------------------------------------------------------------------
+    def evaluate(self, x, y, batch_size: int = 500) -> dict[str, float]:
+        """Mean loss and accuracy over (x, y) in eval mode, batch_size samples at a time.
+
+        x: (N, C, H, W); y: (N,) labels or (N, K) targets. Returns {"loss": float, "accuracy": float}.
+        """
+        x, y = np.asarray(x), np.asarray(y)
+        if len(x) == 0 or len(x) != len(y):
+            raise DataError(f"evaluate: expected x and y with the same, non-zero number of samples, "
+                            f"got shapes {x.shape} and {y.shape}")
+        loss_sum, correct = 0.0, 0
+        for part, logits in batched_logits(self.model, x, batch_size):
+            loss_sum += self.loss.forward(logits, y[part]) * len(logits)
+            correct += _accuracy_count(logits, y[part])
+        return {"loss": loss_sum / len(x), "accuracy": correct / len(x)}
+
+    def predict(self, x, batch_size: int = 500) -> np.ndarray:
+        """Class probabilities (N, K): softmax of the logits, computed in eval mode in batches."""
+        return predict_proba(self.model, x, batch_size)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _rng_states(self) -> dict:
+        return {"loader": self._loader_state, "model": self.model.rng_states(),
+                "init": init.default_rng().bit_generator.state}
+
+    def save_checkpoint(self) -> Path:
+        """Write checkpoint.npz, then history.json and model.npz, into out_dir (each atomically)."""
+        if self.out_dir is None:
+            raise ConfigError("save_checkpoint: the trainer has no out_dir")
+        opt_state = self.optimizer.state_dict()
+        arrays = {f"model/{k}": v for k, v in state_dict(self.model).items()}
+        arrays.update({f"optim/{k}": v for k, v in opt_state["arrays"].items()})
+        meta = {
+            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "epoch": self.epoch, "seed": self.seed, "history": self.history,
+            "architecture": to_config(self.model), "loss": type(self.loss).__name__,
+            "optimizer": opt_state["hyper"],
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "schedule_per": self.schedule_per,
+            "rng": self._rng_states(), "fit": getattr(self, "_fit_args", {}), "config": self.config,
+        }
+        # The checkpoint is the source of truth and goes first; the other two are conveniences
+        # that a resumed run rewrites.
+        path = atomic_savez(self.out_dir / CHECKPOINT, arrays, meta)
+        write_json_atomic(self.out_dir / HISTORY, self.history)
+        save(self.model, self.out_dir / MODEL, {"training": {**self.config, "epochs_done": self.epoch}})
+        return path
+
+    def load_checkpoint(self, path) -> dict:
+        """Restore weights, optimizer, schedule, generators, epoch and history; returns the meta.
+
+        The checkpoint must come from the same architecture, optimizer class and schedule class.
+        """
+        arrays, meta = read_checkpoint(path)
+        if meta["architecture"] != to_config(self.model):
+            raise ModelFileError(f"{path}: the checkpoint's architecture differs from this trainer's model")
+        try:
+            load_state_dict(self.model, _split(arrays, "model/"))
+            self.optimizer.load_state_dict({"hyper": meta["optimizer"], "arrays": _split(arrays, "optim/")})
+            if (meta.get("schedule") is None) != (self.schedule is None):
+                raise ModelFileError("the checkpoint has a schedule and this trainer none, or the reverse")
+            if self.schedule is not None:
+                self.schedule.load_state_dict(meta["schedule"])
+            history = meta["history"]
+            if set(history) != set(HISTORY_KEYS) or any(len(history[k]) != meta["epoch"] for k in HISTORY_KEYS):
+                raise ModelFileError("the history does not match the epoch count")
+            rng = meta["rng"]
+            self.model.set_rng_states(rng.get("model") or {})
+            if rng.get("init") is not None:
+                init.default_rng().bit_generator.state = rng["init"]
+        except ModelFileError as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ModelFileError(f"{path}: corrupt checkpoint ({type(exc).__name__}: {exc})") from None
+        self._loader_state = rng.get("loader")
+        self.seed = int(meta.get("seed", self.seed))
+        self._loader_seed = int(np.random.SeedSequence(self.seed).generate_state(2, np.uint64)[0])
+        self.history = {key: list(history[key]) for key in HISTORY_KEYS}
+        self.epoch = int(meta["epoch"])
+        self.config = dict(meta["config"])
+        self.schedule_per = meta.get("schedule_per", self.schedule_per)
+        return meta
+
+    @classmethod
+    def resume(cls, out_dir, progress: bool = True, log: Callable[[str], Any] | None = None) -> "Trainer":
+        """A trainer rebuilt from ``out_dir/checkpoint.npz``: model, loss, optimizer and schedule
+        come from the checkpoint, in the state they had after its last epoch.
+
+        Call ``fit`` with the same data, batch size and augmentation as the original run, and
+        ``epochs`` = the run's total, to finish it exactly as it would have finished.
+        """
+        from . import optim
+
+        out_dir = Path(out_dir)
+        _, meta = read_checkpoint(out_dir / CHECKPOINT)
+        model = from_config(meta["architecture"], f"{out_dir / CHECKPOINT}: architecture")
+        hyper = {k: v for k, v in meta["optimizer"].items() if k not in ("class", "step")}
+        opt_cls = {c.__name__: c for c in optim.OPTIMIZERS.values()}.get(meta["optimizer"].get("class"))
+        loss_cls = LOSSES.get(meta.get("loss", "SoftmaxCrossEntropy"))
+        if opt_cls is None or loss_cls is None:
+            raise ModelFileError(f"{out_dir / CHECKPOINT}: unknown optimizer {meta['optimizer'].get('class')!r} "
+                                 f"or loss {meta.get('loss')!r}")
+        try:
+            optimizer = opt_cls(model, **hyper)
+            schedule = None
+            if meta.get("schedule") is not None:
+                sched = dict(meta["schedule"])
+                sched_cls = {c.__name__: c for c in optim.SCHEDULES.values()}.get(sched.pop("class", None))
+                if sched_cls is None:
+                    raise ModelFileError(f"unknown schedule {meta['schedule'].get('class')!r}")
+                args = {k: v for k, v in sched.items() if k not in ("last_epoch", "base_lr", "last_lr")}
+                schedule = sched_cls(optimizer, **args)
+        except (ConfigError, TypeError) as exc:
+            raise ModelFileError(f"{out_dir / CHECKPOINT}: cannot rebuild the optimizer or schedule: {exc}") from None
+        trainer = cls(model, loss_cls(), optimizer, schedule, seed=int(meta.get("seed", 0)), out_dir=out_dir,
+                      progress=progress, log=log, config=meta["config"],
+                      schedule_per=meta.get("schedule_per", "epoch"))
+        trainer.load_checkpoint(out_dir / CHECKPOINT)
+        return trainer
+
+
+def batched_logits(model, x, batch_size: int = 500):
+    """Yield (slice, logits) over x, batch_size samples at a time, in eval mode.
+
+    The model's previous mode is restored when the loop ends (or is abandoned), and memory stays
+    bounded by one batch's activations whatever len(x) is.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(x), batch_size):
+            part = slice(start, start + batch_size)
+            yield part, model.forward(x[part])
+    finally:
+        model.train(was_training)
+
+
+def predict_proba(model, x, batch_size: int = 500) -> np.ndarray:
+    """Softmax probabilities (N, K) of a model's logits, in eval mode and batch_size at a time."""
+    x = np.asarray(x)
+    if len(x) == 0:
+        raise DataError("predict: got no samples")
+    return np.concatenate([softmax(logits, axis=1) for _, logits in batched_logits(model, x, batch_size)])

@@ -1,0 +1,288 @@
+"""Pictures of a run: learning curves, filters, feature maps, confusion matrix, mistakes.
+
+matplotlib is imported inside each function, and figures are drawn on an Agg canvas of
+their own (no pyplot), so importing numcnn never needs matplotlib and plotting never touches
+the global backend of an interactive session. Every function writes one PNG and returns its path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ConfigError, DataError, ModelFileError, ShapeError
+from .layers import Conv2d
+
+
+def _figure(width: float, height: float):
+    """A matplotlib Figure attached to its own Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    return path
+
+
+def _grid(n: int, columns: int | None = None) -> tuple[int, int]:
+    cols = columns or max(1, math.ceil(math.sqrt(n)))
+    return max(1, math.ceil(n / cols)), cols
+
+
+def _tiles(images: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """(N, C, H, W) -> (N, H, W) gray tiles, or (N, H, W, 3) for RGB; and the colormap."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.shape[1] == 3:
+        return np.clip(images.transpose(0, 2, 3, 1), 0, 1), None
+    return images[:, 0], "gray"
+
+
+def _mosaic(tiles: np.ndarray, cols: int, gap: int = 1) -> np.ndarray:
+    """Tiles (N, H, W[, 3]) laid out in rows of ``cols``, separated by ``gap`` NaN pixels.
+
+    One image in one axes draws many times faster than a subplot per tile; the NaN gaps
+    show as the background colour.
+    """
+    n, h, w = tiles.shape[:3]
+    rows = max(1, math.ceil(n / cols))
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, *tiles.shape[3:]), np.nan, np.float32)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
+    return out
+
+
+def _show(ax, image: np.ndarray, cmap, **kw) -> None:
+    ax.imshow(np.ma.masked_invalid(image) if image.ndim == 2 else np.nan_to_num(image, nan=1.0),
+              cmap=cmap, interpolation="nearest", **kw)
+    ax.axis("off")
+
+
+def plot_history(history: dict, path) -> Path:
+    """Loss and accuracy per epoch, training and validation, side by side.
+
+    history: the Trainer's dict of lists (epoch, loss, accuracy, val_loss, val_accuracy, ...);
+             validation entries that are None are left out.
+    """
+    epochs = list(history.get("epoch") or [])
+    if not epochs:
+        raise DataError("plot_history: the history has no epochs")
+    fig = _figure(10, 4)
+    for ax, key, title in zip(fig.subplots(1, 2), ("loss", "accuracy"), ("loss", "accuracy")):
+        for prefix, label, style in (("", "train", "o-"), ("val_", "validation", "s--")):
+            values = history.get(prefix + key) or []
+            points = [(e, v) for e, v in zip(epochs, values) if v is not None]
+            if points:
+                ax.plot(*zip(*points), style, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if len(epochs) < 15:
+            ax.set_xticks(epochs)
+    return _save(fig, path)
+
+
+def first_conv(model) -> Conv2d:
+    for _, layer in model.named_layers():
+        if isinstance(layer, Conv2d):
+            return layer
+    raise ConfigError("the model has no Conv2d layer, so it has no filters to show")
+
+
+def plot_filters(model, path) -> Path:
+    """The first convolution's filters as a grid, each scaled to its own min..max.
+
+    For a multi-channel input the filters are shown as RGB if there are 3 channels, else
+    channel 0 alone.
+    """
+    weight = first_conv(model).params["weight"].astype(np.float32)  # (F, C, KH, KW)
+    n, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
+    w = weight if weight.shape[1] == 3 else weight[:, :1]
+    low = w.min(axis=(1, 2, 3), keepdims=True)
+    span = w.max(axis=(1, 2, 3), keepdims=True) - low
+    tiles, cmap = _tiles((w - low) / np.where(span > 0, span, 1))
+    rows, cols = _grid(n)
+    fig = _figure(max(3.0, 0.75 * cols), max(2.0, 0.75 * rows) + 0.4)
+    ax = fig.subplots()
+    _show(ax, _mosaic(tiles, cols), cmap)
+    ax.set_title(f"first conv layer: {n} filters of {kh}x{kw}")
+    return _save(fig, path)
+
+
+def plot_feature_maps(model, x_one, path, max_channels: int = 8) -> Path:
+    """The activations of one image, layer by layer (every layer with a (C, H, W) output).
+
+    x_one: (C, H, W) or (1, C, H, W). Each row is one layer's output, its first max_channels
+    channels; the first row is the input. Runs in eval mode and restores the previous mode.
+    """
+    x = np.asarray(x_one, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ShapeError(f"plot_feature_maps: expected one image (C, H, W) or (1, C, H, W), got {x.shape}")
+    layers = list(model.layers) if hasattr(model, "layers") else [model]
+    rows = [("input", x[0])]
+    was_training = model.training
+    model.eval()
+    try:
+        out = x
+        for i, layer in enumerate(layers):
+            out = layer.forward(out)
+            if out.ndim == 4 and out.shape[-1] > 1:
+                rows.append((f"{i}: {type(layer).__name__}", out[0]))
+    finally:
+        model.train(was_training)
+    cols = min(max_channels, max(r[1].shape[0] for r in rows))
+    fig = _figure(cols * 1.1 + 1.4, len(rows) * 1.15 + 0.4)
+    axes = np.atleast_1d(fig.subplots(len(rows), 1))
+    for ax, (name, maps) in zip(axes, rows):
+        # One mosaic per row; each map keeps its own colour scale, as separate plots would.
+        maps = maps[:cols].astype(np.float32)
+        low = maps.min(axis=(1, 2), keepdims=True)
+        span = maps.max(axis=(1, 2), keepdims=True) - low
+        row = _mosaic((maps - low) / np.where(span > 0, span, 1), cols, gap=max(1, maps.shape[-1] // 8))
+        _show(ax, row, "gray" if name == "input" else "viridis")
+        ax.text(-2, row.shape[0] / 2, name, ha="right", va="center", fontsize=8)
+        ax.set_anchor("W")
+    axes[0].set_title(f"feature maps of one image, layer by layer (first {cols} channels)", loc="left")
+    return _save(fig, path)
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """counts[i, j] = how many samples of class i were predicted as j; (K, K) int64."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    return counts
+
+
+def plot_confusion(y_true, y_pred, class_names: Sequence[str], path) -> Path:
+    """Confusion matrix: rows are true classes, columns predictions, cells counts (coloured by
+    the fraction of the row)."""
+    k = len(class_names)
+    counts = confusion_matrix(y_true, y_pred, k)
+    fraction = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig = _figure(1.0 + 0.6 * k, 0.6 + 0.6 * k)
+    ax = fig.subplots()
+    ax.imshow(fraction, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if fraction[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), labels=class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), labels=class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    ax.set_title(f"confusion matrix ({counts.sum()} samples, accuracy {accuracy:.2%})")
+    return _save(fig, path)
+
+
+def plot_misclassified(x, y_true, y_pred, class_names: Sequence[str], path, max_items: int = 25) -> Path:
+    """A grid of the first max_items misclassified images, titled "true -> predicted".
+
+    x: (N, C, H, W); y_true, y_pred: (N,).
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    wrong = np.flatnonzero(y_true != y_pred)[:max_items]
+    total = int((y_true != y_pred).sum())
+    cols = min(5, max(len(wrong), 1))
+    rows = max(1, math.ceil(len(wrong) / cols))
+    fig = _figure(cols * 1.9, rows * 2.1 + 0.4)
+    ax = fig.subplots()
+    ax.axis("off")
+    if len(wrong):
+        tiles, cmap = _tiles(np.asarray(x)[wrong])
+        h, w = tiles.shape[1:3]
+        top, gap = h // 2, max(2, w // 4)  # blank rows above each tile hold its caption
+        tiles = np.pad(tiles, [(0, 0), (top, 0), (0, 0)] + [(0, 0)] * (tiles.ndim - 3), constant_values=np.nan)
+        _show(ax, _mosaic(tiles, cols, gap), cmap)
+        for k, i in enumerate(wrong):
+            r, c = divmod(k, cols)
+            ax.text(c * (w + gap) + w / 2, r * (h + top + gap) + top - 1,
+                    f"{class_names[y_true[i]]}\n-> {class_names[y_pred[i]]}", ha="center", va="bottom", fontsize=8)
+    ax.set_title(f"misclassified: {len(wrong)} of {total} shown (true -> predicted)"
+                 if total else "no misclassified images")
+    return _save(fig, path)
+
+
+PLOTS = {"history": "learning_curves.png", "filters": "filters.png", "feature_maps": "feature_maps.png",
+         "confusion": "confusion.png", "misclassified": "misclassified.png"}
+
+
+def plot_model(model, x, y, class_names: Sequence[str], out_dir, history: dict | None = None,
+               batch_size: int = 500) -> dict[str, Path]:
+    """Every plot of a trained model on a test set (x, y); returns {plot name: path}.
+
+    The filter plot is skipped for a model without convolutions, the learning curves without
+    a history.
+    """
+    from .train import predict_proba
+
+    out_dir = Path(out_dir)
+    paths = {}
+    if history and history.get("epoch"):
+        paths["history"] = plot_history(history, out_dir / PLOTS["history"])
+    if any(isinstance(layer, Conv2d) for _, layer in model.named_layers()):
+        paths["filters"] = plot_filters(model, out_dir / PLOTS["filters"])
+    paths["feature_maps"] = plot_feature_maps(model, x[0], out_dir / PLOTS["feature_maps"])
+    y_pred = predict_proba(model, x, batch_size).argmax(axis=1)
+    paths["confusion"] = plot_confusion(y, y_pred, class_names, out_dir / PLOTS["confusion"])
+    paths["misclassified"] = plot_misclassified(x, y, y_pred, class_names, out_dir / PLOTS["misclassified"])
+    return paths
+
+
+def read_run(run_dir) -> tuple[object, dict, dict | None]:
+    """(model, training config, history or None) of a run folder: model.npz and history.json."""
+    from .io import read_npz
+    from .model import model_from_arrays
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelFileError(f"{run_dir}: not a run folder (expected a folder holding model.npz)")
+    arrays, meta = read_npz(run_dir / "model.npz")
+    model = model_from_arrays(arrays, meta, run_dir / "model.npz")
+    config = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    history = None
+    history_path = run_dir / "history.json"
+    if history_path.is_file():
+        try:
+            history = json.loads(history_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"{history_path}: not valid JSON ({exc})") from None
+        if not isinstance(history, dict):
+            raise ModelFileError(f"{history_path}: expected a JSON object of lists")
+    return model, config, history
+
+
+def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int | None = None) -> dict[str, Path]:
+    """Regenerate every plot of a run folder from model.npz, history.json and its dataset.
+
+    dataset, data_dir: override what the run recorded (its "dataset" and "data_dir").
+    limit_test       : use the first N test images; default: the run's own --test-limit, if any.
+    Returns {plot name: path}; the PNGs are written into run_dir.
+    """
+    from . import data
+
+    model, config, history = read_run(run_dir)
+    dataset = dataset or config.get("dataset")
+    if dataset is None:
+        raise ConfigError(f"{run_dir}: the run does not record its dataset; name it (numcnn plot --dataset NAME)")
+    _, (x_test, y_test) = data.load(dataset, data_dir if data_dir is not None else config.get("data_dir"),
+                                    download=False)
+    limit_test = limit_test or config.get("test_limit")
+    if limit_test:
+        x_test, y_test = x_test[:limit_test], y_test[:limit_test]
+    return plot_model(model, x_test, y_test, data.class_names(dataset), Path(run_dir), history)
