@@ -12,6 +12,8 @@ reproducible model.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Callable, Iterable
 
 from .errors import ConfigError
@@ -194,6 +196,8 @@ MODELS: dict[str, Callable[..., Sequential]] = {
     "lenet5": lenet5,
     "deep-convnet": deep_convnet,
     "fashion-net": fashion_net,
+    # The same net at half width: a quarter of the work, for a 2-core CPU budget.
+    "fashion-net-small": functools.partial(fashion_net, width=16),
 }
 
 

@@ -222,6 +222,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     dtype = x.dtype
     w_mat = weight.astype(dtype, copy=False).reshape(groups, f // groups, cg * kh * kw)
 
+    plan_is_direct = True  # pointwise and depthwise paths add the bias to their NCHW output
     if _is_pointwise(win):
         plan = None
         x_pad = x
@@ -235,16 +236,26 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         x_pad = plan.pad(x)
         out = plan.narrow(_depthwise_forward(x_pad, w_mat, plan))
     else:
+        plan_is_direct = False
         plan = _WidePlan(x.shape, win) if (win.sh, win.sw) == (1, 1) else _Plan(x.shape, win)
         x_pad = plan.pad(x)
-        wide = np.empty((n, f, plan.length), dtype=dtype)
-        for part in _chunks(n, c * kh * kw * plan.length * x.itemsize):
+        # The GEMM yields channel-major (F, nb*L) blocks. They are assembled as (F, N, L) and
+        # handed on as an NCHW *view* of that buffer: transposing to NCHW memory would copy the
+        # whole output, and every later layer reads any strides anyway.
+        chunks = _chunks(n, c * kh * kw * plan.length * x.itemsize)
+        out_cm = None if len(chunks) == 1 else np.empty((f, n, plan.length), dtype=dtype)
+        for part in chunks:
             nb = part.stop - part.start
             col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
-            res = np.matmul(w_mat, col)  # (G, F/G, nb*L)
-            wide[part] = res.reshape(f, nb, plan.length).transpose(1, 0, 2)
-        out = plan.narrow(wide)
-    if bias is not None:
+            res = np.matmul(w_mat, col).reshape(f, nb, plan.length)
+            if out_cm is None:
+                out_cm = res
+            else:
+                out_cm[:, part] = res
+        if bias is not None:
+            out_cm += bias.astype(dtype, copy=False)[:, None, None]
+        out = plan.narrow(out_cm.transpose(1, 0, 2))
+    if bias is not None and plan_is_direct:
         out += bias.astype(dtype, copy=False)[:, None, None]
     # Retain only the padded input and the weight matrix; columns are rebuilt in backward.
     cache = (x_pad, x.shape, w_mat, weight.shape, win, groups, bias is not None, plan)
