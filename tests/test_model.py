@@ -1,0 +1,187 @@
+"""Sequential / Residual, state dicts with PyTorch keys, and the .npz model file (incl. hostile files)."""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import numcnn as nc
+from numcnn.io import META_KEY, read_npz
+
+from parity import assert_close
+
+
+def small_model(dtype=np.float32):
+    nc.manual_seed(0)
+    return nc.Sequential(
+        nc.Conv2d(1, 4, 3, padding=1, dtype=dtype), nc.BatchNorm2d(4, dtype=dtype), nc.ReLU(),
+        nc.MaxPool2d(2),
+        nc.Residual(nc.Conv2d(4, 4, 3, padding=1, dtype=dtype), nc.ReLU()),
+        nc.Dropout(0.25), nc.Flatten(), nc.Linear(4 * 4 * 4, 3, dtype=dtype),
+        input_shape=(1, 8, 8))
+
+
+def torch_twin():
+    block = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.ReLU())
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2), block, torch.nn.Dropout(0.25), torch.nn.Flatten(),
+        torch.nn.Linear(16 * 4, 3))
+
+
+class Skip(torch.nn.Module):
+    """torch has no residual container; this one keys its children like nc.Residual."""
+
+    def __init__(self, body):
+        super().__init__()
+        for i, layer in enumerate(body):
+            self.add_module(str(i), layer)
+
+    def forward(self, x):
+        out = x
+        for layer in self.children():
+            out = layer(out)
+        return x + out
+
+
+def test_state_dict_keys_follow_pytorch():
+    keys = list(small_model().state_dict())
+    assert keys == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                    "1.num_batches_tracked", "4.0.weight", "4.0.bias", "7.weight", "7.bias"]
+
+
+def test_a_torch_state_dict_loads_and_gives_the_same_outputs():
+    tm = torch_twin()
+    tm[4] = Skip(list(tm[4]))
+    with torch.no_grad():  # non-trivial running statistics
+        tm[1].running_mean.uniform_(-1, 1)
+        tm[1].running_var.uniform_(0.5, 2)
+    tm.eval()
+    model = small_model().eval()
+    model.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((5, 1, 8, 8)).astype(np.float32)
+    assert_close("output", model.forward(x), tm(torch.tensor(x)).detach().numpy(), np.float32)
+
+
+def test_residual_backward_adds_the_skip_gradient():
+    nc.manual_seed(1)
+    block = nc.Residual(nc.Conv2d(2, 2, 3, padding=1, dtype=np.float64), nc.Tanh())
+    assert nc.gradcheck(block, np.random.default_rng(0).standard_normal((2, 2, 5, 5)))
+    with_shortcut = nc.Residual(nc.Conv2d(2, 3, 3, padding=1, dtype=np.float64),
+                                shortcut=nc.Conv2d(2, 3, 1, dtype=np.float64))
+    assert nc.gradcheck(with_shortcut, np.random.default_rng(1).standard_normal((2, 2, 4, 4)))
+
+
+def test_residual_shape_mismatch_is_a_clear_error():
+    block = nc.Residual(nc.Conv2d(2, 3, 3, padding=1))
+    with pytest.raises(nc.ShapeError, match="shortcut"):
+        block.forward(np.zeros((1, 2, 4, 4), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_and_load_round_trip(tmp_path, dtype):
+    model = small_model(dtype)
+    x = np.random.default_rng(0).standard_normal((3, 1, 8, 8)).astype(dtype)
+    model.train().forward(x)  # move the running statistics
+    path = model.save(tmp_path / "m.npz")
+    back = nc.load(path)
+    assert back.input_shape == (1, 8, 8)
+    for key, value in model.state_dict().items():
+        saved = back.state_dict()[key]
+        assert saved.dtype == value.dtype and np.array_equal(saved, value), key
+    np.testing.assert_array_equal(back.eval().forward(x), model.eval().forward(x))
+
+
+def test_summary_lists_shapes_and_params():
+    text = small_model().summary()
+    assert "(N, 4, 8, 8)" in text and "(N, 3)" in text
+    assert f"{small_model().num_params():,}" in text
+
+
+def test_load_state_dict_rejects_what_does_not_fit():
+    model = small_model()
+    good = model.state_dict()
+    with pytest.raises(nc.ModelFileError, match="missing keys"):
+        model.load_state_dict({k: v for k, v in good.items() if k != "0.bias"})
+    with pytest.raises(nc.ModelFileError, match="unexpected keys"):
+        model.load_state_dict({**good, "9.weight": np.zeros(3)})
+    with pytest.raises(nc.ModelFileError, match=r"expected shape \(4,\)"):
+        model.load_state_dict({**good, "0.bias": np.zeros(5, np.float32)})
+    with pytest.raises(nc.ModelFileError, match="NaN"):
+        model.load_state_dict({**good, "0.bias": np.full(4, np.nan, np.float32)})
+    # nothing was half-applied
+    assert all(np.array_equal(model.state_dict()[k], v) for k, v in good.items())
+
+
+def _write_npz(path, arrays, meta=None, **kwargs):
+    payload = dict(arrays)
+    if meta is not None:
+        payload[META_KEY] = np.array(json.dumps(meta))
+    np.savez(path, **payload, **kwargs)
+
+
+def test_hostile_model_files_are_model_file_errors(tmp_path):
+    good = tmp_path / "good.npz"
+    small_model().save(good)
+    arrays, meta = read_npz(good)
+
+    cases = {}
+    cases["missing"] = tmp_path / "nope.npz"
+    (tmp_path / "text.npz").write_text("hello")
+    cases["not a zip"] = tmp_path / "text.npz"
+    cases["folder"] = tmp_path
+    _write_npz(tmp_path / "nometa.npz", arrays)
+    cases["no metadata"] = tmp_path / "nometa.npz"
+    _write_npz(tmp_path / "wrongshape.npz", {**arrays, "0.weight": np.zeros((4, 1, 5, 5), np.float32)}, meta)
+    cases["wrong shape"] = tmp_path / "wrongshape.npz"
+    _write_npz(tmp_path / "wrongarch.npz", arrays, {**meta, "architecture": {"type": "Conv3d"}})
+    cases["unknown layer"] = tmp_path / "wrongarch.npz"
+    _write_npz(tmp_path / "badargs.npz", arrays,
+               {**meta, "architecture": {"type": "Conv2d", "config": {"in_channels": -1}}})
+    cases["bad constructor args"] = tmp_path / "badargs.npz"
+    np.savez(tmp_path / "pickled.npz", **{"0.weight": np.array([{"evil": 1}], dtype=object)},
+             **{META_KEY: np.array(json.dumps(meta))})
+    cases["object array"] = tmp_path / "pickled.npz"
+    raw = good.read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(raw[: len(raw) // 2])
+    cases["truncated"] = tmp_path / "truncated.npz"
+
+    for what, path in cases.items():
+        with pytest.raises(nc.ModelFileError):
+            nc.load(path)
+
+
+def test_a_header_claiming_an_absurd_size_is_rejected_before_allocating(tmp_path):
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10**12,)}
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    buffer.write(b"\0" * 64)
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("0.weight.npy", buffer.getvalue())
+    with pytest.raises(nc.ModelFileError, match="claims shape"):
+        nc.load(path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_fuzzed_model_files_only_raise_model_file_error(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("fuzz")
+    good = folder / "good.npz"
+    small_model().save(good)
+    raw = bytearray(good.read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        where = data.draw(st.integers(0, len(raw) - 1))
+        raw[where] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(raw)))
+    bad = folder / "bad.npz"
+    bad.write_bytes(bytes(raw[:cut]))
+    try:
+        model = nc.load(bad)
+    except nc.ModelFileError:
+        return
+    assert isinstance(model, nc.Sequential)  # a mutation that left the file valid
