@@ -482,8 +482,10 @@ def cmd_import(args) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
+    import importlib
+
     try:
-        from . import bench
+        bench = importlib.import_module(f"{__package__}.bench")
     except ModuleNotFoundError as exc:
         if exc.name != f"{__package__}.bench":
             raise
@@ -522,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
     except OSError as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
+    except ImportError as exc:  # plots, progress bars and images need the "train" extra
+        print(f"error: {exc.name or exc} is not installed; pip install 'numcnn[train]'", file=sys.stderr)
     return EXIT_ERROR
 
 
