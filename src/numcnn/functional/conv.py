@@ -293,7 +293,9 @@ def conv2d_backward(dout, cache):
         return plan.unpad(dx_pad), dw.reshape(w_shape), db
 
     d_t = plan.widen_t(dout)  # (F, N, L)
-    dw = np.zeros(w_mat.shape, dtype=dtype)
+    # dW^T = col @ d^T: OpenBLAS runs this long-K product faster with the taller (C*KH*KW)
+    # operand on the left, so the weight gradient is accumulated transposed.
+    dw_t = np.zeros(w_t.shape, dtype=dtype)
     dx_pad = np.empty(x_pad.shape, dtype=dtype)
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
@@ -302,11 +304,12 @@ def conv2d_backward(dout, cache):
         nb = part.stop - part.start
         col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
         d_part = d_t[:, part].reshape(groups, f // groups, nb * plan.length)
-        dw += np.matmul(d_part, col.transpose(0, 2, 1))
+        dw_t += np.matmul(col, d_part.transpose(0, 2, 1))
         if not wide:
             plan.fold(np.matmul(w_t, d_part), dx_pad[part])
     if wide:
         _wide_input_grad(plan, dout, w_mat, groups, dx_pad)
+    dw = dw_t.transpose(0, 2, 1)
     return plan.unpad(dx_pad), dw.reshape(w_shape), db
 
 
@@ -361,13 +364,17 @@ class _ChannelPlan(_WidePlan):
 def _depthwise_flat_forward(x_flat, w_mat, plan: _ChannelPlan):
     """x_flat (C, N*S + slack) from _ChannelPlan.pad, w_mat (C, M, KH*KW) -> (N, C*M, OH, OW)."""
     c, m, _ = w_mat.shape
-    out = np.zeros((c, m, plan.total), dtype=x_flat.dtype)
-    tmp = np.empty((min(c, plan.chunks(c, 3 * m, x_flat.itemsize)[0].stop), m, plan.total), dtype=x_flat.dtype)
-    for part in plan.chunks(c, 3 * m, x_flat.itemsize):
+    chunks = plan.chunks(c, 3 * m, x_flat.itemsize)
+    out = np.empty((c, m, plan.total), dtype=x_flat.dtype)
+    tmp = np.empty((chunks[0].stop, m, plan.total), dtype=x_flat.dtype)
+    for part in chunks:
         o, t_buf = out[part], tmp[:part.stop - part.start]
         for t, offset in enumerate(plan.offsets):
-            np.multiply(x_flat[part, None, offset:offset + plan.total], w_mat[part, :, t, None], out=t_buf)
-            o += t_buf
+            # the first tap initialises the chunk, the others accumulate into it
+            np.multiply(x_flat[part, None, offset:offset + plan.total], w_mat[part, :, t, None],
+                        out=o if t == 0 else t_buf)
+            if t:
+                o += t_buf
     return plan.to_nchw(out.reshape(c * m, -1), plan.win.oh, plan.win.ow, 0, 0)
 
 
