@@ -73,11 +73,10 @@ def max_pool2d_backward(dout, cache):
     alloc = np.empty if disjoint and _covers(padded_shape, win) else np.zeros
     dx_pad = alloc(padded_shape, dtype=dout.dtype)
     for k, (_, _, rows, cols) in enumerate(win.offsets()):
-        routed = dout * (arg == k)
-        if disjoint:
-            dx_pad[:, :, rows, cols] = routed
+        if disjoint:  # write straight into the tap's pixels
+            np.multiply(dout, arg == k, out=dx_pad[:, :, rows, cols])
         else:
-            dx_pad[:, :, rows, cols] += routed
+            dx_pad[:, :, rows, cols] += dout * (arg == k)
     return unpad(dx_pad, win.pads)
 
 
