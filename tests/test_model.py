@@ -111,6 +111,10 @@ def test_load_state_dict_rejects_what_does_not_fit():
         model.load_state_dict({**good, "9.weight": np.zeros(3)})
     with pytest.raises(nc.ModelFileError, match=r"expected shape \(4,\)"):
         model.load_state_dict({**good, "0.bias": np.zeros(5, np.float32)})
+    with pytest.raises(nc.ModelFileError, match="expected a float array"):
+        model.load_state_dict({**good, "0.bias": np.zeros(4, np.int32)})
+    with pytest.raises(nc.ModelFileError, match="expected an integer array"):
+        model.load_state_dict({**good, "1.num_batches_tracked": np.array(2.5)})
     with pytest.raises(nc.ModelFileError, match="NaN"):
         model.load_state_dict({**good, "0.bias": np.full(4, np.nan, np.float32)})
     # nothing was half-applied

@@ -171,7 +171,10 @@ def load_state_dict(model: Layer, state: dict[str, Any], strict: bool = True) ->
         current = store[name]
         if value.shape != current.shape:
             raise ModelFileError(f"state dict entry {key!r}: expected shape {current.shape}, got {value.shape}")
-        if current.dtype.kind == "f" and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        if (current.dtype.kind == "f") != (value.dtype.kind == "f"):
+            raise ModelFileError(f"state dict entry {key!r}: expected {'a float' if current.dtype.kind == 'f' else 'an integer'} "
+                                 f"array like {current.dtype}, got dtype {value.dtype}")
+        if current.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise ModelFileError(f"state dict entry {key!r}: contains NaN or infinite values")
         staged.append((store, name, value.astype(current.dtype)))
     for store, name, value in staged:
