@@ -1,24 +1,27 @@
 """2-D convolution (cross-correlation, as in PyTorch), forward and backward side by side.
 
-Per sample, the convolution is one GEMM over unfolded patches:
+As in the textbook, convolution is one GEMM over unfolded patches; we multiply in the other
+orientation,
 
-    out[n] = W_mat @ col[n]        W_mat: (F, C*KH*KW), col[n]: (C*KH*KW, OH*OW)
+    out (F, nb*L) = W_mat (F, C*KH*KW) @ col (C*KH*KW, nb*L)
 
-which is the textbook's ``col @ W.T`` with the product transposed. Keeping the per-sample
-orientation means the GEMM writes NCHW output directly, where the textbook layout needs an
-output transpose (and its mirror in backward). Groups add a group axis to both operands, so
-grouped convolutions use the same batched matmul; depthwise ones (one input channel per
-group) skip the GEMM and accumulate one tap at a time.
+for a chunk of nb samples with L output positions each. Groups add a leading group axis to
+both operands. Where the time goes is copying, not arithmetic, so the layout departs from the
+textbook's in four ways, each paying for itself in the benchmark:
 
-Where the time goes is copying, not arithmetic, so two things differ from the textbook:
+* Stride 1 uses "wide rows": output rows are computed Wp (padded width) pixels long and the
+  extra columns are dropped, so every kernel tap's patch is ONE contiguous slice of the
+  flattened padded image; im2col becomes KH*KW block copies (``_WidePlan``).
+* The output stays channel-major, (F, N, L), and is handed on as an NCHW *view*; no output
+  transpose is ever made. Later layers read any strides.
+* The batch goes in chunks whose column buffer stays under ``COL_BUDGET_BYTES``: small enough
+  to still be in cache when the GEMM reads it, and memory stays bounded at any batch size.
+  Backward rebuilds columns chunk by chunk rather than keeping them (KH*KW times the input).
+* The input gradient is, for stride 1, itself a correlation of the gradient with W^T, a GEMM
+  with a long reduction instead of a thin GEMM plus col2im scatter-adds.
 
-* Stride 1 uses "wide rows": output rows are computed Wp (padded width) pixels long, and the
-  extra KW-1 columns are thrown away. Every kernel tap's patch is then ONE contiguous run of
-  the flattened padded image, so im2col and col2im become plain block copies and adds.
-* The batch is processed in chunks whose column buffer stays under ``COL_BUDGET_BYTES``.
-  The default is small enough that a chunk's columns are still in cache when the GEMM reads
-  them; memory stays bounded at any batch size, and backward rebuilds the columns chunk by
-  chunk instead of keeping them all (which would cost KH*KW times the input's memory).
+1x1 convolutions skip im2col entirely; depthwise ones (one input channel per group) skip the
+GEMM and work tap by tap on each channel's whole batch as one flat vector.
 """
 
 from __future__ import annotations
