@@ -1,25 +1,32 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 
 .PHONY: test demo bench install clean
 
-$(STAMP): pyproject.toml
+# The virtual environment, then one stamp per set of extras: the demo needs the runtime
+# extras only (NumPy, tqdm, matplotlib, Pillow); the tests add pytest, hypothesis, onnx and torch.
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.train: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[train]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $@ $(VENV)/.train
 
-install: $(STAMP)
+install: $(VENV)/.dev
 
-test: $(STAMP)
+test: $(VENV)/.dev
 	$(PY) -m pytest
 
-demo: $(STAMP)
+demo: $(VENV)/.train
 	$(VENV)/bin/numcnn demo
 
-bench: $(STAMP)
+bench: $(VENV)/.dev
 	$(VENV)/bin/numcnn bench
 
 clean:
