@@ -179,6 +179,11 @@ class _WidePlan(_Plan):
         return dx_pad[..., top:hp - bottom - self.extra_row, left:wp - right]
 
 
+def _correlation_pays(f: int, c: int) -> bool:
+    """Input gradient as a correlation (reads F*KH*KW columns) rather than col2im (writes C*KH*KW)?"""
+    return f <= c
+
+
 def _chunks(n: int, bytes_per_sample: int):
     """Batch slices whose column buffers each stay under COL_BUDGET_BYTES."""
     step = max(1, min(n, COL_BUDGET_BYTES // max(1, bytes_per_sample)))
@@ -302,7 +307,7 @@ def conv2d_backward(dout, cache):
     dx_pad = np.empty(x_pad.shape, dtype=dtype)
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
-    wide = isinstance(plan, _WidePlan) and f <= c
+    wide = isinstance(plan, _WidePlan) and _correlation_pays(f, c)
     for part in _chunks(n, c * kh * kw * plan.length * x_pad.itemsize):
         nb = part.stop - part.start
         col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
