@@ -166,7 +166,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_weights(tmp_path):
     victim.communicate()
     assert victim.returncode == -signal.SIGKILL
     killed_at = _epoch_of(killed_dir)
-    assert 1 <= killed_at < 4, "the kill must land before the run finished"
+    assert killed_at in (1, 2, 3), "the kill must land after a checkpoint and before the run finished"
 
     resumed = _numcnn("train", "--resume", str(killed_dir), "--no-plots", "--no-progress")
     out, err = resumed.communicate(timeout=300)

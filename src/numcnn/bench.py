@@ -31,6 +31,7 @@ import contextlib
 import ctypes
 import gc
 import glob
+import importlib
 import json
 import math
 import os
@@ -225,8 +226,12 @@ class PeakRSS:
 
 # -- torch, imported lazily --------------------------------------------------------------------
 def _import_torch(threads: int):
+    """PyTorch, the reference timed beside numcnn, or None when it is not installed.
+
+    Only this benchmark ever loads it, by name and on demand; the library never depends on it.
+    """
     try:
-        import torch
+        torch = importlib.import_module("torch")
     except ImportError:
         return None
     torch.set_num_threads(threads)
