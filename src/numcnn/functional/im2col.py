@@ -1,11 +1,9 @@
 """im2col and col2im: unfold input patches into a matrix so that convolution is one GEMM.
 
-The textbook lays patches out as a (N*OH*OW, C*KH*KW) matrix, one row per output pixel. Our conv
-kernels work on the same numbers in a per-sample layout, (N, C*KH*KW, OH*OW), produced by
-``unfold``: each kernel tap (i, j) is copied as one strided slice of the padded input, so the
-copy runs along whole image rows and needs no transpose; with it ``W @ col[n]`` is already an
-NCHW output. ``im2col``/``col2im`` give the textbook layout on top of that.
-"""
+The textbook lays patches out as a (N*OH*OW, C*KH*KW) matrix, one row per output pixel, and
+that is what ``im2col``/``col2im`` return and take. ``unfold``/``fold`` build it one kernel tap
+(i, j) at a time, each tap one strided slice of the padded input, never a loop over pixels.
+The convolution kernels (conv.py) use the same idea in a layout tuned for speed."""
 
 from __future__ import annotations
 
@@ -15,34 +13,26 @@ from ._validate import check_float_array
 from ._window import Window, make_window, pad, unpad
 
 
-def unfold(x_pad: np.ndarray, win: Window, out: np.ndarray | None = None) -> np.ndarray:
+def unfold(x_pad: np.ndarray, win: Window) -> np.ndarray:
     """Copy every kernel tap of an already padded input into a column buffer.
 
     x_pad  : (N, C, Hp, Wp), padded by win.pads
-    out    : optional buffer of shape (N, C, KH, KW, OH, OW) to fill
     returns: (N, C, KH, KW, OH, OW); reshaping it to (N, C*KH*KW, OH*OW) is free
     """
     n, c = x_pad.shape[:2]
-    if out is None:
-        out = np.empty((n, c, win.kh, win.kw, win.oh, win.ow), dtype=x_pad.dtype)
+    out = np.empty((n, c, win.kh, win.kw, win.oh, win.ow), dtype=x_pad.dtype)
     for i, j, rows, cols in win.offsets():
         out[:, :, i, j] = x_pad[:, :, rows, cols]
     return out
 
 
-def fold(col: np.ndarray, padded_shape: tuple[int, ...], win: Window,
-         out: np.ndarray | None = None) -> np.ndarray:
+def fold(col: np.ndarray, padded_shape: tuple[int, ...], win: Window) -> np.ndarray:
     """Adjoint of ``unfold``: scatter-add every tap back onto the padded input grid.
 
     col    : (N, C, KH, KW, OH, OW)
-    out    : optional buffer of shape padded_shape to fill (it is zeroed first)
     returns: (N, C, Hp, Wp); overlapping windows accumulate
     """
-    if out is None:
-        x_pad = np.zeros(padded_shape, dtype=col.dtype)
-    else:
-        x_pad = out
-        x_pad.fill(0)
+    x_pad = np.zeros(padded_shape, dtype=col.dtype)
     for i, j, rows, cols in win.offsets():
         x_pad[:, :, rows, cols] += col[:, :, i, j]
     return x_pad
