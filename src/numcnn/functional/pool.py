@@ -1,8 +1,10 @@
 """Max and average pooling, forward and backward side by side.
 
-Both loop over the KH*KW kernel taps, never over pixels: tap (i, j) is one strided slice of the
-padded input holding that tap's pixel for every window at once. Unlike the textbook code, the
-stride defaults to the kernel size and padding enters the output size.
+Both loop over kernel taps, never over pixels: a tap is one strided slice of the input holding
+that tap's pixel for every window at once. Max pooling visits the KH*KW taps of the padded
+input; average pooling is separable, KH taps down then KW along, and skips the padding.
+Unlike the textbook code, the stride defaults to the kernel size and padding enters the
+output size.
 """
 
 from __future__ import annotations
@@ -86,9 +88,52 @@ def _covers(padded_shape, win: Window) -> bool:
             and win.oh * win.kh == padded_shape[2] and win.ow * win.kw == padded_shape[3])
 
 
-def _tap_slices(kernel: int, stride: int, outs: int) -> list[slice]:
-    """Along one axis: for each tap, the slice of input positions it reads at every output."""
-    return [slice(k, k + stride * (outs - 1) + 1, stride) for k in range(kernel)]
+def _axis_taps(size: int, kernel: int, stride: int, before: int, outs: int):
+    """Along one axis: (output slice, input slice) for each tap, padding left out.
+
+    Tap t of output o reads input o*stride + t - before. Only the outputs whose tap lands
+    inside the input take part (zero padding adds nothing), so no padded copy is needed. A
+    tap that reaches every output comes first, to initialise the sum.
+    """
+    taps = []
+    for t in range(kernel):
+        shift = t - before
+        lo = -(shift // stride) if shift < 0 else 0          # first o with o*stride + shift >= 0
+        hi = min(outs, (size - 1 - shift) // stride + 1)    # one past the last with < size
+        if hi > lo:
+            first = lo * stride + shift
+            taps.append((slice(lo, hi), slice(first, first + (hi - lo - 1) * stride + 1, stride)))
+    return sorted(taps, key=lambda tap: tap[0] != slice(0, outs))
+
+
+def _window_sum(x, taps, axis: int, outs: int):
+    """Sum x (N, C, H, W) over the taps along axis 2 or 3, giving that axis length outs."""
+    index = (slice(None),) * axis
+    shape = x.shape[:axis] + (outs,) + x.shape[axis + 1:]
+    (out_part, in_part), rest = taps[0], taps[1:]
+    if out_part == slice(0, outs):
+        out = x[index + (in_part,)].copy()
+    else:
+        out, rest = np.zeros(shape, dtype=x.dtype), taps
+    for out_part, in_part in rest:
+        out[index + (out_part,)] += x[index + (in_part,)]
+    return out
+
+
+def _window_spread(d, taps, axis: int, size: int):
+    """Adjoint of _window_sum: add d's entries back onto the positions they summed."""
+    index = (slice(None),) * axis
+    dx = np.zeros(d.shape[:axis] + (size,) + d.shape[axis + 1:], dtype=d.dtype)
+    for out_part, in_part in taps:
+        dx[index + (in_part,)] += d[index + (out_part,)]
+    return dx
+
+
+def _avg_taps(x_shape, win: Window):
+    """(taps down the rows, taps along the columns) of an average pool on x_shape."""
+    h, w = x_shape[2:]
+    return (_axis_taps(h, win.kh, win.sh, win.pads[0], win.oh),
+            _axis_taps(w, win.kw, win.sw, win.pads[2], win.ow))
 
 
 def _avg_divisor(x_shape, win: Window, count_include_pad: bool, dtype) -> np.ndarray | float:
@@ -116,20 +161,14 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     """
     x = check_float_array(x, "avg_pool2d", 4)
     win = _pool_window(x, kernel_size, stride, padding, "avg_pool2d")
-    x_pad = pad(x, win.pads)
-    # A window sum is separable: sum the KW taps along each row, then the KH taps down the
-    # columns; KH + KW passes instead of KH * KW.
-    rows_only = _tap_slices(win.kh, win.sh, win.oh)
-    cols_only = _tap_slices(win.kw, win.sw, win.ow)
-    row_sums = x_pad[..., cols_only[0]].copy()
-    for cols in cols_only[1:]:
-        row_sums += x_pad[..., cols]
-    out = row_sums[:, :, rows_only[0]].copy()
-    for rows in rows_only[1:]:
-        out += row_sums[:, :, rows]
+    row_taps, col_taps = _avg_taps(x.shape, win)
+    # A window sum is separable: KH + KW passes instead of KH * KW. Down the columns first,
+    # where each tap is whole contiguous rows, so the strided pass along the rows runs on
+    # the smaller array; padding is never materialised.
+    out = _window_sum(_window_sum(x, row_taps, 2, win.oh), col_taps, 3, win.ow)
     divisor = _avg_divisor(x.shape, win, count_include_pad, x.dtype)
     out /= divisor
-    return out, (divisor, x.shape, x_pad.shape, win)
+    return out, (divisor, x.shape, win)
 
 
 def avg_pool2d_backward(dout, cache):
@@ -138,18 +177,11 @@ def avg_pool2d_backward(dout, cache):
     dout   : (N, C, OH, OW)
     returns: dx (N, C, H, W)
     """
-    divisor, x_shape, padded_shape, win = cache
+    divisor, x_shape, win = cache
     dout = _check_dout(dout, x_shape[:2] + (win.oh, win.ow), "avg_pool2d_backward")
+    row_taps, col_taps = _avg_taps(x_shape, win)
     share = dout / divisor
-    rows_only = _tap_slices(win.kh, win.sh, win.oh)
-    cols_only = _tap_slices(win.kw, win.sw, win.ow)
-    d_rows = np.zeros(padded_shape[:3] + (win.ow,), dtype=dout.dtype)
-    for rows in rows_only:
-        d_rows[:, :, rows] += share
-    dx_pad = np.zeros(padded_shape, dtype=dout.dtype)
-    for cols in cols_only:
-        dx_pad[..., cols] += d_rows
-    return unpad(dx_pad, win.pads)
+    return _window_spread(_window_spread(share, col_taps, 3, x_shape[3]), row_taps, 2, x_shape[2])
 
 
 def global_avg_pool2d(x):
