@@ -33,19 +33,21 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
         if count < 2:
             raise ShapeError(f"batch_norm: training needs more than 1 value per channel, got input {x.shape}")
         mean = x.mean(axis=axes)
-        var = x.var(axis=axes)
+        x_hat = x - mean.reshape(shape)  # centred now, normalised in place below
+        var = np.square(x_hat).mean(axis=axes)
         factor = 1.0 / float(num_batches_tracked) if momentum is None else momentum
         running_mean *= 1 - factor
         running_mean += factor * mean
         running_var *= 1 - factor
         running_var += factor * var * (count / (count - 1))
     else:
-        mean = running_mean.astype(dtype, copy=False)
+        x_hat = x - running_mean.astype(dtype, copy=False).reshape(shape)
         var = running_var.astype(dtype, copy=False)
     inv_std = (1 / np.sqrt(var + dtype.type(eps))).astype(dtype, copy=False)
-    x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
+    x_hat *= inv_std.reshape(shape)
     w = weight.astype(dtype, copy=False)
-    out = x_hat * w.reshape(shape) + bias.astype(dtype, copy=False).reshape(shape)
+    out = x_hat * w.reshape(shape)
+    out += bias.astype(dtype, copy=False).reshape(shape)
     return out, (x_hat, inv_std, w, training, axes, shape)
 
 
@@ -63,5 +65,9 @@ def batch_norm_backward(dout, cache):
     if not training:
         return dout * scale, dweight, dbias
     count = x_hat.size // x_hat.shape[1]
-    dx = scale / count * (count * dout - dbias.reshape(shape) - x_hat * dweight.reshape(shape))
-    return dx.astype(x_hat.dtype, copy=False), dweight, dbias
+    # dx = scale * (dout - mean(dout) - x_hat * mean(dout * x_hat)), in three in-place passes
+    dx = x_hat * (dweight / count).reshape(shape)
+    np.subtract(dout, dx, out=dx)
+    dx -= (dbias / count).reshape(shape)
+    dx *= scale
+    return dx, dweight, dbias
