@@ -360,9 +360,13 @@ class _ChannelPlan(_WidePlan):
         return flat
 
     def to_nchw(self, flat, h, w, rows, cols):
-        """(C, N*S ...) -> (N, C, h, w), reading rows/cols offsets within each padded image."""
+        """(C, N*S ...) -> (N, C, h, w), reading rows/cols offsets within each padded image.
+
+        A strided view, not a copy: like the GEMM path's channel-major output, it is handed on
+        as is, and later layers read any strides.
+        """
         grid = flat[:, :self.total].reshape(flat.shape[0], self.n, -1, self.wp)
-        return np.ascontiguousarray(grid[:, :, rows:rows + h, cols:cols + w].transpose(1, 0, 2, 3))
+        return grid[:, :, rows:rows + h, cols:cols + w].transpose(1, 0, 2, 3)
 
     def chunks(self, channels, arrays_per_channel, itemsize):
         budget = max(1, COL_BUDGET_BYTES // max(1, arrays_per_channel * self.total * itemsize))
@@ -399,9 +403,9 @@ def _depthwise_flat_backward(dout, x_flat, w_mat, plan: _ChannelPlan):
         d_part, dx_part = d[part], dx_flat[part]
         for t, offset in enumerate(plan.offsets):
             x_tap = x_flat[part, offset:offset + plan.total]
-            # dw[c, m, t] = <d[c, m], x_tap[c]>: one long dot product per channel. (einsum, not
-            # matmul: these thin shapes miss BLAS and take NumPy's slow generic loop.)
-            dw[part, :, t] = np.einsum("cmt,ct->cm", d_part, x_tap)
+            # dw[c, m, t] = <d[c, m], x_tap[c]>: one long dot product per channel, a stacked
+            # matrix-vector product (contiguous rows, so BLAS takes it).
+            dw[part, :, t] = np.matmul(d_part, x_tap[:, :, None])[:, :, 0]
             # dx[c, tap] += sum_m w[c, m, t] * d[c, m]
             if m == 1:
                 dx_part[:, offset:offset + plan.total] += d_part[:, 0] * w_mat[part, 0, t, None]
