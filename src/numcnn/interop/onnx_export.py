@@ -27,7 +27,6 @@ float64 Conv on CPU). The batch axis is symbolic ("N"); C, H and W are fixed by 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
