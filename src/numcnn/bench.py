@@ -49,7 +49,7 @@ import numpy as np
 from . import _textbook as tb
 from .functional import (avg_pool2d_backward, avg_pool2d_forward, conv2d_backward, conv2d_forward,
                          max_pool2d_backward, max_pool2d_forward)
-from .functional._window import output_size, pair
+from .functional import output_size, pair
 from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, SoftmaxCrossEntropy
 
 IMPLS = ("numcnn", "torch", "textbook")

@@ -17,7 +17,7 @@ import functools
 from typing import Callable, Iterable
 
 from .errors import ConfigError
-from .functional._window import output_size
+from .functional import output_size
 from .layers import (AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear,
                      MaxPool2d, ReLU, Tanh)
 from .model import Residual, Sequential

@@ -10,10 +10,11 @@ from .loss import (cross_entropy, cross_entropy_backward, cross_entropy_forward,
 from .pool import (avg_pool2d, avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d,
                    global_avg_pool2d_backward, max_pool2d, max_pool2d_backward, max_pool2d_forward)
 from .norm import batch_norm_backward, batch_norm_forward
-from ._window import output_size
+from .validate import check_float_array
+from .window import output_size, pair, resolve_padding
 
 __all__ = [
-    "im2col", "col2im", "output_size",
+    "im2col", "col2im", "output_size", "pair", "resolve_padding", "check_float_array",
     "conv2d", "conv2d_forward", "conv2d_backward",
     "max_pool2d", "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_float_array
+from .validate import check_float_array
 
 
 def relu(x):

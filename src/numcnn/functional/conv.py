@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from ._validate import check_float_array
-from ._window import Window, make_window, pad, unpad
+from .validate import check_float_array
+from .window import Window, make_window, pad, unpad
 
 COL_BUDGET_BYTES = 8 * 2**20
 

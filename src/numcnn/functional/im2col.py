@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_float_array
-from ._window import Window, make_window, pad, unpad
+from .validate import check_float_array
+from .window import Window, make_window, pad, unpad
 
 
 def unfold(x_pad: np.ndarray, win: Window) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
-from ._validate import check_float_array
+from .validate import check_float_array
 from .activation import log_softmax
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
-from ._validate import check_float_array
+from .validate import check_float_array
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from ._validate import check_float_array
-from ._window import Window, make_window, pad, pair, unpad
+from .validate import check_float_array
+from .window import Window, make_window, pad, pair, unpad
 
 
 def pool_params(kernel_size, stride=None, padding=0, op: str = "pool2d"):

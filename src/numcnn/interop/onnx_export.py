@@ -32,7 +32,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..errors import ConfigError, NumcnnError, ShapeError
-from ..functional._window import pair, resolve_padding
+from ..functional import pair, resolve_padding
 from ..functional.pool import pool_params
 from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
                       GlobalAvgPool2d, Layer, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid,

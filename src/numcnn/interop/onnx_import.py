@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ModelFileError, NumcnnError
-from ..functional._window import resolve_padding
+from ..functional import resolve_padding
 from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
                       Layer, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
 from ..model import Residual, Sequential

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import NumcnnError, ShapeError
-from ..functional._validate import check_float_array
+from ..functional import check_float_array
 
 
 # Layer classes by name, so that an architecture saved as JSON can be rebuilt.
@@ -136,6 +136,11 @@ def check_input(x: Any, layer: str, ndim: int | tuple[int, ...] | None = None,
         got = x.shape[1] if x.ndim >= 2 else "none"
         raise ShapeError(f"{layer}: expected {channels} channels on axis 1, got {got} (input shape {x.shape})")
     return x
+
+
+def jsonable(value):
+    """An int, a string, or a list for a pair: what json.dumps and the constructors both take."""
+    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 def backward_before_forward(layer: str) -> NumcnnError:

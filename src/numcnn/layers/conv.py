@@ -7,8 +7,8 @@ import numpy as np
 from .. import init
 from ..errors import ConfigError
 from ..functional.conv import conv2d_backward, conv2d_forward
-from ..functional._window import pair
-from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
+from ..functional import pair
+from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
 
 
 @register_layer
@@ -66,11 +66,6 @@ class Conv2d(Layer):
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": list(self.kernel_size), "stride": _jsonable(self.stride),
-                "padding": _jsonable(self.padding), "dilation": _jsonable(self.dilation),
+                "kernel_size": list(self.kernel_size), "stride": jsonable(self.stride),
+                "padding": jsonable(self.padding), "dilation": jsonable(self.dilation),
                 "groups": self.groups, "bias": "bias" in self.params, "dtype": self.dtype.name}
-
-
-def _jsonable(value):
-    """An int, a string, or a list for a pair: what json.dumps and the constructors both take."""
-    return list(value) if isinstance(value, (tuple, list)) else value

@@ -5,8 +5,7 @@ from __future__ import annotations
 from ..functional.pool import (avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d,
                                global_avg_pool2d_backward, max_pool2d_backward, max_pool2d_forward,
                                pool_params)
-from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
-from .conv import _jsonable
+from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
 
 
 class _Pool2d(Layer):
@@ -40,8 +39,8 @@ class _Pool2d(Layer):
             return self._backward(dout, self._cache)
 
     def config(self):
-        return {"kernel_size": _jsonable(self.kernel_size), "stride": _jsonable(self.stride),
-                "padding": _jsonable(self.padding)}
+        return {"kernel_size": jsonable(self.kernel_size), "stride": jsonable(self.stride),
+                "padding": jsonable(self.padding)}
 
 
 @register_layer
