@@ -192,25 +192,30 @@ def _pool_geometry(x_shape, kernel_size, stride, padding):
     return kh, kw, sh, sw, ph, pw, out_size(h, kh, sh, 2 * ph), out_size(w, kw, sw, 2 * pw)
 
 
-def _max_position(xp, n, c, i, j, kh, kw, sh, sw):
+def _max_position(xp, n, c, i, j, kh, kw, sh, sw, ph, pw):
     """(row, col) in xp of the first maximum of window (i, j), scanning rows then columns.
 
-    A later element wins only if it is strictly greater, so on ties the first one scanned
-    (top-left-most) is the argmax, as in PyTorch.
+    Only real pixels take part: padding is never the winner, even of a window whose real
+    pixels are all -inf. A later element wins only if it is strictly greater (or NaN), so on
+    ties the first one scanned (top-left-most) is the argmax, as in PyTorch.
     """
+    hp, wp = xp.shape[2:]
     best, where = -np.inf, None
     for p in range(kh):
         for q in range(kw):
-            value = xp[n, c, i * sh + p, j * sw + q]
-            if where is None or value > best:
-                best, where = value, (i * sh + p, j * sw + q)
+            r, s = i * sh + p, j * sw + q
+            if not (ph <= r < hp - ph and pw <= s < wp - pw):
+                continue
+            value = xp[n, c, r, s]
+            if where is None or value > best or np.isnan(value):
+                best, where = value, (r, s)
     return where
 
 
 def max_pool2d_ref(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     """out[n, c, i, j] = max_{p, q} xp[n, c, i*SH + p, j*SW + q], xp padded with -inf.
 
-    -inf padding never wins, so for finite x the max is over the real elements only.
+    The max is over the real elements only; -inf padding never wins, not even a tie.
     """
     n_, c_, _, _ = x.shape
     kh, kw, sh, sw, ph, pw, oh, ow = _pool_geometry(x.shape, kernel_size, stride, padding)
@@ -220,7 +225,7 @@ def max_pool2d_ref(x, kernel_size, stride=None, padding=0) -> np.ndarray:
         for c in range(c_):
             for i in range(oh):
                 for j in range(ow):
-                    out[n, c, i, j] = xp[(n, c) + _max_position(xp, n, c, i, j, kh, kw, sh, sw)]
+                    out[n, c, i, j] = xp[(n, c) + _max_position(xp, n, c, i, j, kh, kw, sh, sw, ph, pw)]
     return out
 
 
@@ -237,7 +242,7 @@ def max_pool2d_backward_ref(dout, x, kernel_size, stride=None, padding=0) -> np.
         for c in range(c_):
             for i in range(oh):
                 for j in range(ow):
-                    r, s = _max_position(xp, n, c, i, j, kh, kw, sh, sw)
+                    r, s = _max_position(xp, n, c, i, j, kh, kw, sh, sw, ph, pw)
                     dxp[n, c, r, s] += dout[n, c, i, j]
     return dxp[:, :, ph:ph + h, pw:pw + w]
 

@@ -45,7 +45,11 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     x_pad = pad(x, win.pads, -np.inf)
     taps = list(win.offsets())
     out = x_pad[:, :, taps[0][2], taps[0][3]].copy()
-    arg = np.zeros(out.shape, dtype=np.int16 if len(taps) < 2**15 else np.int32)
+    arg = np.empty(out.shape, dtype=np.int16 if len(taps) < 2**15 else np.int32)
+    # Each window starts out pointing at its first real pixel, never at padding: a window of
+    # -inf values (real ones tie with the -inf padding, and ties never move the winner) then
+    # sends its gradient into the input, as PyTorch does.
+    arg[...] = _first_real_tap(x.shape, win)
     # PyTorch's rule is "val > max or isnan(val)"; the NaN test costs a pass per tap, so it is
     # only made when the input holds a NaN (the sum is NaN then).
     has_nan = bool(np.isnan(x.sum()))
@@ -60,6 +64,21 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
         np.maximum(arg, better * arg.dtype.type(k), out=arg)
         np.maximum(out, cur, out=out)  # propagates NaN, as PyTorch does
     return out, (arg, x.shape, x_pad.shape, win)
+
+
+def _first_real_tap(x_shape, win: Window) -> np.ndarray:
+    """(OH, OW): the row-major index of each window's first tap that lands inside the input.
+
+    Along one axis, output o's window starts at o*stride - pad_before; its first real tap is
+    the number of padded positions before the input starts, ceil(-start / dilation) when > 0.
+    """
+    def first(outs, stride, before, dilation):
+        start = np.arange(outs) * stride - before
+        return np.where(start < 0, -(start // dilation), 0)
+
+    rows = first(win.oh, win.sh, win.pads[0], win.dh)
+    cols = first(win.ow, win.sw, win.pads[2], win.dw)
+    return rows[:, None] * win.kw + cols[None, :]
 
 
 def max_pool2d_backward(dout, cache):
