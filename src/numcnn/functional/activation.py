@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import get_array_module
 from .validate import check_float_array
 
 
 def relu(x):
     """max(x, 0). x: (...) -> (...)"""
+    xp = get_array_module(x)
     x = check_float_array(x, "relu")
-    return np.maximum(x, x.dtype.type(0))
+    return xp.maximum(x, x.dtype.type(0))
 
 
 def relu_backward(dout, x):
@@ -24,21 +26,24 @@ def relu_backward(dout, x):
 
 def leaky_relu(x, negative_slope=0.01):
     """x where x > 0, else negative_slope * x. x: (...) -> (...)"""
+    xp = get_array_module(x)
     x = check_float_array(x, "leaky_relu")
-    return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+    return xp.where(x > 0, x, x * x.dtype.type(negative_slope))
 
 
 def leaky_relu_backward(dout, x, negative_slope=0.01):
     """dout where x > 0, else negative_slope * dout."""
-    return np.where(x > 0, dout, dout * dout.dtype.type(negative_slope))
+    xp = get_array_module(x)
+    return xp.where(x > 0, dout, dout * dout.dtype.type(negative_slope))
 
 
 def sigmoid(x):
     """1 / (1 + exp(-x)), computed from exp(-|x|) so it never overflows. x: (...) -> (...)"""
+    xp = get_array_module(x)
     x = check_float_array(x, "sigmoid")
-    e = np.exp(-np.abs(x))
+    e = xp.exp(-xp.abs(x))
     one = x.dtype.type(1)
-    return np.where(x >= 0, one / (one + e), e / (one + e))
+    return xp.where(x >= 0, one / (one + e), e / (one + e))
 
 
 def sigmoid_backward(dout, y):
@@ -48,8 +53,9 @@ def sigmoid_backward(dout, y):
 
 def tanh(x):
     """Hyperbolic tangent. x: (...) -> (...)"""
+    xp = get_array_module(x)
     x = check_float_array(x, "tanh")
-    return np.tanh(x)
+    return xp.tanh(x)
 
 
 def tanh_backward(dout, y):
@@ -59,15 +65,17 @@ def tanh_backward(dout, y):
 
 def log_softmax(x, axis=1):
     """log(softmax(x)) along axis, shifted by the max so it stays finite. x: (N, K) -> (N, K)"""
+    xp = get_array_module(x)
     x = check_float_array(x, "log_softmax")
     shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def softmax(x, axis=1):
     """exp(x) / sum(exp(x)) along axis (each row of a batch separately). x: (N, K) -> (N, K)"""
+    xp = get_array_module(x)
     x = check_float_array(x, "softmax")
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
 from .validate import check_float_array
 from .window import Window, make_window, pad, unpad
@@ -59,7 +60,7 @@ class _Plan:
         """x_pad (nb, C, Hp, Wp) -> (C*KH*KW, nb*L)."""
         nb, c = x_pad.shape[:2]
         w = self.win
-        col = np.empty((c, w.kh, w.kw, nb, w.oh, w.ow), dtype=x_pad.dtype)
+        col = get_array_module(x_pad).empty((c, w.kh, w.kw, nb, w.oh, w.ow), dtype=x_pad.dtype)
         for i, j, rows, cols in w.offsets():
             col[:, i, j] = x_pad[:, :, rows, cols].transpose(1, 0, 2, 3)
         return col.reshape(c * w.kh * w.kw, nb * self.length)
@@ -87,7 +88,7 @@ class _Plan:
 
     def widen_t(self, dout):
         """(N, F, OH, OW) gradient -> (F, N, L), the layout the weight-gradient GEMM reads."""
-        return np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(dout.shape[1], dout.shape[0], -1)
+        return dout.transpose(1, 0, 2, 3).copy().reshape(dout.shape[1], dout.shape[0], -1)
 
     def unpad(self, dx_pad):
         return unpad(dx_pad, self.win.pads)
@@ -125,8 +126,9 @@ class _WidePlan(_Plan):
     @staticmethod
     def _flat_columns(flat, offsets, length):
         """flat (nb, C, S) -> (C*len(offsets), nb*length), row (c, t) = flat[:, c, o_t:o_t+length]."""
+        xp = get_array_module(flat)
         nb, c = flat.shape[:2]
-        col = np.empty((c, len(offsets), nb, length), dtype=flat.dtype)
+        col = xp.empty((c, len(offsets), nb, length), dtype=flat.dtype)
         for t, offset in enumerate(offsets):
             col[:, t] = flat[:, :, offset:offset + length].transpose(1, 0, 2)
         return col.reshape(c * len(offsets), nb * length)
@@ -153,8 +155,9 @@ class _WidePlan(_Plan):
         return out.reshape(out.shape[0], out.shape[1], self.win.oh, self.wp)[..., :self.win.ow]
 
     def widen(self, dout):
+        xp = get_array_module(dout)
         n, f = dout.shape[:2]
-        wide = np.zeros((n, f, self.win.oh, self.wp), dtype=dout.dtype)
+        wide = xp.zeros((n, f, self.win.oh, self.wp), dtype=dout.dtype)
         wide[..., :self.win.ow] = dout
         return wide.reshape(n, f, self.length)
 
@@ -163,9 +166,10 @@ class _WidePlan(_Plan):
 
     def grad_source(self, dout):
         """dout (N, F, OH, OW) -> (N, F, S): the wide gradient placed after offsets[-1] zeros."""
+        xp = get_array_module(dout)
         n, f = dout.shape[:2]
         start = self.offsets[-1]
-        src = np.zeros((n, f, start + self.flat_size), dtype=dout.dtype)
+        src = xp.zeros((n, f, start + self.flat_size), dtype=dout.dtype)
         src[:, :, start:start + self.length].reshape(n, f, self.win.oh, self.wp)[..., :self.win.ow] = dout
         return src
 
@@ -223,6 +227,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     returns: out (N, F, OH, OW) with OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, and the cache
              for ``conv2d_backward``. out has x's dtype.
     """
+    xp = get_array_module(x)
     x, weight, bias = _check_conv_args(x, weight, bias, groups)
     n, c = x.shape[:2]
     f, cg, kh, kw = weight.shape
@@ -234,7 +239,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     if _is_pointwise(win):
         plan = None
         x_pad = x
-        out = np.matmul(w_mat, x.reshape(n, groups, cg, -1)).reshape(n, f, win.oh, win.ow)
+        out = xp.matmul(w_mat, x.reshape(n, groups, cg, -1)).reshape(n, f, win.oh, win.ow)
     elif cg == 1 and groups > 1 and (win.sh, win.sw) == (1, 1):
         plan = _ChannelPlan(x.shape, win)
         x_pad = plan.pad(x)
@@ -251,11 +256,11 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         # handed on as an NCHW *view* of that buffer: transposing to NCHW memory would copy the
         # whole output, and every later layer reads any strides anyway.
         chunks = _chunks(n, c * kh * kw * plan.length * x.itemsize)
-        out_cm = None if len(chunks) == 1 else np.empty((f, n, plan.length), dtype=dtype)
+        out_cm = None if len(chunks) == 1 else xp.empty((f, n, plan.length), dtype=dtype)
         for part in chunks:
             nb = part.stop - part.start
             col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
-            res = np.matmul(w_mat, col).reshape(f, nb, plan.length)
+            res = xp.matmul(w_mat, col).reshape(f, nb, plan.length)
             if out_cm is None:
                 out_cm = res
             else:
@@ -277,6 +282,7 @@ def conv2d_backward(dout, cache):
     returns: dx (N, C, H, W), dweight (F, C // groups, KH, KW), dbias (F,) or None, all in
              the forward input's dtype
     """
+    xp = get_array_module(dout)
     x_pad, x_shape, w_mat, w_shape, win, groups, has_bias, plan = cache
     n, c = x_shape[:2]
     f, cg, kh, kw = w_shape
@@ -291,8 +297,8 @@ def conv2d_backward(dout, cache):
     if plan is None:  # pointwise
         d3 = dout.reshape(n, groups, f // groups, -1)
         col = x_pad.reshape(n, groups, cg, -1)
-        dw = np.matmul(d3, col.transpose(0, 1, 3, 2)).sum(axis=0)
-        return np.matmul(w_t, d3).reshape(x_pad.shape), dw.reshape(w_shape), db
+        dw = xp.matmul(d3, col.transpose(0, 1, 3, 2)).sum(axis=0)
+        return xp.matmul(w_t, d3).reshape(x_pad.shape), dw.reshape(w_shape), db
     if isinstance(plan, _ChannelPlan):
         dx, dw = _depthwise_flat_backward(dout, x_pad, w_mat, plan)
         return dx, dw.reshape(w_shape), db
@@ -303,8 +309,8 @@ def conv2d_backward(dout, cache):
     d_t = plan.widen_t(dout)  # (F, N, L)
     # dW^T = col @ d^T: OpenBLAS runs this long-K product faster with the taller (C*KH*KW)
     # operand on the left, so the weight gradient is accumulated transposed.
-    dw_t = np.zeros(w_t.shape, dtype=dtype)
-    dx_pad = np.empty(x_pad.shape, dtype=dtype)
+    dw_t = xp.zeros(w_t.shape, dtype=dtype)
+    dx_pad = xp.empty(x_pad.shape, dtype=dtype)
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
     wide = isinstance(plan, _WidePlan) and _correlation_pays(f, c)
@@ -312,9 +318,9 @@ def conv2d_backward(dout, cache):
         nb = part.stop - part.start
         col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
         d_part = d_t[:, part].reshape(groups, f // groups, nb * plan.length)
-        dw_t += np.matmul(col, d_part.transpose(0, 2, 1))
+        dw_t += xp.matmul(col, d_part.transpose(0, 2, 1))
         if not wide:
-            plan.fold(np.matmul(w_t, d_part), dx_pad[part])
+            plan.fold(xp.matmul(w_t, d_part), dx_pad[part])
     if wide:
         _wide_input_grad(plan, dout, w_mat, groups, dx_pad)
     dw = dw_t.transpose(0, 2, 1)
@@ -323,6 +329,7 @@ def conv2d_backward(dout, cache):
 
 def _wide_input_grad(plan: _WidePlan, dout, w_mat, groups, dx_pad):
     """dx_pad (N, C, Hp+1, Wp) <- stride-1 correlation of the widened dout with W^T, as GEMMs."""
+    xp = get_array_module(dout)
     n, c = dx_pad.shape[:2]
     g, fg, cgkk = w_mat.shape
     taps = len(plan.offsets)
@@ -334,7 +341,7 @@ def _wide_input_grad(plan: _WidePlan, dout, w_mat, groups, dx_pad):
     for part in _chunks(n, g * fg * taps * plan.flat_size * dx_pad.itemsize):
         nb = part.stop - part.start
         col = plan.grad_columns(src[part]).reshape(g, fg * taps, nb * plan.flat_size)
-        dx_flat[part] = np.matmul(w_prime, col).reshape(c, nb, plan.flat_size).transpose(1, 0, 2)
+        dx_flat[part] = xp.matmul(w_prime, col).reshape(c, nb, plan.flat_size).transpose(1, 0, 2)
 
 
 class _ChannelPlan(_WidePlan):
@@ -352,9 +359,10 @@ class _ChannelPlan(_WidePlan):
 
     def pad(self, x):
         """(N, C, H, W) -> (C, N*S + offsets[-1]): channel-major, padded, with slack for the last tap."""
+        xp = get_array_module(x)
         n, c, h, w = x.shape
         top, _, left, _ = self.win.pads
-        flat = np.zeros((c, self.total + self.offsets[-1]), dtype=x.dtype)
+        flat = xp.zeros((c, self.total + self.offsets[-1]), dtype=x.dtype)
         grid = flat[:, :self.total].reshape(c, n, -1, self.wp)
         grid[:, :, top:top + h, left:left + w] = x.transpose(1, 0, 2, 3)
         return flat
@@ -375,15 +383,16 @@ class _ChannelPlan(_WidePlan):
 
 def _depthwise_flat_forward(x_flat, w_mat, plan: _ChannelPlan):
     """x_flat (C, N*S + slack) from _ChannelPlan.pad, w_mat (C, M, KH*KW) -> (N, C*M, OH, OW)."""
+    xp = get_array_module(x_flat)
     c, m, _ = w_mat.shape
     chunks = plan.chunks(c, 3 * m, x_flat.itemsize)
-    out = np.empty((c, m, plan.total), dtype=x_flat.dtype)
-    tmp = np.empty((chunks[0].stop, m, plan.total), dtype=x_flat.dtype)
+    out = xp.empty((c, m, plan.total), dtype=x_flat.dtype)
+    tmp = xp.empty((chunks[0].stop, m, plan.total), dtype=x_flat.dtype)
     for part in chunks:
         o, t_buf = out[part], tmp[:part.stop - part.start]
         for t, offset in enumerate(plan.offsets):
             # the first tap initialises the chunk, the others accumulate into it
-            np.multiply(x_flat[part, None, offset:offset + plan.total], w_mat[part, :, t, None],
+            xp.multiply(x_flat[part, None, offset:offset + plan.total], w_mat[part, :, t, None],
                         out=o if t == 0 else t_buf)
             if t:
                 o += t_buf
@@ -392,25 +401,26 @@ def _depthwise_flat_forward(x_flat, w_mat, plan: _ChannelPlan):
 
 def _depthwise_flat_backward(dout, x_flat, w_mat, plan: _ChannelPlan):
     """Gradients of _depthwise_flat_forward: dx (N, C, H, W) and dw (C, M, KH*KW)."""
+    xp = get_array_module(dout)
     c, m, taps = w_mat.shape
     n, f, oh, ow = dout.shape
-    d = np.zeros((f, plan.total), dtype=dout.dtype)
+    d = xp.zeros((f, plan.total), dtype=dout.dtype)
     d.reshape(f, n, -1, plan.wp)[:, :, :oh, :ow] = dout.transpose(1, 0, 2, 3)
     d = d.reshape(c, m, plan.total)
-    dx_flat = np.zeros(x_flat.shape, dtype=x_flat.dtype)
-    dw = np.empty(w_mat.shape, dtype=x_flat.dtype)
+    dx_flat = xp.zeros(x_flat.shape, dtype=x_flat.dtype)
+    dw = xp.empty(w_mat.shape, dtype=x_flat.dtype)
     for part in plan.chunks(c, 3 * m, x_flat.itemsize):
         d_part, dx_part = d[part], dx_flat[part]
         for t, offset in enumerate(plan.offsets):
             x_tap = x_flat[part, offset:offset + plan.total]
             # dw[c, m, t] = <d[c, m], x_tap[c]>: one long dot product per channel, a stacked
             # matrix-vector product (contiguous rows, so BLAS takes it).
-            dw[part, :, t] = np.matmul(d_part, x_tap[:, :, None])[:, :, 0]
+            dw[part, :, t] = xp.matmul(d_part, x_tap[:, :, None])[:, :, 0]
             # dx[c, tap] += sum_m w[c, m, t] * d[c, m]
             if m == 1:
                 dx_part[:, offset:offset + plan.total] += d_part[:, 0] * w_mat[part, 0, t, None]
             else:
-                dx_part[:, offset:offset + plan.total] += np.einsum("cm,cmt->ct", w_mat[part, :, t], d_part)
+                dx_part[:, offset:offset + plan.total] += xp.einsum("cm,cmt->ct", w_mat[part, :, t], d_part)
     top, _, left, _ = plan.win.pads
     h = plan.padded_shape[2] - plan.extra_row - plan.win.pads[0] - plan.win.pads[1]
     w = plan.wp - plan.win.pads[2] - plan.win.pads[3]
@@ -424,34 +434,36 @@ def _depthwise_forward(x_pad, w_mat, plan: _Plan):
     the KH*KW taps with broadcasting; each pass is a plain multiply-add over the output.
     x_pad (N, G, Hp, Wp), w_mat (G, M, KH*KW) -> (N, G*M, L), L positions in the plan's layout
     """
+    xp = get_array_module(x_pad)
     n, g = x_pad.shape[:2]
     m = w_mat.shape[1]
     taps = plan.tap_views(x_pad)
     spatial = taps[0].shape[2:]
-    out = np.zeros((n, g, m) + spatial, dtype=x_pad.dtype)
-    tmp = np.empty_like(out)
+    out = xp.zeros((n, g, m) + spatial, dtype=x_pad.dtype)
+    tmp = xp.empty_like(out)
     for t, view in enumerate(taps):
-        np.multiply(view[:, :, None], w_mat[:, :, t].reshape((g, m) + (1,) * len(spatial)), out=tmp)
+        xp.multiply(view[:, :, None], w_mat[:, :, t].reshape((g, m) + (1,) * len(spatial)), out=tmp)
         out += tmp
     return out.reshape(n, g * m, -1)
 
 
 def _depthwise_backward(dout, x_pad, w_mat, plan: _Plan):
     """Gradients of _depthwise_forward: dx_pad (N, G, Hp, Wp) and dw (G, M, KH*KW)."""
+    xp = get_array_module(dout)
     n, g = x_pad.shape[:2]
     m = w_mat.shape[1]
     x_taps = plan.tap_views(x_pad)
     spatial = x_taps[0].shape[2:]
     d = plan.widen(dout).reshape((n, g, m) + spatial)
     sum_axes = (0,) + tuple(range(3, 3 + len(spatial)))
-    dx_pad = np.zeros(x_pad.shape, dtype=x_pad.dtype)
+    dx_pad = xp.zeros(x_pad.shape, dtype=x_pad.dtype)
     dx_taps = plan.tap_views(dx_pad)  # views: adding into them accumulates into dx_pad
-    dw = np.empty(w_mat.shape, dtype=x_pad.dtype)
-    tmp = np.empty_like(d)
+    dw = xp.empty(w_mat.shape, dtype=x_pad.dtype)
+    tmp = xp.empty_like(d)
     for t, (x_view, dx_view) in enumerate(zip(x_taps, dx_taps)):
-        np.multiply(d, x_view[:, :, None], out=tmp)
+        xp.multiply(d, x_view[:, :, None], out=tmp)
         dw[:, :, t] = tmp.sum(axis=sum_axes)
-        np.multiply(d, w_mat[:, :, t].reshape((g, m) + (1,) * len(spatial)), out=tmp)
+        xp.multiply(d, w_mat[:, :, t].reshape((g, m) + (1,) * len(spatial)), out=tmp)
         dx_view += tmp.sum(axis=2) if m > 1 else tmp[:, :, 0]
     return dx_pad, dw
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import get_array_module
 from .validate import check_float_array
 from .window import Window, make_window, pad, unpad
 
@@ -19,8 +20,9 @@ def unfold(x_pad: np.ndarray, win: Window) -> np.ndarray:
     x_pad  : (N, C, Hp, Wp), padded by win.pads
     returns: (N, C, KH, KW, OH, OW); reshaping it to (N, C*KH*KW, OH*OW) is free
     """
+    xp = get_array_module(x_pad)
     n, c = x_pad.shape[:2]
-    out = np.empty((n, c, win.kh, win.kw, win.oh, win.ow), dtype=x_pad.dtype)
+    out = xp.empty((n, c, win.kh, win.kw, win.oh, win.ow), dtype=x_pad.dtype)
     for i, j, rows, cols in win.offsets():
         out[:, :, i, j] = x_pad[:, :, rows, cols]
     return out
@@ -32,7 +34,8 @@ def fold(col: np.ndarray, padded_shape: tuple[int, ...], win: Window) -> np.ndar
     col    : (N, C, KH, KW, OH, OW)
     returns: (N, C, Hp, Wp); overlapping windows accumulate
     """
-    x_pad = np.zeros(padded_shape, dtype=col.dtype)
+    xp = get_array_module(col)
+    x_pad = xp.zeros(padded_shape, dtype=col.dtype)
     for i, j, rows, cols in win.offsets():
         x_pad[:, :, rows, cols] += col[:, :, i, j]
     return x_pad
@@ -60,6 +63,7 @@ def col2im(col: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=
     x_shape: (N, C, H, W)
     returns: (N, C, H, W), the adjoint of im2col: <im2col(x), col> == <x, col2im(col)>
     """
+    xp = get_array_module(col)
     col = check_float_array(col, "col2im", 2, what="col")
     x_shape = tuple(int(s) for s in x_shape)
     if len(x_shape) != 4:
@@ -71,4 +75,4 @@ def col2im(col: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=
         raise ValueError(f"col2im: expected col of shape {expected} for x_shape {x_shape}, got {col.shape}")
     col6 = col.reshape(n, win.oh, win.ow, c, win.kh, win.kw).transpose(0, 3, 4, 5, 1, 2)
     padded = (n, c, h + win.pads[0] + win.pads[1], w + win.pads[2] + win.pads[3])
-    return np.ascontiguousarray(unpad(fold(col6, padded, win), win.pads))
+    return xp.ascontiguousarray(unpad(fold(col6, padded, win), win.pads))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import get_array_module
 from ..errors import DTypeError, ShapeError
 from .validate import check_float_array
 from .activation import log_softmax
@@ -15,7 +16,8 @@ from .activation import log_softmax
 
 def _check_target(target, logits: np.ndarray, op: str) -> np.ndarray:
     """Integer labels (N,) in [0, K), or a float target of the logits' shape (N, K)."""
-    target = np.asarray(target)
+    xp = get_array_module(logits)
+    target = xp.asarray(target)
     n, k = logits.shape
     if np.issubdtype(target.dtype, np.integer):
         if target.shape != (n,):
@@ -38,6 +40,7 @@ def cross_entropy_forward(logits, target):
     target : (N,) integer labels, or (N, K) probabilities / one-hot rows
     returns: loss (float), cache for ``cross_entropy_backward``
     """
+    xp = get_array_module(logits)
     logits = check_float_array(logits, "cross_entropy", 2, what="logits")
     target = _check_target(target, logits, "cross_entropy")
     n = logits.shape[0]
@@ -45,7 +48,7 @@ def cross_entropy_forward(logits, target):
         raise ShapeError("cross_entropy: got an empty batch")
     logp = log_softmax(logits, axis=1)
     if target.ndim == 1:
-        loss = -logp[np.arange(n), target].sum() / n
+        loss = -logp[xp.arange(n), target].sum() / n
     else:
         loss = -(target * logp).sum() / n
     return float(loss), (logp, target)
@@ -54,10 +57,11 @@ def cross_entropy_forward(logits, target):
 def cross_entropy_backward(cache, dloss=1.0):
     """d(mean loss)/d logits = (softmax * sum(target) - target) / N; (N, K)."""
     logp, target = cache
+    xp = get_array_module(logp)
     n = logp.shape[0]
-    grad = np.exp(logp)
+    grad = xp.exp(logp)
     if target.ndim == 1:
-        grad[np.arange(n), target] -= 1
+        grad[xp.arange(n), target] -= 1
     else:
         grad = grad * target.sum(axis=1, keepdims=True) - target
     grad *= logp.dtype.type(dloss / n)

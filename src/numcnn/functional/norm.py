@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import get_array_module
 from ..errors import ShapeError
 from .validate import check_float_array
 
@@ -18,12 +19,16 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
 
     x            : (N, C, *spatial)
     weight, bias : (C,)
-    running_mean, running_var : (C,), updated IN PLACE in training mode, as PyTorch does:
-        running = (1 - momentum) * running + momentum * batch_stat, with the unbiased batch
-        variance; momentum=None gives the cumulative average over num_batches_tracked batches.
-    returns      : out (same shape as x, x's dtype), and the cache for backward
-    Training mode normalises with the batch statistics, eval mode with the running ones.
+    running_mean, running_var : (C,), read, never written
+    returns      : out (same shape as x, x's dtype), the cache for backward, and the new
+                   (running_mean, running_var), each (C,) in the dtype of the ones given
+    Training mode normalises with the batch statistics and returns running statistics moved
+    towards them, as PyTorch does: running = (1 - momentum) * running + momentum * batch_stat,
+    with the unbiased batch variance; momentum=None gives the cumulative average over
+    num_batches_tracked batches. Eval mode normalises with the running statistics and returns
+    them as they were. The caller keeps what it is given back: the kernel owns no state.
     """
+    xp = get_array_module(x)
     x = check_float_array(x, "batch_norm")
     dtype = x.dtype
     axes = (0,) + tuple(range(2, x.ndim))
@@ -34,21 +39,23 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
             raise ShapeError(f"batch_norm: training needs more than 1 value per channel, got input {x.shape}")
         mean = x.mean(axis=axes)
         x_hat = x - mean.reshape(shape)  # centred now, normalised in place below
-        var = np.square(x_hat).mean(axis=axes)
+        var = xp.square(x_hat).mean(axis=axes)
         factor = 1.0 / float(num_batches_tracked) if momentum is None else momentum
-        running_mean *= 1 - factor
-        running_mean += factor * mean
-        running_var *= 1 - factor
-        running_var += factor * var * (count / (count - 1))
+
+        def moved(old, stat, scale=1.0):
+            return ((1 - factor) * old + factor * stat * scale).astype(old.dtype, copy=False)
+
+        running = moved(running_mean, mean), moved(running_var, var, count / (count - 1))
     else:
+        running = (running_mean, running_var)
         x_hat = x - running_mean.astype(dtype, copy=False).reshape(shape)
         var = running_var.astype(dtype, copy=False)
-    inv_std = (1 / np.sqrt(var + dtype.type(eps))).astype(dtype, copy=False)
+    inv_std = (1 / xp.sqrt(var + dtype.type(eps))).astype(dtype, copy=False)
     x_hat *= inv_std.reshape(shape)
     w = weight.astype(dtype, copy=False)
     out = x_hat * w.reshape(shape)
     out += bias.astype(dtype, copy=False).reshape(shape)
-    return out, (x_hat, inv_std, w, training, axes, shape)
+    return out, (x_hat, inv_std, w, training, axes, shape), running
 
 
 def batch_norm_backward(dout, cache):
@@ -58,6 +65,7 @@ def batch_norm_backward(dout, cache):
     returns: dx (same shape), dweight (C,), dbias (C,)
     In training mode the batch statistics depend on x, which adds the two mean terms.
     """
+    xp = get_array_module(dout)
     x_hat, inv_std, w, training, axes, shape = cache
     dbias = dout.sum(axis=axes)
     dweight = (dout * x_hat).sum(axis=axes)
@@ -67,7 +75,7 @@ def batch_norm_backward(dout, cache):
     count = x_hat.size // x_hat.shape[1]
     # dx = scale * (dout - mean(dout) - x_hat * mean(dout * x_hat)), in three in-place passes
     dx = x_hat * (dweight / count).reshape(shape)
-    np.subtract(dout, dx, out=dx)
+    xp.subtract(dout, dx, out=dx)
     dx -= (dbias / count).reshape(shape)
     dx *= scale
     return dx, dweight, dbias

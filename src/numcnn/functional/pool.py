@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
 from .validate import check_float_array
 from .window import Window, make_window, pad, pair, unpad
@@ -40,41 +41,42 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     returns: out (N, C, OH, OW), and the cache for backward (the winning tap of each window)
     Ties go to the first maximum in row-major tap order, and NaN wins, both as in PyTorch.
     """
+    xp = get_array_module(x)
     x = check_float_array(x, "max_pool2d", 4)
     win = _pool_window(x, kernel_size, stride, padding, "max_pool2d")
     x_pad = pad(x, win.pads, -np.inf)
     taps = list(win.offsets())
     out = x_pad[:, :, taps[0][2], taps[0][3]].copy()
-    arg = np.empty(out.shape, dtype=np.int16 if len(taps) < 2**15 else np.int32)
+    arg = xp.empty(out.shape, dtype=np.int16 if len(taps) < 2**15 else np.int32)
     # Each window starts out pointing at its first real pixel, never at padding: a window of
     # -inf values (real ones tie with the -inf padding, and ties never move the winner) then
     # sends its gradient into the input, as PyTorch does.
-    arg[...] = _first_real_tap(x.shape, win)
+    arg[...] = _first_real_tap(xp, win)
     # PyTorch's rule is "val > max or isnan(val)"; the NaN test costs a pass per tap, so it is
     # only made when the input holds a NaN (the sum is NaN then).
-    has_nan = bool(np.isnan(x.sum()))
-    better = np.empty(out.shape, dtype=bool)
+    has_nan = bool(xp.isnan(x.sum()))
+    better = xp.empty(out.shape, dtype=bool)
     for k, (_, _, rows, cols) in enumerate(taps[1:], start=1):
         cur = x_pad[:, :, rows, cols]
-        np.greater(cur, out, out=better)
+        xp.greater(cur, out, out=better)
         if has_nan:
-            better |= np.isnan(cur)
+            better |= xp.isnan(cur)
         # Taps come in increasing k, so the winner is the LAST tap that beat the running max:
         # arg = max(arg, k * better). Arithmetic passes, far cheaper than masked copies.
-        np.maximum(arg, better * arg.dtype.type(k), out=arg)
-        np.maximum(out, cur, out=out)  # propagates NaN, as PyTorch does
+        xp.maximum(arg, better * arg.dtype.type(k), out=arg)
+        xp.maximum(out, cur, out=out)  # propagates NaN, as PyTorch does
     return out, (arg, x.shape, x_pad.shape, win)
 
 
-def _first_real_tap(x_shape, win: Window) -> np.ndarray:
+def _first_real_tap(xp, win: Window):
     """(OH, OW): the row-major index of each window's first tap that lands inside the input.
 
     Along one axis, output o's window starts at o*stride - pad_before; its first real tap is
     the number of padded positions before the input starts, ceil(-start / dilation) when > 0.
     """
     def first(outs, stride, before, dilation):
-        start = np.arange(outs) * stride - before
-        return np.where(start < 0, -(start // dilation), 0)
+        start = xp.arange(outs) * stride - before
+        return xp.where(start < 0, -(start // dilation), 0)
 
     rows = first(win.oh, win.sh, win.pads[0], win.dh)
     cols = first(win.ow, win.sw, win.pads[2], win.dw)
@@ -87,15 +89,16 @@ def max_pool2d_backward(dout, cache):
     dout   : (N, C, OH, OW)
     returns: dx (N, C, H, W); overlapping windows that share a winner add up
     """
+    xp = get_array_module(dout)
     arg, x_shape, padded_shape, win = cache
     dout = _check_dout(dout, arg.shape, "max_pool2d_backward")
     # Windows that cannot overlap write each input pixel at most once: assign, don't add.
     disjoint = win.sh >= win.kh and win.sw >= win.kw
-    alloc = np.empty if disjoint and _covers(padded_shape, win) else np.zeros
+    alloc = xp.empty if disjoint and _covers(padded_shape, win) else xp.zeros
     dx_pad = alloc(padded_shape, dtype=dout.dtype)
     for k, (_, _, rows, cols) in enumerate(win.offsets()):
         if disjoint:  # write straight into the tap's pixels
-            np.multiply(dout, arg == k, out=dx_pad[:, :, rows, cols])
+            xp.multiply(dout, arg == k, out=dx_pad[:, :, rows, cols])
         else:
             dx_pad[:, :, rows, cols] += dout * (arg == k)
     return unpad(dx_pad, win.pads)
@@ -127,13 +130,14 @@ def _axis_taps(size: int, kernel: int, stride: int, before: int, outs: int):
 
 def _window_sum(x, taps, axis: int, outs: int):
     """Sum x (N, C, H, W) over the taps along axis 2 or 3, giving that axis length outs."""
+    xp = get_array_module(x)
     index = (slice(None),) * axis
     shape = x.shape[:axis] + (outs,) + x.shape[axis + 1:]
     (out_part, in_part), rest = taps[0], taps[1:]
     if out_part == slice(0, outs):
         out = x[index + (in_part,)].copy()
     else:
-        out, rest = np.zeros(shape, dtype=x.dtype), taps
+        out, rest = xp.zeros(shape, dtype=x.dtype), taps
     for out_part, in_part in rest:
         out[index + (out_part,)] += x[index + (in_part,)]
     return out
@@ -141,8 +145,9 @@ def _window_sum(x, taps, axis: int, outs: int):
 
 def _window_spread(d, taps, axis: int, size: int):
     """Adjoint of _window_sum: add d's entries back onto the positions they summed."""
+    xp = get_array_module(d)
     index = (slice(None),) * axis
-    dx = np.zeros(d.shape[:axis] + (size,) + d.shape[axis + 1:], dtype=d.dtype)
+    dx = xp.zeros(d.shape[:axis] + (size,) + d.shape[axis + 1:], dtype=d.dtype)
     for out_part, in_part in taps:
         dx[index + (in_part,)] += d[index + (out_part,)]
     return dx
@@ -155,21 +160,23 @@ def _avg_taps(x_shape, win: Window):
             _axis_taps(w, win.kw, win.sw, win.pads[2], win.ow))
 
 
-def _avg_divisor(x_shape, win: Window, count_include_pad: bool, dtype) -> np.ndarray | float:
-    """Number of elements each window averages over: a scalar, or (OH, OW) without padding.
+def _avg_divisor(x, win: Window, count_include_pad: bool):
+    """Number of elements each window of x (N, C, H, W) averages over: a scalar of x's dtype,
+    or (OH, OW) without padding.
 
     Without count_include_pad, the count of real pixels factorises into rows times columns.
     """
     if count_include_pad or not any(win.pads):
-        return dtype.type(win.kh * win.kw)
+        return x.dtype.type(win.kh * win.kw)
+    xp = get_array_module(x)
 
     def real(size, k, s, before, outs):
-        start = np.arange(outs) * s - before
-        return np.minimum(start + k, size) - np.maximum(start, 0)
+        start = xp.arange(outs) * s - before
+        return xp.minimum(start + k, size) - xp.maximum(start, 0)
 
-    rows = real(x_shape[2], win.kh, win.sh, win.pads[0], win.oh)
-    cols = real(x_shape[3], win.kw, win.sw, win.pads[2], win.ow)
-    return np.outer(rows, cols).astype(dtype)
+    rows = real(x.shape[2], win.kh, win.sh, win.pads[0], win.oh)
+    cols = real(x.shape[3], win.kw, win.sw, win.pads[2], win.ow)
+    return xp.outer(rows, cols).astype(x.dtype)
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True):
@@ -185,7 +192,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     # where each tap is whole contiguous rows, so the strided pass along the rows runs on
     # the smaller array; padding is never materialised.
     out = _window_sum(_window_sum(x, row_taps, 2, win.oh), col_taps, 3, win.ow)
-    divisor = _avg_divisor(x.shape, win, count_include_pad, x.dtype)
+    divisor = _avg_divisor(x, win, count_include_pad)
     out /= divisor
     return out, (divisor, x.shape, win)
 
@@ -215,9 +222,12 @@ def global_avg_pool2d(x):
 
 def global_avg_pool2d_backward(dout, x_shape):
     """dout (N, C, 1, 1) -> dx (N, C, H, W): every pixel gets 1/(H*W) of its channel's gradient."""
+    xp = get_array_module(dout)
     n, c, h, w = x_shape
     dout = _check_dout(dout, (n, c, 1, 1), "global_avg_pool2d_backward")
-    return np.broadcast_to(dout / dout.dtype.type(h * w), x_shape).copy()
+    dx = xp.empty(x_shape, dtype=dout.dtype)
+    dx[...] = dout / dout.dtype.type(h * w)
+    return dx
 
 
 def _check_dout(dout, shape, op: str) -> np.ndarray:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import is_array
 from ..errors import DTypeError, ShapeError
 
 
@@ -14,8 +15,10 @@ def check_float_array(x: Any, layer: str, ndim: int | tuple[int, ...] | None = N
     """Return ``x`` as an ndarray, or raise a typed error naming the layer and what it expected.
 
     ndim : the accepted rank(s), or None for any rank.
+    A NumPy or CuPy array is returned as it is, on its own device; anything else (a list, a
+    scalar) becomes a NumPy array.
     """
-    if not isinstance(x, np.ndarray):
+    if not is_array(x):
         try:
             x = np.asarray(x)
         except Exception as exc:  # ragged lists and the like

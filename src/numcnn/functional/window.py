@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
 
 
@@ -105,11 +106,12 @@ def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> n
     x: (..., H, W) -> (..., H + PT + PB, W + PL + PR)
     Written by hand because np.pad is several times slower on these shapes.
     """
+    xp = get_array_module(x)
     top, bottom, left, right = pads
     if not (top or bottom or left or right):
         return x
     h, w = x.shape[-2:]
-    out = np.empty(x.shape[:-2] + (h + top + bottom, w + left + right), dtype=x.dtype)
+    out = xp.empty(x.shape[:-2] + (h + top + bottom, w + left + right), dtype=x.dtype)
     out[..., :top, :] = value
     out[..., top + h:, :] = value
     out[..., top:top + h, :left] = value

@@ -41,10 +41,11 @@ class _BatchNorm(Layer):
         if self.training:
             self.buffers["num_batches_tracked"] += 1
         with errors_named(name):
-            out, self._cache = batch_norm_forward(
+            out, self._cache, running = batch_norm_forward(
                 x, self.params["weight"], self.params["bias"], self.buffers["running_mean"],
                 self.buffers["running_var"], self.training, self.momentum, self.eps,
                 self.buffers["num_batches_tracked"])
+        self.buffers["running_mean"], self.buffers["running_var"] = running
         return out
 
     def backward(self, dout):
