@@ -8,7 +8,7 @@
 
 from . import functional, init
 from .errors import (ConfigError, DataError, DivergenceError, DTypeError, GradcheckError,
-                     ModelFileError, NumcnnError, ShapeError)
+                     ModelFileError, NumcnnError, ResumeMismatchError, ShapeError)
 from .gradcheck import gradcheck
 from .init import manual_seed
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,

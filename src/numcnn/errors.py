@@ -22,6 +22,11 @@ class ConfigError(NumcnnError, ValueError):
     """A hyper-parameter (kernel size, stride, learning rate, ...) is out of range."""
 
 
+class ResumeMismatchError(ConfigError):
+    """A run is being continued with other settings (batch size, augmentation, ...) than it was
+    started with; the message names both values."""
+
+
 class DataError(NumcnnError, ValueError):
     """A data file or data folder is missing, corrupt or inconsistent."""
 

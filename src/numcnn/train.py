@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from . import init
-from .errors import ConfigError, DataError, DivergenceError, ModelFileError
+from .errors import ConfigError, DataError, DivergenceError, ModelFileError, ResumeMismatchError
 from .functional.activation import softmax
 from .io import atomic_savez, atomic_write_bytes, read_npz
 from .layers import MSELoss, SoftmaxCrossEntropy
@@ -70,8 +71,47 @@ def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, meta
 
 
+def describe_augment(augment) -> str | None:
+    """A description of an augmentation that is the same in every process: its repr, with any
+    memory address left out (a plain function's repr holds one)."""
+    return None if augment is None else re.sub(r" at 0x[0-9A-Fa-f]+", "", repr(augment))
+
+
+def check_resume_settings(saved: dict, given: dict, run) -> None:
+    """Raise ResumeMismatchError if a setting in given differs from the value a run saved.
+
+    saved : the run's settings, as its checkpoint recorded them
+    given : the settings of the attempt to continue it; keys the run did not record are not
+            compared (a checkpoint written before they were recorded)
+    Continuing with another batch size, augmentation or shuffling would draw other batches
+    than the uninterrupted run, so the result would silently differ from it.
+    """
+    differ = [f"{key} {given[key]!r} (the run used {saved[key]!r})"
+              for key in given if key in saved and given[key] != saved[key]]
+    if differ:
+        raise ResumeMismatchError(f"cannot resume {run} with other settings than it was started with: "
+                                  f"{'; '.join(differ)}")
+
+
 def _split(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+class Hook:
+    """Code the Trainer runs at two fixed points; subclass it and override what you need.
+
+    after_backward(trainer) : every gradient of the step is in place (``trainer.model.gradients()``)
+                              and the optimizer has not stepped yet. The seam for reducing
+                              gradients across processes, clipping them, or logging their norms.
+    after_epoch(trainer)    : the epoch is complete, its history row written and, with an
+                              out_dir, its checkpoint on disk.
+    """
+
+    def after_backward(self, trainer: "Trainer") -> None:
+        pass
+
+    def after_epoch(self, trainer: "Trainer") -> None:
+        pass
 
 
 class Trainer:
@@ -89,11 +129,12 @@ class Trainer:
     log       : called with a one-line summary after each epoch, e.g. ``print``; None is silent
     config    : JSON-friendly description of the run (model name, dataset, ...) kept in the
                 checkpoint and model.npz, so a run can be resumed or re-plotted from its folder
+    hooks     : ``Hook`` objects run after every backward and after every epoch, in order
     """
 
     def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
                  progress: bool = True, log: Callable[[str], Any] | None = None,
-                 config: dict | None = None, schedule_per: str = "epoch"):
+                 config: dict | None = None, schedule_per: str = "epoch", hooks: Iterable[Hook] = ()):
         if optimizer is None:
             raise ConfigError("Trainer: an optimizer is required, e.g. numcnn.optim.Adam(model, lr=1e-3)")
         if getattr(optimizer, "model", model) is not model:
@@ -114,12 +155,17 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.config = dict(config or {})
+        self.hooks = list(hooks)
+        for hook in self.hooks:
+            if not isinstance(hook, Hook):
+                raise ConfigError(f"Trainer: hooks must be numcnn.train.Hook objects, got {type(hook).__name__}")
         self.epoch = 0  # completed epochs
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         # One seed each for the loader and the dropout layers, derived from the run's seed.
         loader_seed, dropout_seed = np.random.SeedSequence(self.seed).generate_state(2, np.uint64)
         self._loader_seed = int(loader_seed)
         self._loader_state: dict | None = None  # the loader generator's state after the last epoch
+        self._checkpoint_fit: dict | None = None  # fit() settings of the run a checkpoint came from
         self.model.seed(int(dropout_seed))
 
     # -- training -------------------------------------------------------------------------------
@@ -154,9 +200,12 @@ class Trainer:
         if len(x) == 0:
             raise DataError("fit: got no training samples")
         loader = DataLoader(x, y, batch_size, shuffle=shuffle, seed=self._loader_seed, augment=augment)
+        fit_args = {"batch_size": int(batch_size), "shuffle": bool(shuffle), "augment": describe_augment(augment)}
+        if self._checkpoint_fit is not None:
+            check_resume_settings(self._checkpoint_fit, fit_args, self.out_dir or "the checkpoint")
         if self._loader_state is not None:
             loader.rng.bit_generator.state = self._loader_state
-        self._fit_args = {"batch_size": int(batch_size), "shuffle": bool(shuffle), "epochs": int(epochs)}
+        self._fit_args = {**fit_args, "epochs": int(epochs)}
 
         # NumPy's overflow warnings would only precede our own, clearer DivergenceError.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -180,6 +229,8 @@ class Trainer:
                 if not math.isfinite(loss):
                     self._diverged(epoch, step, loss, f"loss {loss}")
                 self.model.backward(self.loss.backward())
+                for hook in self.hooks:
+                    hook.after_backward(self)
                 self.optimizer.step()
                 if self.schedule is not None and self.schedule_per == "batch":
                     self.schedule.step()
@@ -220,6 +271,8 @@ class Trainer:
             val_text = (f"  val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}" if val else "")
             self.log(f"epoch {epoch}/{epochs}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}{val_text}"
                      f"  lr {lr:.3g}  {elapsed:.1f} s ({seen / elapsed:.0f} img/s)")
+        for hook in self.hooks:
+            hook.after_epoch(self)
 
     def _diverged(self, epoch: int, step: int, loss: float, what: str):
         """Raise DivergenceError (with .epoch, .step, .loss, .checkpoint). The weights in memory
@@ -321,6 +374,7 @@ class Trainer:
         except (TypeError, ValueError, KeyError) as exc:
             raise ModelFileError(f"{path}: corrupt checkpoint ({type(exc).__name__}: {exc})") from None
         self._loader_state = rng.get("loader")
+        self._checkpoint_fit = meta.get("fit") or None
         self.seed = int(meta.get("seed", self.seed))
         self._loader_seed = int(np.random.SeedSequence(self.seed).generate_state(2, np.uint64)[0])
         self.history = {key: list(history[key]) for key in HISTORY_KEYS}

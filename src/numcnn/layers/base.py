@@ -15,7 +15,7 @@ which is all that state dicts, optimizers and summaries need to walk a model.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -88,6 +88,18 @@ class Layer:
             for key in layer.params:
                 yield (f"{prefix}.{key}" if prefix else key), layer, key
 
+    def gradients(self) -> Iterator[tuple[str, np.ndarray]]:
+        """``(dotted_name, gradient)`` of every trainable array, in ``named_parameters`` order.
+
+        The one place to reach every gradient, in an order fixed by the model's structure
+        (the same in every process), e.g. to all-reduce them between ``backward`` and the
+        optimizer's ``step``. A layer's ``backward`` may *replace* its ``grads`` arrays, so
+        ask again after every backward; changing the arrays in place (``grad[...] = ...``,
+        ``np.copyto``) is then exactly what the optimizer reads.
+        """
+        for name, layer, key in self.named_parameters():
+            yield name, layer.grads[key]
+
     def zero_grad(self) -> None:
         for _, layer in self.named_layers():
             for key, value in layer.params.items():
@@ -97,11 +109,17 @@ class Layer:
         return sum(layer.params[key].size for _, layer, key in self.named_parameters())
 
     # -- random state (dropout masks) ----------------------------------------------------------
-    def seed(self, seed: int | None) -> None:
-        """Give every random layer in the tree its own generator, derived from one seed."""
+    def seed(self, seed: int | None, generator: Callable[[Any], Any] = np.random.default_rng) -> None:
+        """Give every random layer in the tree its own generator, derived from one seed.
+
+        generator : builds a generator from a ``SeedSequence``; NumPy's by default. Another
+                    library's (e.g. ``cupy.random.default_rng``) makes the random layers draw
+                    where their arrays live. A random layer only asks its ``rng`` for
+                    ``random(shape, dtype=...)``, so any such object may be assigned to it.
+        """
         layers = [layer for _, layer in self.named_layers() if layer.rng is not None]
         for layer, child in zip(layers, np.random.SeedSequence(seed).spawn(len(layers))):
-            layer.rng = np.random.default_rng(child)
+            layer.rng = generator(child)
 
     def rng_states(self) -> dict[str, Any]:
         """JSON-friendly states of every random layer's generator, by dotted name."""

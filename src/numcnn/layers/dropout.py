@@ -14,8 +14,10 @@ class Dropout(Layer):
     """Zero each element with probability p in training, scaling the rest by 1/(1-p).
 
     Scaling at training time (inverted dropout) makes eval mode the identity. The mask comes
-    from the layer's own generator: seeded by ``seed``, else drawn from numcnn's default
-    generator (``numcnn.manual_seed``), so runs are reproducible. Any shape in, same shape out.
+    from the layer's own generator ``self.rng``: seeded by ``seed``, else drawn from numcnn's
+    default generator (``numcnn.manual_seed``), so runs are reproducible. ``rng`` may be
+    replaced by any object with ``random(shape, dtype=...)`` (``Layer.seed`` does that for a
+    whole model, e.g. with a generator on the arrays' device). Any shape in, same shape out.
     """
 
     def __init__(self, p=0.5, seed=None):

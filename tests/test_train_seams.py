@@ -1,0 +1,120 @@
+"""The Trainer's seams: hooks between backward and step, every gradient in one fixed order,
+replaceable random generators, and resumes that refuse other settings than the run's."""
+
+import numpy as np
+import pytest
+
+import numcnn as nc
+from numcnn import data
+from numcnn.errors import ResumeMismatchError
+from numcnn.train import Hook, Trainer
+
+from test_train import make_trainer, tiny_net
+
+
+@pytest.fixture(scope="module")
+def small():
+    (x, y), _ = data.load("sample")
+    return x[:96], y[:96]
+
+
+def test_gradients_come_in_named_parameters_order_and_are_the_arrays_the_optimizer_reads():
+    model = tiny_net()
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    model.backward(np.ones_like(model.forward(x)))
+    names = [name for name, _ in model.gradients()]
+    assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "5.weight", "5.bias"]
+    for (name, grad), (_, owner, key) in zip(model.gradients(), model.named_parameters()):
+        assert grad is owner.grads[key], name
+        assert grad.shape == owner.params[key].shape
+
+
+class Recorder(Hook):
+    """Halves every gradient in place (as an all-reduce over two equal ranks would average),
+    and notes when it ran."""
+
+    def __init__(self):
+        self.events = []
+
+    def after_backward(self, trainer):
+        for _, grad in trainer.model.gradients():
+            grad *= 0.5
+        self.events.append(("backward", trainer.optimizer.state_dict()["hyper"]["step"]))
+
+    def after_epoch(self, trainer):
+        self.events.append(("epoch", trainer.epoch))
+
+
+def test_hooks_run_between_backward_and_step_and_what_they_change_is_what_the_optimizer_applies(small):
+    x, y = small
+    recorder = Recorder()
+    make_trainer(hooks=[recorder]).fit(x, y, 2, batch_size=32)
+    # Three batches an epoch; each hook call sees the optimizer before its step.
+    assert recorder.events == [("backward", 0), ("backward", 1), ("backward", 2), ("epoch", 1),
+                               ("backward", 3), ("backward", 4), ("backward", 5), ("epoch", 2)]
+
+    # SGD without momentum: halving every gradient is the same as halving the learning rate.
+    def sgd_run(lr, hooks):
+        model = tiny_net()
+        trainer = Trainer(model, None, nc.optim.SGD(model, lr=lr), progress=False, hooks=hooks)
+        trainer.fit(x, y, 1, batch_size=32, shuffle=False)
+        return model.state_dict()
+
+    halved, plain = sgd_run(0.1, [Recorder()]), sgd_run(0.05, [])
+    for key in plain:
+        np.testing.assert_allclose(halved[key], plain[key], rtol=1e-6, atol=1e-7, err_msg=key)
+    unhooked = sgd_run(0.1, [])
+    assert not all(np.allclose(unhooked[key], plain[key]) for key in plain)
+
+
+def test_hooks_must_be_hook_objects():
+    with pytest.raises(nc.ConfigError, match="Hook"):
+        make_trainer(hooks=[lambda trainer: None])
+
+
+@pytest.mark.parametrize("changed, message", [
+    (dict(batch_size=16), "batch_size 16 (the run used 32)"),
+    (dict(shuffle=False), "shuffle False (the run used True)"),
+    (dict(augment=data.RandomShift(3)), "augment 'RandomShift(max_shift=3)' (the run used 'RandomShift(max_shift=2)')"),
+    (dict(augment=None), "augment None (the run used 'RandomShift(max_shift=2)')"),
+])
+def test_resuming_with_other_fit_settings_is_refused_naming_both_values(small, tmp_path, changed, message):
+    x, y = small
+    make_trainer(out_dir=tmp_path).fit(x, y, 1, batch_size=32, augment=data.RandomShift(2))
+    settings = dict(batch_size=32, shuffle=True, augment=data.RandomShift(2)) | changed
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    with pytest.raises(ResumeMismatchError) as caught:
+        make_trainer(out_dir=tmp_path).fit(x, y, 2, resume=True, **settings)
+    assert message in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    with pytest.raises(ResumeMismatchError):
+        Trainer.resume(tmp_path, progress=False).fit(x, y, 2, **settings)
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before, "a refused resume must not touch the run"
+
+
+def test_resuming_with_the_same_settings_goes_on(small, tmp_path):
+    x, y = small
+    make_trainer(out_dir=tmp_path).fit(x, y, 1, batch_size=32, augment=data.RandomShift(2))
+    resumed = Trainer.resume(tmp_path, progress=False)
+    resumed.fit(x, y, 2, batch_size=32, augment=data.RandomShift(2))
+    assert resumed.epoch == 2
+
+
+def test_seed_takes_a_generator_factory_for_random_layers():
+    model = tiny_net()
+    made = []
+
+    class Counting:
+        def __init__(self, seed_sequence):
+            made.append(seed_sequence)
+            self.inner = np.random.default_rng(seed_sequence)
+
+        def random(self, shape, dtype=np.float64):
+            return self.inner.random(shape, dtype=dtype)
+
+    model.seed(7, generator=Counting)
+    dropout = model[4]
+    assert isinstance(dropout.rng, Counting) and len(made) == 1
+    out = dropout.forward(np.ones((2, 50), np.float32))
+    expected_keep = np.random.default_rng(np.random.SeedSequence(7).spawn(1)[0]).random((2, 50), np.float32) >= 0.3
+    np.testing.assert_array_equal(out != 0, expected_keep)
