@@ -25,7 +25,6 @@ from .errors import ConfigError, DataError, ModelFileError, NumcnnError
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
-SCHEDULE_CHOICES = ("none", "step", "cosine", "warmup-cosine")
 DEMO_EPOCHS = {"fashion-mnist": 3, "sample": 8}
 
 
@@ -69,6 +68,8 @@ _non_negative_float = _number(float, 0, inclusive=True)
 
 # -- the parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from .data import DATASETS
+    from .recipe import SCHEDULES
     from .zoo import MODELS
 
     parser = _Parser(prog="numcnn", description="Convolutional networks in NumPy: train, inspect, predict.")
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a zoo model; writes model.npz, checkpoint.npz, "
                                             "history.json and plots into --out.")
     train.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default simple-convnet)")
-    train.add_argument("--dataset", help="mnist, fashion-mnist or sample (default fashion-mnist)")
+    train.add_argument("--dataset", help=f"one of: {', '.join(DATASETS)} (default fashion-mnist)")
     train.add_argument("--data-dir", help="folder holding the dataset's 4 IDX files (default: look it up)")
     train.add_argument("--epochs", type=_positive_int, help="total epochs of the run (default 3)")
     train.add_argument("--batch-size", type=_positive_int, help="default 100")
@@ -88,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive_float, help="learning rate (default 1e-3)")
     train.add_argument("--weight-decay", type=_non_negative_float,
                        help="L2 penalty (decoupled for adamw); default: the optimizer's (0; 1e-2 for adamw)")
-    train.add_argument("--schedule", choices=SCHEDULE_CHOICES, help="learning-rate schedule (default none)")
+    train.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default none)")
     train.add_argument("--augment", action="store_true", default=None,
-                       help="random shifts of up to 2 pixels (and left-right flips for Fashion-MNIST)")
+                       help="random shifts (2 pixels at 28x28), and left-right flips where a mirror "
+                            "image keeps its class (Fashion-MNIST, not digits)")
     train.add_argument("--limit", type=_positive_int, help="train on the first N training images only")
     train.add_argument("--test-limit", type=_positive_int, help="evaluate on the first N test images only")
     train.add_argument("--seed", type=_non_negative_int, help="seeds weights, shuffling, dropout (default 0)")
@@ -152,59 +154,6 @@ def _version() -> str:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _model_path(path: str) -> Path:
-    """A model file, or the model.npz inside a run folder."""
-    p = Path(path)
-    return p / "model.npz" if p.is_dir() else p
-
-
-def _load_model(path: str):
-    from .io import read_npz
-    from .model import model_from_arrays
-
-    p = _model_path(path)
-    arrays, meta = read_npz(p)
-    training = meta.get("training")
-    return model_from_arrays(arrays, meta, p), (training if isinstance(training, dict) else {})
-
-
-def _load_data(dataset: str, data_dir, limit: int | None = None, test_limit: int | None = None,
-               download: bool = True):
-    """((x, y), (x_test, y_test), source line), the sets cut to ``limit`` and ``test_limit``."""
-    from . import data
-
-    folder, source = data.resolve(dataset, data_dir, download=download)
-    (x, y), (x_test, y_test) = data.load(dataset, folder, download=False)
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    if test_limit is not None:
-        x_test, y_test = x_test[:test_limit], y_test[:test_limit]
-    return (x, y), (x_test, y_test), source
-
-
-def _augmentation(dataset: str):
-    """Shifts for every dataset; flips too for clothes (a mirrored shoe is a shoe, a 2 is not a 2)."""
-    from . import data
-
-    shift = data.RandomShift(2)
-    return shift if dataset == "mnist" else data.Compose([shift, data.RandomHorizontalFlip(0.5)])
-
-
-def _build_schedule(name: str, optimizer, epochs: int, batches_per_epoch: int):
-    """(schedule or None, "epoch" or "batch"): when the trainer steps it."""
-    from . import optim
-
-    if name in (None, "none"):
-        return None, "epoch"
-    if name == "step":
-        return optim.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1), "epoch"
-    if name == "cosine":
-        return optim.CosineAnnealingLR(optimizer, T_max=epochs), "epoch"
-    total = epochs * batches_per_epoch
-    warmup = min(batches_per_epoch, total - 1)  # one epoch of warm-up
-    return optim.WarmupCosine(optimizer, warmup_steps=warmup, total_steps=total), "batch"
-
-
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -214,105 +163,48 @@ def _show_progress(args) -> bool:
     return not args.no_progress and sys.stderr.isatty()
 
 
+def _given(args) -> dict:
+    """The recipe settings the command line gave (None where a flag was left out)."""
+    from .recipe import DEFAULTS
+
+    return {key: getattr(args, key, None) for key in DEFAULTS}
+
+
 # -- train -------------------------------------------------------------------------------------
-TRAIN_DEFAULTS = {"model": "simple-convnet", "dataset": "fashion-mnist", "epochs": 3, "batch_size": 100,
-                  "optimizer": "adam", "lr": 1e-3, "weight_decay": None, "schedule": "none", "augment": False,
-                  "seed": 0}
-
-
 def cmd_train(args) -> int:
+    from . import recipe
+
     if args.resume:
-        return _resume(args)
-    settings = {key: getattr(args, key) if getattr(args, key) is not None else default
-                for key, default in TRAIN_DEFAULTS.items()}
-    out = Path(args.out or f"runs/{settings['model']}-{settings['dataset']}")
-    return _train_new(settings, out, args.data_dir, args.limit, args.test_limit, overwrite=args.overwrite,
-                      progress=_show_progress(args), plots=not args.no_plots)
+        if args.out is not None or args.overwrite:
+            raise ConfigError("--resume RUN_DIR continues the run in RUN_DIR; drop --out and --overwrite")
+        given = {key: value for key, value in _given(args).items() if key not in ("epochs", "data_dir")}
+        run, trainer = recipe.resume(args.resume, given, epochs=args.epochs, data_dir=args.data_dir,
+                                     progress=_show_progress(args), log=_say)
+        _say(f"data: {run.config['dataset']} from {run.source}")
+        _say(f"resuming {args.resume} after epoch {trainer.epoch} of {run.config['epochs']}")
+        return _fit_and_report(run, trainer, not args.no_plots)
+    config = recipe.settings(_given(args))  # every cheap check before the data is read
+    out = recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-{config['dataset']}"), args.overwrite)
+    return _train_new(config, out, _show_progress(args), not args.no_plots)
 
 
-def _train_new(settings: dict, out: Path, data_dir, limit, test_limit, overwrite: bool, progress: bool,
-               plots: bool, source_note: str = "") -> int:
-    from . import data, init, optim, zoo
-    from .train import CHECKPOINT, Trainer
+def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note: str = "") -> int:
+    from . import recipe
 
-    # Check everything cheap before the data is read.
-    zoo_name = settings["model"]
-    if zoo_name not in zoo.MODELS:
-        raise ConfigError(f"unknown model {zoo_name!r}: expected one of {', '.join(zoo.MODELS)}")
-    data.class_names(settings["dataset"])  # unknown dataset -> DataError
-    if settings["optimizer"].lower() not in optim.OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {settings['optimizer']!r}: expected one of "
-                          f"{', '.join(optim.OPTIMIZERS)}")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a folder")
-    if (out / CHECKPOINT).exists():
-        if not overwrite:
-            raise ConfigError(f"{out} already holds a run; continue it with --resume {out}, "
-                              f"or pass --overwrite to start over")
-        (out / CHECKPOINT).unlink()  # a stale checkpoint must never be resumed into the new run
-
-    (x, y), (x_test, y_test), source = _load_data(settings["dataset"], data_dir, limit, test_limit)
-    _say(f"data: {settings['dataset']} from {source}{source_note}")
-    _say(f"      {len(x)} training images, {len(x_test)} test images (the test set is the validation set)")
-
-    init.manual_seed(settings["seed"])
-    model = zoo.get_model(zoo_name, num_classes=len(data.class_names(settings["dataset"])))
-    # Without --weight-decay each optimizer keeps its own default (0, or 1e-2 for AdamW).
-    extra = {"weight_decay": settings["weight_decay"]} if settings["weight_decay"] is not None else {}
-    optimizer = optim.get_optimizer(settings["optimizer"], model, lr=settings["lr"], **extra)
-    settings = {**settings, "weight_decay": optimizer.weight_decay}
-    batches = math.ceil(len(x) / settings["batch_size"])
-    schedule, per = _build_schedule(settings["schedule"], optimizer, settings["epochs"], batches)
-    config = {**settings, "data_dir": str(data_dir) if data_dir is not None else None, "limit": limit,
-              "test_limit": test_limit}
-    trainer = Trainer(model, None, optimizer, schedule, seed=settings["seed"], out_dir=out, progress=progress,
-                      log=_say, config=config, schedule_per=per)
-    _say(f"model: {zoo_name} ({model.num_params():,} parameters), {type(optimizer).__name__} "
-         f"lr {settings['lr']:g}, batch {settings['batch_size']}, {settings['epochs']} epochs, "
-         f"seed {settings['seed']} -> {out}")
-    return _fit_and_report(trainer, x, y, x_test, y_test, settings["epochs"], plots)
+    run = recipe.build(config)
+    _say(f"data: {run.config['dataset']} from {run.source}{source_note}")
+    _say(f"      {len(run.train[0])} training images, {len(run.test[0])} test images "
+         f"(the test set is the validation set)")
+    config = run.config
+    _say(f"model: {config['model']} ({run.model.num_params():,} parameters), {type(run.optimizer).__name__} "
+         f"lr {config['lr']:g}, batch {config['batch_size']}, {config['epochs']} epochs, "
+         f"seed {config['seed']} -> {out}")
+    return _fit_and_report(run, run.trainer(out, progress=progress, log=_say), plots)
 
 
-def _resume(args) -> int:
-    from .train import Trainer, read_checkpoint
-
-    given = [f"--{key.replace('_', '-')}" for key in (*TRAIN_DEFAULTS, "limit", "test_limit", "out")
-             if key != "epochs" and getattr(args, key) is not None]
-    if given:
-        raise ConfigError(f"--resume takes the run's settings from its checkpoint; drop {', '.join(given)} "
-                          f"(only --epochs, --data-dir, --no-progress and --no-plots may be given)")
-    run = Path(args.resume)
-    if not run.is_dir():
-        raise ModelFileError(f"--resume {run}: no such run folder")
-    _, meta = read_checkpoint(run)
-    config = meta["config"]
-    if not config.get("dataset") or not config.get("batch_size"):
-        raise ModelFileError(f"{run}: the checkpoint was not written by `numcnn train` (no dataset recorded)")
-    epochs = args.epochs or int(config.get("epochs", meta["epoch"]))
-    if epochs < meta["epoch"]:
-        raise ConfigError(f"--epochs {epochs}: the run in {run} already completed {meta['epoch']} epochs")
-    data_dir = args.data_dir if args.data_dir is not None else config.get("data_dir")
-    (x, y), (x_test, y_test), source = _load_data(config["dataset"], data_dir, config.get("limit"),
-                                                  config.get("test_limit"))
-    _say(f"data: {config['dataset']} from {source}")
-    trainer = Trainer.resume(run, progress=_show_progress(args), log=_say)
-    planned = int(config.get("epochs", epochs))
-    if epochs > planned and trainer.schedule is not None:
-        # Re-planning the schedule would change the run; keeping it is the honest default.
-        _say(f"note: the {config.get('schedule')} schedule was planned for {planned} epochs and is kept as it "
-             f"was; epochs {planned + 1}-{epochs} run past its end")
-    trainer.config["epochs"] = epochs
-    _say(f"resuming {run} after epoch {trainer.epoch} of {epochs}")
-    return _fit_and_report(trainer, x, y, x_test, y_test, epochs, not args.no_plots)
-
-
-def _fit_and_report(trainer, x, y, x_test, y_test, epochs: int, plots: bool) -> int:
-    from . import data
-
-    config = trainer.config
-    augment = _augmentation(config["dataset"]) if config.get("augment") else None
+def _fit_and_report(run, trainer, plots: bool) -> int:
     try:
-        trainer.fit(x, y, epochs, batch_size=config["batch_size"], validation=(x_test, y_test), augment=augment)
+        run.fit(trainer)
     except KeyboardInterrupt:
         kept = (f"the checkpoint of epoch {trainer.epoch} is kept in {trainer.out_dir}; "
                 f"continue with: numcnn train --resume {trainer.out_dir}" if trainer.epoch else
@@ -323,36 +215,43 @@ def _fit_and_report(trainer, x, y, x_test, y_test, epochs: int, plots: bool) -> 
         # The last epoch already evaluated this very model on the test set.
         result = {"accuracy": history["val_accuracy"][-1], "loss": history["val_loss"][-1]}
     else:
-        result = trainer.evaluate(x_test, y_test)
-    _say(f"test accuracy: {result['accuracy']:.2%} (loss {result['loss']:.4f}) on {len(x_test)} "
-         f"{config['dataset']} test images")
+        result = trainer.evaluate(*run.test)
+    _say(f"test accuracy: {result['accuracy']:.2%} (loss {result['loss']:.4f}) on {len(run.test[0])} "
+         f"{run.config['dataset']} test images")
     _say(f"saved: {trainer.out_dir / 'model.npz'}, checkpoint.npz, history.json")
     if plots:
         from .viz import plot_model
 
-        paths = plot_model(trainer.model, x_test, y_test, data.class_names(config["dataset"]),
-                           trainer.out_dir, trainer.history)
+        paths = plot_model(trainer.model, *run.test, list(run.dataset.classes), trainer.out_dir, trainer.history)
         _say(f"plots: {', '.join(str(p) for p in paths.values())}")
     return 0
 
 
 # -- the other commands ------------------------------------------------------------------------
-def cmd_evaluate(args) -> int:
-    from .train import Trainer
+def _test_set(dataset: str, data_dir):
+    """(x_test, y_test, source line) of a dataset."""
+    from . import data
 
-    model, training = _load_model(args.model)
+    folder, source = data.resolve(dataset, data_dir)
+    _, (x_test, y_test) = data.load(dataset, folder, download=False)
+    return x_test, y_test, source
+
+
+def cmd_evaluate(args) -> int:
+    from .model import read_model
+    from .train import evaluate
+
+    model, training = read_model(args.model)
     dataset = args.dataset or training.get("dataset")
     if not dataset:
         raise ConfigError(f"{args.model}: the model does not record its dataset; pass --dataset")
     data_dir = args.data_dir if args.data_dir is not None else (None if args.dataset else training.get("data_dir"))
-    _, (x_test, y_test), source = _load_data(dataset, data_dir)
-    from .optim import SGD  # the trainer wants an optimizer; evaluation never steps it
-
-    trainer = Trainer(model, None, SGD(model, lr=0.0), progress=False)
-    result = trainer.evaluate(x_test, y_test, batch_size=args.batch_size)
+    x_test, y_test, source = _test_set(dataset, data_dir)
+    result = evaluate(model, x_test, y_test, batch_size=args.batch_size)
     if args.json:
+        path = Path(args.model) / "model.npz" if Path(args.model).is_dir() else Path(args.model)
         print(json.dumps({"accuracy": result["accuracy"], "loss": result["loss"], "samples": len(x_test),
-                          "dataset": dataset, "source": source, "model": str(_model_path(args.model))}))
+                          "dataset": dataset, "source": source, "model": str(path)}))
     else:
         _say(f"data: {dataset} test set from {source}")
         _say(f"accuracy {result['accuracy']:.2%} ({round(result['accuracy'] * len(x_test))}/{len(x_test)}), "
@@ -360,63 +259,37 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def read_image(path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
-    """An image file as a (C, H, W) float32 array in [0, 1], the way MNIST draws: light on dark.
-
-    shape : the model's (C, H, W); C must be 1 (grayscale) or 3 (RGB).
-    Returns (image, inverted): a picture with a light background (dark ink on paper, judged
-    by the mean brightness of its border) is inverted to match the training data.
-    """
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:  # pragma: no cover - Pillow is in the "train" extra
-        raise ConfigError("reading images needs Pillow: pip install 'numcnn[train]'") from None
-    channels, height, width = shape
-    if channels not in (1, 3):
-        raise ConfigError(f"the model takes {channels}-channel images; only 1 (gray) or 3 (RGB) can be read")
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.LANCZOS)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read it as an image ({exc})") from None
-    array = array[None] if channels == 1 else array.transpose(2, 0, 1)
-    gray = array.mean(axis=0)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    inverted = bool(border.mean() > 0.5)
-    if inverted:
-        array = 1.0 - array
-    return np.ascontiguousarray(array), inverted
-
-
 def cmd_predict(args) -> int:
     from . import data
+    from .model import read_model
     from .train import predict_proba
 
-    model, training = _load_model(args.model)
+    model, training = read_model(args.model)
     shape = getattr(model, "input_shape", None)
     if not shape or len(shape) != 3:
         raise ConfigError(f"{args.model}: the model does not record an image input shape (C, H, W)")
     dataset = args.dataset or training.get("dataset")
-    names = data.class_names(dataset) if dataset else None
-    images, flags = zip(*(read_image(path, shape) for path in args.images))
+    described = data.info(dataset) if dataset else None
+    dark = described is not None and described.dark_background
+    images, flags = zip(*(data.read_image(path, shape, dark) for path in args.images))
     probs = predict_proba(model, np.stack(images))
-    if names is not None and len(names) != probs.shape[1]:
-        raise ConfigError(f"{dataset} has {len(names)} classes but the model outputs {probs.shape[1]}")
+    if described is not None and described.num_classes != probs.shape[1]:
+        raise ConfigError(f"{dataset} has {described.num_classes} classes but the model outputs {probs.shape[1]}")
     for path, p, inverted in zip(args.images, probs, flags):
         note = " (inverted: dark on light)" if inverted else ""
         _say(f"{path}{note}")
         for rank, k in enumerate(np.argsort(-p, kind="stable")[:args.top], start=1):
-            label = names[k] if names is not None else f"class {k}"
+            label = described.classes[k] if described is not None else f"class {k}"
             _say(f"  {rank}. {label:<14} {p[k]:7.2%}")
     return 0
 
 
 def cmd_summary(args) -> int:
     from . import zoo
+    from .model import read_model
 
     if Path(args.model).exists():
-        model, _ = _load_model(args.model)
+        model, _ = read_model(args.model)
     elif args.model.strip().lower().replace("_", "-") in zoo.MODELS:
         model = zoo.get_model(args.model)
     else:
@@ -435,7 +308,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from . import data
+    from . import data, recipe
 
     try:
         data.resolve("fashion-mnist", args.data_dir, download=False)
@@ -446,11 +319,10 @@ def cmd_demo(args) -> int:
         dataset = "sample"
         note = ("\n      (full Fashion-MNIST is not on this machine; the demo never downloads. "
                 "`numcnn train --dataset fashion-mnist` would fetch it)")
-    settings = {**TRAIN_DEFAULTS, "dataset": dataset, "epochs": args.epochs or DEMO_EPOCHS[dataset],
-                "seed": args.seed}
-    data_dir = args.data_dir if dataset == "fashion-mnist" else None
-    return _train_new(settings, Path(args.out), data_dir, None, None, overwrite=True,
-                      progress=_show_progress(args), plots=not args.no_plots, source_note=note)
+    config = recipe.settings({"dataset": dataset, "epochs": args.epochs or DEMO_EPOCHS[dataset], "seed": args.seed,
+                              "data_dir": args.data_dir if dataset == "fashion-mnist" else None})
+    out = recipe.start_run_dir(Path(args.out), overwrite=True)
+    return _train_new(config, out, _show_progress(args), not args.no_plots, source_note=note)
 
 
 def _interop():
@@ -463,7 +335,9 @@ def _interop():
 
 
 def cmd_export(args) -> int:
-    model, _ = _load_model(args.model)
+    from .model import read_model
+
+    model, _ = read_model(args.model)
     try:
         path = _interop().export_onnx(model, args.output)
     except ImportError as exc:  # onnx is imported on first use

@@ -9,6 +9,7 @@ those keys plus the architecture as JSON; it is read back with ``allow_pickle=Fa
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -243,10 +244,27 @@ def model_from_arrays(arrays: dict[str, np.ndarray], meta: dict, path) -> Layer:
     return model
 
 
-def load(path) -> Layer:
-    """Read a model written by ``save``: architecture from JSON, weights checked against it."""
+MODEL_FILE = "model.npz"  # the model inside a run folder
+
+
+def read_model(path) -> tuple[Layer, dict]:
+    """(model, training record) from a model .npz, or from the model.npz inside a run folder.
+
+    The training record is the run's settings as the Trainer saved them (model name, dataset,
+    epochs done, ...), or {} for a model saved without one. Architecture and every weight are
+    checked; a bad file is a ModelFileError.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
     arrays, meta = read_npz(path)
-    return model_from_arrays(arrays, meta, path)
+    training = meta.get("training")
+    return model_from_arrays(arrays, meta, path), (training if isinstance(training, dict) else {})
+
+
+def load(path) -> Layer:
+    """Read a model written by ``save`` (a .npz, or a run folder holding model.npz)."""
+    return read_model(path)[0]
 
 
 def summary(model: Layer, input_shape: Iterable[int] | None = None, dtype=np.float32) -> str:
@@ -259,17 +277,13 @@ def summary(model: Layer, input_shape: Iterable[int] | None = None, dtype=np.flo
     rows = []
     layers = model.layers if isinstance(model, Sequential) else [model]
     x = np.zeros((1, *input_shape), dtype=dtype) if input_shape else None
-    was_training = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         for i, layer in enumerate(layers):
             shape = "?"
             if x is not None:
                 x = layer.forward(x)
                 shape = str(("N",) + tuple(x.shape[1:])).replace("'", "")
             rows.append((f"{i}", type(layer).__name__, shape, layer.num_params()))
-    finally:
-        model.train(was_training)
     header = ("#", "layer", "output shape", "params")
     widths = [max(len(str(r[c])) for r in rows + [header]) for c in range(4)]
     line = "  ".join("{:<%d}" % w for w in widths[:3]) + "  {:>%d}" % widths[3]

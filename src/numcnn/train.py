@@ -31,11 +31,11 @@ from .errors import ConfigError, DataError, DivergenceError, ModelFileError, Res
 from .functional.activation import softmax
 from .io import atomic_savez, atomic_write_bytes, read_npz
 from .layers import MSELoss, SoftmaxCrossEntropy
-from .model import from_config, load_state_dict, save, state_dict, to_config
+from .model import MODEL_FILE, from_config, load_state_dict, save, state_dict, to_config
 
 CHECKPOINT = "checkpoint.npz"
 HISTORY = "history.json"
-MODEL = "model.npz"
+MODEL = MODEL_FILE
 CHECKPOINT_FORMAT = "numcnn-checkpoint"
 CHECKPOINT_VERSION = 1
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
@@ -301,19 +301,8 @@ class Trainer:
 
     # -- inference ------------------------------------------------------------------------------
     def evaluate(self, x, y, batch_size: int = 500) -> dict[str, float]:
-        """Mean loss and accuracy over (x, y) in eval mode, batch_size samples at a time.
-
-        x: (N, C, H, W); y: (N,) labels or (N, K) targets. Returns {"loss": float, "accuracy": float}.
-        """
-        x, y = np.asarray(x), np.asarray(y)
-        if len(x) == 0 or len(x) != len(y):
-            raise DataError(f"evaluate: expected x and y with the same, non-zero number of samples, "
-                            f"got shapes {x.shape} and {y.shape}")
-        loss_sum, correct = 0.0, 0
-        for part, logits in batched_logits(self.model, x, batch_size):
-            loss_sum += self.loss.forward(logits, y[part]) * len(logits)
-            correct += _accuracy_count(logits, y[part])
-        return {"loss": loss_sum / len(x), "accuracy": correct / len(x)}
+        """Mean loss and accuracy of the model over (x, y); see the module function ``evaluate``."""
+        return evaluate(self.model, x, y, self.loss, batch_size)
 
     def predict(self, x, batch_size: int = 500) -> np.ndarray:
         """Class probabilities (N, K): softmax of the logits, computed in eval mode in batches."""
@@ -384,7 +373,8 @@ class Trainer:
         return meta
 
     @classmethod
-    def resume(cls, out_dir, progress: bool = True, log: Callable[[str], Any] | None = None) -> "Trainer":
+    def resume(cls, out_dir, progress: bool = True, log: Callable[[str], Any] | None = None,
+               hooks: Iterable[Hook] = ()) -> "Trainer":
         """A trainer rebuilt from ``out_dir/checkpoint.npz``: model, loss, optimizer and schedule
         come from the checkpoint, in the state they had after its last epoch.
 
@@ -416,7 +406,7 @@ class Trainer:
             raise ModelFileError(f"{out_dir / CHECKPOINT}: cannot rebuild the optimizer or schedule: {exc}") from None
         trainer = cls(model, loss_cls(), optimizer, schedule, seed=int(meta.get("seed", 0)), out_dir=out_dir,
                       progress=progress, log=log, config=meta["config"],
-                      schedule_per=meta.get("schedule_per", "epoch"))
+                      schedule_per=meta.get("schedule_per", "epoch"), hooks=hooks)
         trainer.load_checkpoint(out_dir / CHECKPOINT)
         return trainer
 
@@ -429,14 +419,28 @@ def batched_logits(model, x, batch_size: int = 500):
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    was_training = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         for start in range(0, len(x), batch_size):
             part = slice(start, start + batch_size)
             yield part, model.forward(x[part])
-    finally:
-        model.train(was_training)
+
+
+def evaluate(model, x, y, loss=None, batch_size: int = 500) -> dict[str, float]:
+    """Mean loss and accuracy over (x, y) in eval mode, batch_size samples at a time.
+
+    x: (N, C, H, W); y: (N,) labels or (N, K) targets; loss: a loss layer, default
+    SoftmaxCrossEntropy(). Returns {"loss": float, "accuracy": float}.
+    """
+    loss = loss if loss is not None else SoftmaxCrossEntropy()
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) == 0 or len(x) != len(y):
+        raise DataError(f"evaluate: expected x and y with the same, non-zero number of samples, "
+                        f"got shapes {x.shape} and {y.shape}")
+    loss_sum, correct = 0.0, 0
+    for part, logits in batched_logits(model, x, batch_size):
+        loss_sum += loss.forward(logits, y[part]) * len(logits)
+        correct += _accuracy_count(logits, y[part])
+    return {"loss": loss_sum / len(x), "accuracy": correct / len(x)}
 
 
 def predict_proba(model, x, batch_size: int = 500) -> np.ndarray:

@@ -134,16 +134,12 @@ def plot_feature_maps(model, x_one, path, max_channels: int = 8) -> Path:
         raise ShapeError(f"plot_feature_maps: expected one image (C, H, W) or (1, C, H, W), got {x.shape}")
     layers = list(model.layers) if hasattr(model, "layers") else [model]
     rows = [("input", x[0])]
-    was_training = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         out = x
         for i, layer in enumerate(layers):
             out = layer.forward(out)
             if out.ndim == 4 and out.shape[-1] > 1:
                 rows.append((f"{i}: {type(layer).__name__}", out[0]))
-    finally:
-        model.train(was_training)
     cols = min(max_channels, max(r[1].shape[0] for r in rows))
     fig = _figure(cols * 1.1 + 1.4, len(rows) * 1.15 + 0.4)
     axes = np.atleast_1d(fig.subplots(len(rows), 1))
@@ -246,15 +242,12 @@ def plot_model(model, x, y, class_names: Sequence[str], out_dir, history: dict |
 
 def read_run(run_dir) -> tuple[object, dict, dict | None]:
     """(model, training config, history or None) of a run folder: model.npz and history.json."""
-    from .io import read_npz
-    from .model import model_from_arrays
+    from .model import read_model
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ModelFileError(f"{run_dir}: not a run folder (expected a folder holding model.npz)")
-    arrays, meta = read_npz(run_dir / "model.npz")
-    model = model_from_arrays(arrays, meta, run_dir / "model.npz")
-    config = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    model, config = read_model(run_dir)
     history = None
     history_path = run_dir / "history.json"
     if history_path.is_file():

@@ -201,9 +201,29 @@ MODELS: dict[str, Callable[..., Sequential]] = {
 }
 
 
-def get_model(name: str, **kwargs) -> Sequential:
-    """Build the model registered as ``name`` (see MODELS), passing kwargs to its builder."""
+def canonical_name(name) -> str:
+    """The registry key of a model name ("Simple_ConvNet" -> "simple-convnet"); ConfigError if unknown."""
     key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
     if key not in MODELS:
         raise ConfigError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
-    return MODELS[key](**kwargs)
+    return key
+
+
+def get_model(name: str, **kwargs) -> Sequential:
+    """Build the model registered as ``name`` (see MODELS), passing kwargs to its builder."""
+    return MODELS[canonical_name(name)](**kwargs)
+
+
+def model_for(name: str, input_shape: Iterable[int], num_classes: int, **kwargs) -> Sequential:
+    """Build zoo model ``name`` for images of input_shape (C, H, W) and num_classes classes.
+
+    The convolutional models take square images (H == W); the MLP takes any, flattened.
+    kwargs go to the builder as they are (e.g. ``width=32`` for fashion-net).
+    """
+    key = canonical_name(name)
+    channels, height, width = (int(side) for side in input_shape)
+    if key == "mlp":
+        return mlp(input_size=channels * height * width, num_classes=num_classes, in_channels=channels, **kwargs)
+    if height != width:
+        raise ConfigError(f"{key} takes square images, got {height}x{width}; resize or crop them to a square")
+    return MODELS[key](in_channels=channels, num_classes=num_classes, input_size=height, **kwargs)

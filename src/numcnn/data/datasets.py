@@ -1,55 +1,57 @@
-"""The named datasets (MNIST, Fashion-MNIST and a bundled sample): finding, checking and loading them.
+"""The named datasets (MNIST, Fashion-MNIST and a bundled sample): what each one is, and
+finding, checking and loading it.
 
-Each dataset is a folder holding the four standard IDX files, raw or gzipped. ``resolve``
-decides which folder to use, in this order, and says which one it chose:
+Each dataset describes itself in a ``DatasetInfo``: the shape of one image, its class names,
+the files it is made of and the reader that turns them into arrays, and the two facts about
+its pictures that prediction and augmentation need. Nothing outside ``numcnn.data`` assumes a
+size, a channel count or a number of classes; it asks ``info(name)``.
+
+MNIST-style datasets are a folder holding the four standard IDX files, raw or gzipped.
+``resolve`` decides which folder to use, in this order, and says which one it chose:
 
 1. the ``data_dir`` argument (an error if the files are not there: an explicit choice is
    never silently replaced by another);
 2. ``$NUMCNN_DATA/<name>`` or ``$NUMCNN_DATA`` itself;
 3. the cache, ``$XDG_CACHE_HOME/numcnn/<name>`` (default ``~/.cache/numcnn/<name>``);
 4. a system copy, such as Debian's ``dataset-fashion-mnist`` in /usr/share/datasets;
-5. a download from the official mirrors into the cache.
+5. a download from the official mirrors (https first) into the cache.
 
-Folders 1-3 are the user's and may hold their own IDX data, so they are only checked for
-structure (by the IDX reader and ``load``). System copies and downloads claim to be the
-official data, so they are checked by md5 as well.
+Folders 1-2 are the user's and may hold their own IDX data, so they are only checked for
+structure (by the IDX reader and ``load``). The cache and system copies claim to be the
+official data: their sizes are checked on every use (cheap: a raw file's size, or the
+length a gzip file records in its last four bytes) and their md5 when a file is first seen,
+or seen changed; ``verified.json`` in the cache remembers which files passed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from ..errors import DataError
+from ..io import atomic_write_bytes
 from .download import download as fetch, file_md5
-from .idx import open_payload, read_idx
+from .idx import GZIP_MAGIC, open_payload, read_idx
+from .loader import Compose, RandomHorizontalFlip, RandomShift
 
 logger = logging.getLogger(__name__)
 
-DATASETS = ("mnist", "fashion-mnist", "sample")
-_ALIASES = {"fashion_mnist": "fashion-mnist"}
-
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-_FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-CLASS_NAMES: dict[str, list[str]] = {
-    "mnist": [str(digit) for digit in range(10)],
-    "fashion-mnist": _FASHION_CLASSES,
-    "sample": list(_FASHION_CLASSES),  # the sample is drawn from Fashion-MNIST
-}
-
-IMAGE_SHAPE = (28, 28)
+_FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 ENV_VAR = "NUMCNN_DATA"
 SYSTEM_ROOT = Path("/usr/share/datasets")
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
-
+VERIFIED = "verified.json"  # in the cache root: official files whose md5 passed, by path
 
 @dataclass(frozen=True)
 class Official:
@@ -63,6 +65,8 @@ class Official:
     mirrors: tuple[str, ...]
     archive_md5: tuple[str, str, str, str]
     content_md5: tuple[str, str, str, str] | None
+    # Decompressed sizes in bytes: 16 or 8 header bytes plus one byte per pixel or label.
+    content_size: tuple[int, int, int, int] = (47040016, 60008, 7840016, 10008)
 
 
 OFFICIAL = {
@@ -74,7 +78,10 @@ OFFICIAL = {
         content_md5=None,
     ),
     "fashion-mnist": Official(
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        # https first; the project's own S3 website serves plain http only, md5-checked all the same.
+        mirrors=("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+                 "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+                 "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
         archive_md5=("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
                      "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
         content_md5=("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
@@ -83,25 +90,102 @@ OFFICIAL = {
 }
 
 
+Split = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is: everything a model, a loader, a plot or a prediction needs to know.
+
+    name             : the canonical name, e.g. "fashion-mnist"
+    shape            : (C, H, W) of one image
+    classes          : the class names, indexed by label
+    files            : the file stems a folder must hold (each raw or .gz)
+    reader           : (folder, info) -> ((x_train, y_train), (x_test, y_test)), x (N, C, H, W)
+                       float32 in [0, 1], y (N,) int64
+    dark_background  : the pictures show light things on a dark ground (MNIST's white digits);
+                       a photo of dark ink on light paper is inverted to match before prediction
+    mirror_invariant : a left-right mirror image keeps its class (a shoe, not a digit), so
+                       augmentation may flip
+    official         : mirrors and checksums of the published files, or None
+    description      : one line for people
+    """
+
+    name: str
+    shape: tuple[int, int, int]
+    classes: tuple[str, ...]
+    files: tuple[str, ...]
+    reader: Callable[[Path, "DatasetInfo"], tuple[Split, Split]] = field(repr=False)
+    dark_background: bool = False
+    mirror_invariant: bool = False
+    official: Official | None = None
+    description: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def _read_idx_folder(directory: Path, info: DatasetInfo) -> tuple[Split, Split]:
+    """The train and t10k splits of an MNIST-style folder of four IDX files."""
+    return _read_split(directory, "train", info), _read_split(directory, "t10k", info)
+
+
+def _mnist_like(name: str, classes, description: str, **facts) -> DatasetInfo:
+    return DatasetInfo(name, (1, 28, 28), tuple(classes), FILES, _read_idx_folder, dark_background=True,
+                       official=OFFICIAL.get(name), description=description, **facts)
+
+
+REGISTRY: dict[str, DatasetInfo] = {info.name: info for info in (
+    _mnist_like("mnist", (str(digit) for digit in range(10)), "handwritten digits, 60000 + 10000"),
+    _mnist_like("fashion-mnist", _FASHION_CLASSES, "Zalando's clothes, 60000 + 10000", mirror_invariant=True),
+    _mnist_like("sample", _FASHION_CLASSES, "a Fashion-MNIST subset shipped with numcnn, 6000 + 1000",
+                mirror_invariant=True),
+)}
+DATASETS = tuple(REGISTRY)
+CLASS_NAMES: dict[str, list[str]] = {name: list(info.classes) for name, info in REGISTRY.items()}
+_ALIASES = {"fashion_mnist": "fashion-mnist"}
+
+
 def _canonical(name) -> str:
     key = _ALIASES.get(name.strip().lower(), name.strip().lower()) if isinstance(name, str) else None
-    if key not in DATASETS:
+    if key not in REGISTRY:
         raise DataError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)} "
                         f"(or {', '.join(_ALIASES)})")
     return key
 
 
+def info(name: str) -> DatasetInfo:
+    """The description of dataset name (an alias such as "fashion_mnist" works too)."""
+    return REGISTRY[_canonical(name)]
+
+
 def class_names(name: str) -> list[str]:
-    """The 10 class names of dataset name, indexed by label (a fresh list, safe to modify)."""
-    return list(CLASS_NAMES[_canonical(name)])
+    """The class names of dataset name, indexed by label (a fresh list, safe to modify)."""
+    return list(info(name).classes)
+
+
+def default_augmentation(dataset: str | DatasetInfo):
+    """The augmentation ``numcnn train --augment`` uses: random shifts of up to 1/14 of the
+    image side (2 pixels at 28x28), and left-right flips where a mirror image keeps its class.
+
+    Returns a callable (xb, rng) -> xb on (N, C, H, W) batches.
+    """
+    described = dataset if isinstance(dataset, DatasetInfo) else info(dataset)
+    shift = RandomShift(max(1, round(min(described.shape[1:]) / 14)))
+    return Compose([shift, RandomHorizontalFlip(0.5)]) if described.mirror_invariant else shift
+
+
+def cache_root() -> Path:
+    """$XDG_CACHE_HOME/numcnn, default ~/.cache/numcnn."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG spec says to ignore a relative path here.
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "numcnn"
 
 
 def cache_dir(name: str) -> Path:
     """The download cache of a dataset: $XDG_CACHE_HOME/numcnn/<name>, default ~/.cache/numcnn/<name>."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG spec says to ignore a relative path here.
-    root = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
-    return root / "numcnn" / _canonical(name)
+    return cache_root() / _canonical(name)
 
 
 def find_file(directory: Path, stem: str) -> Path | None:
@@ -112,14 +196,14 @@ def find_file(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def _missing(directory: Path) -> list[str]:
-    return [stem for stem in FILES if find_file(directory, stem) is None]
+def _missing(directory: Path, files=FILES) -> list[str]:
+    return [stem for stem in files if find_file(directory, stem) is None]
 
 
-def _describe_missing(directory: Path) -> str:
+def _describe_missing(directory: Path, files=FILES) -> str:
     if not directory.is_dir():
         return f"{directory} does not exist"
-    return f"{directory} lacks {', '.join(f'{stem}[.gz]' for stem in _missing(directory))}"
+    return f"{directory} lacks {', '.join(f'{stem}[.gz]' for stem in _missing(directory, files))}"
 
 
 # md5s by (path, size, mtime, of what): checking a system copy costs ~0.5 s, mostly decompressing,
@@ -143,43 +227,97 @@ def _md5(path: Path, decompressed: bool) -> str:
     return _md5_memo[key]
 
 
+def content_size(path: Path) -> int:
+    """The decompressed size of a file without decompressing it: a raw file's size, or for a
+    gzip file the length its last four bytes record (modulo 2**32, as gzip stores it)."""
+    with open(path, "rb") as f:
+        if f.read(2) != GZIP_MAGIC:
+            return os.fstat(f.fileno()).st_size
+        f.seek(-4, os.SEEK_END)
+        return struct.unpack("<I", f.read(4))[0]
+
+
+def _check_md5(path: Path, official: Official, i: int, stem: str) -> str | None:
+    """None if path is the official file i (as archive, or by decompressed content), else why not."""
+    if _md5(path, decompressed=False) == official.archive_md5[i]:
+        return None
+    if official.content_md5 is None:
+        return (f"{path}: expected the official archive (md5 {official.archive_md5[i]}), found "
+                f"other bytes, and no md5 of the decompressed {stem} is known to check instead")
+    try:
+        got = _md5(path, decompressed=True)
+    except DataError as exc:
+        return str(exc)
+    if got != official.content_md5[i]:
+        return f"{path}: expected decompressed md5 {official.content_md5[i]}, got {got}"
+    return None
+
+
+def _read_verified() -> dict:
+    try:
+        record = json.loads((cache_root() / VERIFIED).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_verified(record: dict) -> None:
+    # Only a memo: when it cannot be written (a read-only home), the md5 is checked next time.
+    try:
+        atomic_write_bytes(cache_root() / VERIFIED, (json.dumps(record, indent=1) + "\n").encode())
+    except OSError as exc:
+        logger.info("could not record verified files in %s: %s", cache_root(), exc)
+
+
 def verify_checksums(name: str, directory: str | os.PathLike) -> list[str]:
     """Check that directory holds the official files of name; return the problems found (empty if none).
 
-    A file passes if it is the official .gz archive byte for byte, or if its decompressed
-    bytes have the official content md5 (where that is known).
+    Every file's decompressed size is checked, every time. Its md5 is checked when
+    ``verified.json`` in the cache does not vouch for this very file (same path, size and
+    modification time); a file that passes is recorded there. A file passes the md5 check if
+    it is the official .gz archive byte for byte, or if its decompressed bytes have the
+    official content md5 (where that is known).
     """
     official = OFFICIAL[_canonical(name)]
     directory = Path(directory)
     problems = []
+    record = _read_verified()
+    recorded = dict(record)
     for i, stem in enumerate(FILES):
         path = find_file(directory, stem)
         if path is None:
             problems.append(f"{directory / stem}[.gz] is missing")
             continue
-        if _md5(path, decompressed=False) == official.archive_md5[i]:
+        size = content_size(path)
+        if size != official.content_size[i]:
+            problems.append(f"{path}: expected {official.content_size[i]} bytes of {stem}, found {size}")
             continue
-        if official.content_md5 is None:
-            problems.append(f"{path}: expected the official archive (md5 {official.archive_md5[i]}), found "
-                            f"other bytes, and no md5 of the decompressed {stem} is known to check instead")
+        stat = path.stat()
+        key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
+        if record.get(key) == stamp:
             continue
-        try:
-            got = _md5(path, decompressed=True)
-        except DataError as exc:
-            problems.append(str(exc))
-            continue
-        if got != official.content_md5[i]:
-            problems.append(f"{path}: expected decompressed md5 {official.content_md5[i]}, got {got}")
+        problem = _check_md5(path, official, i, stem)
+        if problem is None:
+            record[key] = stamp
+        else:
+            record.pop(key, None)
+            problems.append(problem)
+    if record != recorded:
+        _write_verified(record)
     return problems
 
 
 def _download_into(name: str, directory: Path) -> None:
-    """Fetch the files directory lacks from the official mirrors, md5-checked."""
+    """Fetch the files directory lacks, or holds wrong, from the official mirrors, md5-checked."""
     official = OFFICIAL[name]
-    for stem, md5 in zip(FILES, official.archive_md5):
-        if find_file(directory, stem) is None:
-            urls = [mirror + stem + ".gz" for mirror in official.mirrors]
-            fetch(urls, directory / f"{stem}.gz", md5)
+    for i, (stem, md5) in enumerate(zip(FILES, official.archive_md5)):
+        path = find_file(directory, stem)
+        if path is not None and _check_md5(path, official, i, stem) is None:
+            continue
+        if path is not None and path.suffix != ".gz":
+            path.unlink()  # a wrong raw file would shadow the good archive
+        urls = [mirror + stem + ".gz" for mirror in official.mirrors]
+        fetch(urls, directory / f"{stem}.gz", md5)
 
 
 def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> tuple[Path, str]:
@@ -188,7 +326,7 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool
     Parameters
     ----------
     name     : "mnist", "fashion-mnist" (or "fashion_mnist"), or "sample".
-    data_dir : a folder holding the 4 files; if given, it is used or an error raised.
+    data_dir : a folder holding the dataset's files; if given, it is used or an error raised.
     download : whether step 5 (download into the cache) may run.
 
     Returns
@@ -202,12 +340,13 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool
         Unknown name; data_dir lacking files; or no usable folder at all, with every place
         that was tried and why it was passed over.
     """
-    name = _canonical(name)
+    described = info(name)
+    name, files = described.name, described.files
     if data_dir is not None:
         directory = Path(data_dir).expanduser()
-        if _missing(directory):
-            raise DataError(f"data_dir for {name}: expected the files {', '.join(FILES)} (each raw or .gz) "
-                            f"in {directory}, but {_describe_missing(directory)}")
+        if _missing(directory, files):
+            raise DataError(f"data_dir for {name}: expected the files {', '.join(files)} (each raw or .gz) "
+                            f"in {directory}, but {_describe_missing(directory, files)}")
         return directory, f"data_dir argument: {directory}"
     if name == "sample":
         return SAMPLE_DIR, f"bundled sample: {SAMPLE_DIR} (Fashion-MNIST subset, 600 train + 100 test per class)"
@@ -218,30 +357,28 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool
         root = Path(env).expanduser()
         subfolders = [root / name] + [root / alias for alias, target in _ALIASES.items() if target == name]
         for directory in [*subfolders, root]:
-            if not _missing(directory):
+            if not _missing(directory, files):
                 return directory, f"${ENV_VAR}: {directory}"
         tried.append(f"${ENV_VAR}={root}: no complete set of files in {root} or {subfolders[0]}")
     else:
         tried.append(f"${ENV_VAR}: not set")
 
-    cache = cache_dir(name)
-    if not _missing(cache):
-        return cache, f"cache: {cache}"
-    tried.append(f"cache: {_describe_missing(cache)}")
-
-    system = SYSTEM_ROOT / name
-    if _missing(system):
-        tried.append(f"system copy: {_describe_missing(system)}")
-    else:
-        problems = verify_checksums(name, system)
+    for label, directory in (("cache", cache_dir(name)), ("system copy", SYSTEM_ROOT / name)):
+        if _missing(directory, files):
+            tried.append(f"{label}: {_describe_missing(directory, files)}")
+            continue
+        problems = verify_checksums(name, directory) if described.official is not None else []
         if not problems:
-            return system, f"system copy: {system} (md5 verified)"
-        reason = f"system copy {system} skipped, it is not the official data: {'; '.join(problems)}"
+            return directory, f"{label}: {directory}" + (" (md5 verified)" if described.official else "")
+        reason = f"{label} {directory} skipped, it is not the official data: {'; '.join(problems)}"
         warnings.warn(reason, stacklevel=2)
         tried.append(reason)
 
-    if download:
+    if described.official is None:
+        tried.append(f"download: {name} has no official mirrors")
+    elif download:
         try:
+            cache = cache_dir(name)
             _download_into(name, cache)
             return cache, f"cache: {cache} (just downloaded from the official mirrors, md5 verified)"
         except DataError as exc:
@@ -250,20 +387,22 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool
         tried.append("download: not allowed (download=False)")
     places = "\n  - ".join(tried)
     raise DataError(f"no {name} data found; looked at:\n  - {places}\n"
-                    f"Put the files {', '.join(FILES)} (raw or .gz) in a folder and pass it as data_dir "
+                    f"Put the files {', '.join(files)} (raw or .gz) in a folder and pass it as data_dir "
                     f"or set ${ENV_VAR}.")
 
 
-def _read_split(directory: Path, prefix: str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read and check one split ("train" or "t10k"): images (N, 1, 28, 28) float32, labels (N,) int64."""
+def _read_split(directory: Path, prefix: str, described: DatasetInfo) -> Split:
+    """Read and check one split ("train" or "t10k"): images (N, C, H, W) float32, labels (N,) int64."""
     images_path = find_file(directory, f"{prefix}-images-idx3-ubyte")
     labels_path = find_file(directory, f"{prefix}-labels-idx1-ubyte")
     if images_path is None or labels_path is None:  # the folder changed since resolve()
         raise DataError(f"expected {prefix} images and labels in {directory}, but {_describe_missing(directory)}")
     images, labels = read_idx(images_path), read_idx(labels_path)
+    channels, height, width = described.shape
+    n_classes = described.num_classes
 
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise DataError(f"{images_path}: expected uint8 images of shape (N, 28, 28), "
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (height, width):
+        raise DataError(f"{images_path}: expected uint8 images of shape (N, {height}, {width}), "
                         f"found {images.dtype} of shape {images.shape}")
     if labels.ndim != 1 or labels.dtype.kind not in "ui":
         raise DataError(f"{labels_path}: expected integer labels of shape (N,), "
@@ -276,7 +415,7 @@ def _read_split(directory: Path, prefix: str, n_classes: int) -> tuple[np.ndarra
         raise DataError(f"{labels_path}: expected labels in 0..{n_classes - 1}, found {bad.size} outside, "
                         f"e.g. {bad[0]}")
 
-    x = images.reshape(len(images), 1, *IMAGE_SHAPE).astype(np.float32)
+    x = images.reshape(len(images), channels, height, width).astype(np.float32)
     x /= 255  # in place: the float copy of 60000 images is 188 MB, no need for a second one
     return x, labels.astype(np.int64)
 
@@ -287,22 +426,23 @@ def load(name: str, data_dir: str | os.PathLike | None = None, download: bool = 
     Parameters
     ----------
     name     : "mnist", "fashion-mnist" (or "fashion_mnist"), or "sample".
-    data_dir : folder holding the 4 IDX files; default: look them up (see ``resolve``).
+    data_dir : folder holding the dataset's files; default: look them up (see ``resolve``).
     download : whether a missing dataset may be downloaded into the cache.
 
     Returns
     -------
     (x_train, y_train), (x_test, y_test)
-        x_* : (N, 1, 28, 28) float32 in [0, 1];  y_* : (N,) int64 in 0..9.
+        x_* : (N, C, H, W) float32 in [0, 1], (C, H, W) = ``info(name).shape``;
+        y_* : (N,) int64 in 0..K-1, K = ``info(name).num_classes``.
         N is 60000 / 10000 for MNIST and Fashion-MNIST, 6000 / 1000 for the sample.
 
     Raises
     ------
     DataError
-        If no data is found, a file is corrupt, images are not 28x28 uint8, image and label
-        counts differ, or a label is outside 0..9.
+        If no data is found, a file is corrupt, images have another shape or type than the
+        dataset's, image and label counts differ, or a label is outside 0..K-1.
     """
     directory, source = resolve(name, data_dir, download)
     logger.info("loading %s from %s", name, source)
-    n_classes = len(CLASS_NAMES[_canonical(name)])
-    return _read_split(directory, "train", n_classes), _read_split(directory, "t10k", n_classes)
+    described = info(name)
+    return described.reader(directory, described)

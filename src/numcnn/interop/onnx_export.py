@@ -218,15 +218,9 @@ def to_onnx_model(model: Layer, input_shape: Iterable[int] | None = None):
     onnx = require_onnx()
     shape = _sample_shape(model, input_shape)
     g = _Graph(onnx)
-    # Trace in eval mode (dropout off, running stats), then give every layer its own mode back.
-    modes = [(layer, layer.training) for _, layer in model.named_layers()]
-    model.eval()
-    try:
+    with model.evaluating():  # trace with dropout off and the running statistics
         sample = np.zeros((1, *shape), dtype=_model_dtype(model))
         output, out_sample = _emit(g, model, "", "input", sample)
-    finally:
-        for layer, mode in modes:
-            layer.training = mode
     if output == "input":  # an empty model: the graph still needs a node
         output = g.node("Identity", ["input"], "")
     g.rename(output, "output")

@@ -63,6 +63,21 @@ class Layer:
     def eval(self) -> "Layer":
         return self.train(False)
 
+    @contextmanager
+    def evaluating(self) -> Iterator["Layer"]:
+        """Eval mode inside a ``with`` block; afterwards every layer has its own mode back.
+
+            with model.evaluating():
+                logits = model.forward(x)
+        """
+        modes = [(layer, layer.training) for _, layer in self.named_layers()]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for layer, mode in modes:
+                layer.training = mode
+
     # -- structure -----------------------------------------------------------------------------
     def children(self) -> list[tuple[str, "Layer"]]:
         """Named child layers, in order; empty for a leaf layer."""

@@ -1,0 +1,235 @@
+"""One training recipe, shared by ``numcnn train`` and Python users: settings in, a run out.
+
+    run = recipe.build({"model": "lenet5", "dataset": "sample", "epochs": 2})
+    trainer = run.trainer(out_dir="runs/lenet")
+    run.fit(trainer)                                  # the same run `numcnn train` would make
+
+``build`` reads the dataset, builds the zoo model for its image shape and class count, the
+optimizer, the learning-rate schedule and the augmentation, all from one dict of settings
+(``DEFAULTS`` says which). The settings are recorded in every checkpoint, and ``resume`` rebuilds
+the same run from a run folder. A new dataset or model is one registry entry (``numcnn.data``,
+``numcnn.zoo``); nothing here names one.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from . import data, init, optim, zoo
+from .errors import ConfigError, ModelFileError
+from .layers import Layer
+from .train import CHECKPOINT, Hook, Trainer, check_resume_settings, read_checkpoint
+
+DEFAULTS: dict[str, Any] = {
+    "model": "simple-convnet", "dataset": "fashion-mnist", "epochs": 3, "batch_size": 100,
+    "optimizer": "adam", "lr": 1e-3, "weight_decay": None, "schedule": "none", "augment": False, "seed": 0,
+    "data_dir": None, "limit": None, "test_limit": None,
+}
+SCHEDULES = ("none", "step", "cosine", "warmup-cosine")
+# What a resumed run takes from its checkpoint and may not change; epochs may grow and the data
+# may have moved (data_dir).
+FIXED_ON_RESUME = tuple(key for key in DEFAULTS if key not in ("epochs", "data_dir"))
+
+
+def _check_number(settings: dict, key: str, kind: type, minimum: float, inclusive: bool = True,
+                  optional: bool = False) -> None:
+    value = settings[key]
+    if value is None and optional:
+        return
+    is_kind = isinstance(value, numbers.Integral if kind is int else numbers.Real) and not isinstance(value, bool)
+    if not (is_kind and math.isfinite(value) and (value >= minimum if inclusive else value > minimum)):
+        what = "an int" if kind is int else "a number"
+        raise ConfigError(f"{key} must be {what} {'>=' if inclusive else '>'} {minimum:g}"
+                          f"{' or None' if optional else ''}, got {value!r}")
+
+
+def settings(given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The complete settings of a run: DEFAULTS, overridden by the non-None entries of given.
+
+    Everything is checked here, before any data is read: unknown keys, model, dataset,
+    optimizer or schedule names, and numbers out of range all raise ConfigError (DataError
+    for the dataset). Names come back canonical ("Fashion_MNIST" -> "fashion-mnist").
+    """
+    given = {key: value for key, value in (given or {}).items() if value is not None}
+    unknown = sorted(set(given) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown settings {unknown}: expected some of {', '.join(DEFAULTS)}")
+    out = {**DEFAULTS, **given}
+    out["model"] = zoo.canonical_name(out["model"])
+    out["dataset"] = data.info(out["dataset"]).name
+    optimizer = str(out["optimizer"]).lower()
+    if optimizer not in optim.OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {out['optimizer']!r}: expected one of {', '.join(optim.OPTIMIZERS)}")
+    out["optimizer"] = optimizer
+    if out["schedule"] not in SCHEDULES:
+        raise ConfigError(f"unknown schedule {out['schedule']!r}: expected one of {', '.join(SCHEDULES)}")
+    for key in ("epochs", "batch_size"):
+        _check_number(out, key, int, 1)
+    _check_number(out, "seed", int, 0)
+    _check_number(out, "lr", float, 0, inclusive=False)
+    _check_number(out, "weight_decay", float, 0, optional=True)
+    for key in ("limit", "test_limit"):
+        _check_number(out, key, int, 1, optional=True)
+    if not isinstance(out["augment"], bool):
+        raise ConfigError(f"augment must be True or False, got {out['augment']!r}")
+    if out["data_dir"] is not None:
+        out["data_dir"] = str(out["data_dir"])
+    return out
+
+
+def build_schedule(name: str, optimizer, epochs: int, batches_per_epoch: int):
+    """(schedule or None, "epoch" or "batch"): the schedule ``name`` and when the trainer steps it.
+
+    step: x0.1 every third of the run; cosine: down to 0 over the epochs; warmup-cosine: one
+    epoch of linear warm-up, then a cosine over the remaining batches.
+    """
+    if name == "none":
+        return None, "epoch"
+    if name == "step":
+        return optim.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1), "epoch"
+    if name == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=epochs), "epoch"
+    total = epochs * batches_per_epoch
+    warmup = min(batches_per_epoch, total - 1)
+    return optim.WarmupCosine(optimizer, warmup_steps=warmup, total_steps=total), "batch"
+
+
+Split = tuple[Any, Any]
+
+
+def load_data(config: dict[str, Any]) -> tuple[Split, Split, str]:
+    """((x, y), (x_test, y_test), source line) of a run's dataset, cut to its limit and test_limit."""
+    folder, source = data.resolve(config["dataset"], config["data_dir"])
+    (x, y), (x_test, y_test) = data.load(config["dataset"], folder, download=False)
+    if config["limit"] is not None:
+        x, y = x[:config["limit"]], y[:config["limit"]]
+    if config["test_limit"] is not None:
+        x_test, y_test = x_test[:config["test_limit"]], y_test[:config["test_limit"]]
+    return (x, y), (x_test, y_test), source
+
+
+@dataclass
+class Run:
+    """Everything one training run is made of.
+
+    config   : the complete settings (JSON-friendly), recorded in checkpoints and model.npz
+    dataset  : the dataset's description (shape, classes, ...)
+    train    : (x, y), x (N, C, H, W) float32, y (N,) int64;  test: the same for the test set,
+               which serves as the validation set
+    source   : where the data was read from, one line
+    model, optimizer, schedule, schedule_per : as the Trainer takes them
+    augment  : the batch augmentation, or None
+    """
+
+    config: dict[str, Any]
+    dataset: data.DatasetInfo
+    train: Split
+    test: Split
+    source: str
+    model: Layer
+    optimizer: optim.Optimizer
+    schedule: Any
+    schedule_per: str
+    augment: Callable | None
+
+    def trainer(self, out_dir=None, progress: bool = False, log: Callable[[str], Any] | None = None,
+                hooks: Iterable[Hook] = ()) -> Trainer:
+        """A Trainer for this run, writing checkpoints into out_dir (None: no files)."""
+        return Trainer(self.model, None, self.optimizer, self.schedule, seed=self.config["seed"], out_dir=out_dir,
+                       progress=progress, log=log, config=self.config, schedule_per=self.schedule_per,
+                       hooks=hooks)
+
+    def fit(self, trainer: Trainer) -> dict[str, list]:
+        """Train until the run's epochs are done (the rest of them, for a resumed trainer)."""
+        return trainer.fit(*self.train, self.config["epochs"], batch_size=self.config["batch_size"],
+                           validation=self.test, augment=self.augment)
+
+
+def build(config: dict[str, Any], loaded: tuple[Split, Split, str] | None = None) -> Run:
+    """A new run from settings (see ``settings``): data, model, optimizer, schedule, augmentation.
+
+    loaded : the run's data as ``load_data`` returns it, if already read; else it is read here.
+    The model's weights are drawn after ``numcnn.manual_seed(seed)``, so equal settings give
+    equal runs.
+    """
+    config = settings(config)
+    dataset = data.info(config["dataset"])
+    train, test, source = loaded if loaded is not None else load_data(config)
+    init.manual_seed(config["seed"])
+    model = zoo.model_for(config["model"], dataset.shape, dataset.num_classes)
+    # Without weight_decay each optimizer keeps its own default (0, or 1e-2 for AdamW).
+    extra = {"weight_decay": config["weight_decay"]} if config["weight_decay"] is not None else {}
+    optimizer = optim.get_optimizer(config["optimizer"], model, lr=config["lr"], **extra)
+    config["weight_decay"] = optimizer.weight_decay
+    batches = math.ceil(len(train[0]) / config["batch_size"])
+    schedule, per = build_schedule(config["schedule"], optimizer, config["epochs"], batches)
+    augment = data.default_augmentation(dataset) if config["augment"] else None
+    return Run(config, dataset, train, test, source, model, optimizer, schedule, per, augment)
+
+
+def start_run_dir(out: Path, overwrite: bool = False) -> Path:
+    """Make out ready for a new run: a ConfigError if it holds one, unless overwrite, which
+    removes only the old checkpoint (a stale checkpoint must never be resumed into a new run)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    if (out / CHECKPOINT).exists():
+        if not overwrite:
+            raise ConfigError(f"{out} already holds a run; continue it with --resume {out}, "
+                              f"or pass --overwrite to start over")
+        (out / CHECKPOINT).unlink()
+    return out
+
+
+def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = None, data_dir=None,
+           progress: bool = False, log: Callable[[str], Any] | None = None,
+           hooks: Iterable[Hook] = ()) -> tuple[Run, Trainer]:
+    """The run in run_dir, rebuilt from its checkpoint, and a Trainer in its saved state.
+
+    given    : settings the caller states (e.g. from the command line); each must equal the
+               run's, else ResumeMismatchError names both values
+    epochs   : the run's new total (default: as planned); never fewer than it completed
+    data_dir : where the data is now, if it moved
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelFileError(f"{run_dir}: no such run folder")
+    _, meta = read_checkpoint(run_dir)
+    saved = meta["config"]
+    if not saved.get("dataset") or not saved.get("batch_size"):
+        raise ModelFileError(f"{run_dir}: the checkpoint was not written by a recipe run (no dataset recorded)")
+    try:
+        config = settings({key: saved.get(key) for key in DEFAULTS})
+    except ConfigError as exc:
+        raise ModelFileError(f"{run_dir}: the checkpoint's settings are not valid ({exc})") from None
+    given = {key: value for key, value in (given or {}).items() if value is not None}
+    stated = settings({**config, **given})  # checked and canonical, like the run's own
+    check_resume_settings({key: config[key] for key in FIXED_ON_RESUME},
+                          {key: stated[key] for key in given if key in FIXED_ON_RESUME}, run_dir)
+    planned = config["epochs"]
+    config["epochs"] = epochs or planned
+    if config["epochs"] < meta["epoch"]:
+        raise ConfigError(f"epochs {config['epochs']}: the run in {run_dir} already completed {meta['epoch']} epochs")
+    if data_dir is not None:
+        config["data_dir"] = str(data_dir)
+
+    trainer = Trainer.resume(run_dir, progress=progress, log=log, hooks=hooks)
+    if config["epochs"] > planned and trainer.schedule is not None and log is not None:
+        # Re-planning the schedule would change the run; keeping it is the honest default.
+        log(f"note: the {config['schedule']} schedule was planned for {planned} epochs and is kept as it "
+            f"was; epochs {planned + 1}-{config['epochs']} run past its end")
+    trainer.config.update(epochs=config["epochs"], data_dir=config["data_dir"])
+    dataset = data.info(config["dataset"])
+    train, test, source = load_data(config)
+    augment = data.default_augmentation(dataset) if config["augment"] else None
+    run = Run(config, dataset, train, test, source, trainer.model, trainer.optimizer, trainer.schedule,
+              trainer.schedule_per, augment)
+    return run, trainer
+
+
+__all__ = ["DEFAULTS", "SCHEDULES", "Run", "build", "build_schedule", "load_data", "resume", "settings",
+           "start_run_dir"]
