@@ -1,48 +1,117 @@
-"""Smoke tests of the benchmark harness: it runs, prints its table, and flags a wrong kernel.
-Timings are never asserted on."""
+"""Smoke tests of the benchmark harness: it runs each implementation in worker processes,
+prints its table, records the machine and the spread, and flags a wrong kernel or a failing
+worker. Timings are never asserted on."""
 
 import json
+import sys
+import textwrap
 
 import numpy as np
+import pytest
 
-from numcnn import bench
+from numcnn import Sequential, bench, zoo
+from numcnn.layers import Dropout, Layer
+from numcnn.bench import check, measure, runners, translate, worker, workloads
 
 
-def test_quick_table(capsys, tmp_path):
+def rows_of(printed):
+    return {line.split()[0]: line for line in printed.splitlines()
+            if line.split() and line.split()[0] in {c.name for c in workloads.CASES.values()}}
+
+
+def broken_worker(tmp_path, monkeypatch, body):
+    """Make every worker process run `body` first (a script around the real worker)."""
+    script = tmp_path / "broken_worker.py"
+    script.write_text("import sys\nimport numpy as np\nfrom numcnn.bench import runners, worker\n"
+                      + textwrap.dedent(body) + "\nsys.exit(worker.main())\n")
+    monkeypatch.setattr(measure, "WORKER", [sys.executable, str(script)])
+
+
+def test_quick_table_with_torch_and_textbook(capsys, tmp_path):
+    pytest.importorskip("torch")
     out_json = tmp_path / "bench.json"
-    code = bench.main(["--quick", "--only", "L1,P2,DW,SimpleConvNet", "--dtype", "float32",
+    code = bench.main(["--quick", "--only", "L1,SimpleConvNet", "--dtype", "float32", "--mode", "fwdbwd",
                        "--json", str(out_json)])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "numcnn ms" in printed and "nc/torch" in printed
-    for name in ("L1", "P2", "DW", "SimpleConvNet"):
-        assert any(line.startswith(name) for line in printed.splitlines())
-    assert "MISMATCH" not in printed
-    assert "geomean" in printed
+    assert "numcnn ms" in printed and "nc/torch" in printed and "geomean" in printed
+    rows = rows_of(printed)
+    assert set(rows) == {"L1", "SimpleConvNet"}
+    assert all(line.split()[-1] == "ok" for line in rows.values())
     report = json.loads(out_json.read_text())
-    assert {row["workload"] for row in report["rows"]} == {"L1", "P2", "DW", "SimpleConvNet"}
-    assert all(row["check"] in ("ok", "-") for row in report["rows"])
+    meta = report["meta"]
+    for key in ("cpu", "numpy", "blas", "blas_threads", "torch", "torch_threads", "rounds", "gemm_peak_gflops"):
+        assert key in meta
+    assert meta["torch_reported"]["torch_threads"] == meta["blas_threads"]
+    for row in report["rows"]:
+        assert set(row["seconds"]) == {"numcnn", "torch", "textbook"}
+        for key in ("value", "min", "max", "rounds"):
+            assert key in row["numcnn_over_torch"] and key in row["textbook_over_numcnn"]
 
 
-def test_without_torch_or_textbook(capsys):
-    code = bench.main(["--quick", "--only", "L2", "--no-torch", "--no-textbook", "--mode", "fwd", "--stat", "min"])
+def test_rounds_take_turns_without_torch(capsys, tmp_path):
+    out_json = tmp_path / "bench.json"
+    code = bench.main(["--quick", "--only", "DW,ResBlock", "--no-torch", "--mode", "fwdbwd",
+                       "--dtype", "float32", "--rounds", "2", "--json", str(out_json)])
     printed = capsys.readouterr().out
-    assert code == 0
-    row = next(line for line in printed.splitlines() if line.startswith("L2"))
-    assert row.split()[-1] == "-"  # nothing to compare against
+    assert code == 0, printed
+    rows = rows_of(printed)
+    assert rows["DW"].split()[-1] == "ok"
+    assert rows["ResBlock"].split()[-1] == "-"  # the book has no batch norm: nothing to compare
+    dw, block = json.loads(out_json.read_text())["rows"]
+    assert [list(workers) for workers in dw["workers"]] == [["numcnn", "textbook"], ["textbook", "numcnn"]]
+    assert len(dw["textbook_over_numcnn"]["rounds"]) == 2
+    assert [list(workers) for workers in block["workers"]] == [["numcnn"], ["numcnn"]]
 
 
-def test_wrong_kernel_is_flagged(capsys, monkeypatch):
-    real = bench.conv2d_forward
+def test_residual_block_matches_torch():
+    """The ResBlock row's check, in-process: numcnn and its torch translation agree."""
+    torch = pytest.importorskip("torch")
+    case = workloads.quick(workloads.CASES["resblock"])
+    x, y = workloads.net_inputs(case, np.float64)
+    outputs = {impl: [np.asarray(a) for a in runners.TRAINERS[impl](workloads.build_net(case, np.float64), lib)
+                      .gradients(x, y)] for impl, lib in (("numcnn", None), ("torch", torch))}
+    assert len(outputs["numcnn"]) == 1 + 2 + 2 * 2 + 2  # logits; two conv weights, two BN pairs, Linear pair
+    assert check.compare(outputs, check.TOL_NET["float64"]) == {}
 
-    def off_by_one(*args):
-        out, cache = real(*args)
-        return out + np.float32(1), cache
-    monkeypatch.setattr(bench, "conv2d_forward", off_by_one)
-    code = bench.main(["--quick", "--only", "L3", "--dtype", "float32", "--mode", "fwd", "--no-memory"])
+
+def test_wrong_kernel_is_flagged(capsys, tmp_path, monkeypatch):
+    broken_worker(tmp_path, monkeypatch, """
+        real = runners.conv2d_forward
+
+        def off_by_one(*args):
+            out, cache = real(*args)
+            return out + out.dtype.type(1), cache
+        runners.conv2d_forward = off_by_one
+    """)
+    code = bench.main(["--quick", "--only", "L3", "--dtype", "float32", "--mode", "fwd", "--no-torch"])
     printed = capsys.readouterr().out
     assert code == 1
-    assert "MISMATCH" in printed
+    assert "MISMATCH textbook" in rows_of(printed)["L3"]
+
+
+def test_failing_worker_is_flagged(capsys, tmp_path, monkeypatch):
+    broken_worker(tmp_path, monkeypatch, """
+        if "textbook" in sys.argv:
+            raise RuntimeError("textbook worker broke")
+    """)
+    code = bench.main(["--quick", "--only", "P1", "--dtype", "float32", "--mode", "fwd", "--no-torch"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "FAILED textbook: RuntimeError: textbook worker broke" in rows_of(printed)["P1"]
+
+
+def test_textbook_not_found_is_left_out_with_a_note(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("NUMCNN_TEXTBOOK", raising=False)
+    monkeypatch.setattr(bench, "DEFAULT_TEXTBOOK", tmp_path / "missing.py")
+    code = bench.main(["--quick", "--only", "P1", "--no-torch", "--mode", "fwd", "--dtype", "float32"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert printed.count("textbook code") == 1 and "left out" in printed
+    assert rows_of(printed)["P1"].split()[-1] == "-"  # nothing to compare against
+    # An explicit path that does not exist is a usage error, not a silent omission.
+    assert bench.main(["--textbook", str(tmp_path / "missing.py")]) == 2
+    assert "no textbook code" in capsys.readouterr().err
 
 
 def test_unknown_workload_is_a_usage_error(capsys):
@@ -50,8 +119,38 @@ def test_unknown_workload_is_a_usage_error(capsys):
     assert "unknown workload" in capsys.readouterr().err
 
 
-def test_epoch_and_memory_modes(capsys):
-    assert bench.main(["--epoch", "--quick", "--no-textbook"]) == 0
-    assert "s/epoch" in capsys.readouterr().out
+def test_epoch_and_memory_modes(capsys, tmp_path):
+    out_json = tmp_path / "bench.json"
+    assert bench.main(["--epoch", "--quick", "--no-torch", "--json", str(out_json)]) == 0
+    printed = capsys.readouterr().out
+    assert "s/epoch" in printed and "textbook/numcnn" in printed
+    assert set(json.loads(out_json.read_text())["epoch"]["seconds_per_epoch"]) == {"numcnn", "textbook"}
     assert bench.main(["--memory", "--quick", "--no-torch", "--no-textbook"]) == 0
     assert "MiB" in capsys.readouterr().out
+
+
+def test_a_broken_zoo_fails_loudly(monkeypatch, capsys):
+    def broken(**kwargs):
+        raise RuntimeError("zoo is broken")
+    monkeypatch.setattr(zoo, "simple_convnet", broken)
+    with pytest.raises(RuntimeError, match="zoo is broken"):
+        worker.main(["--impl", "numcnn", "--case", "SimpleConvNet", "--mode", "step", "--quick"])
+
+
+def test_translations_refuse_what_they_cannot_mirror():
+    model = workloads.build_net(workloads.quick(workloads.CASES["resblock"]), np.float32)
+    with pytest.raises(TypeError, match="textbook"):
+        translate.to_textbook(runners.load_textbook(str(bench.DEFAULT_TEXTBOOK)), model)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="PyTorch"):
+        translate.to_torch(torch, Sequential(Dropout(0.5), _Unknown()))
+
+
+class _Unknown(Layer):
+    """A layer the translations have never heard of."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dout):
+        return dout

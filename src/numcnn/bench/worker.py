@@ -1,0 +1,122 @@
+"""One implementation on one workload, in a process of its own; prints one JSON line.
+
+    python -m numcnn.bench.worker --impl torch --case L3 --dtype float32 --mode fwd+bwd \\
+        --warmup 2 --repeat 7 --threads 2 --check-out /tmp/torch.npz
+
+Alone in its process, an implementation's thread pool (OpenBLAS's, or torch's OpenMP) never
+competes with another's still spinning. The worker first writes the outputs it computes for
+the workload's seeded inputs to ``--check-out`` (for a network: logits and gradients, dropout
+off), then times a fresh copy. Its JSON line holds the seconds of every timed call, the peak
+memory above the level before them, and the versions it ran with.
+
+``--case gemm`` times np.matmul (the GEMM peak); ``--case epoch`` times training steps of
+SimpleConvNet over an epoch's batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+from . import check
+from .clock import PeakRSS, gemm_call, time_calls
+from .runners import IMPLS, TRAINERS, import_torch, layer_runner, load_textbook
+from .workloads import (CASES, EPOCH_CASE, LayerCase, build_net, epoch_data, layer_inputs, net_inputs,
+                        quick)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m numcnn.bench.worker", description=__doc__.splitlines()[0])
+    p.add_argument("--impl", choices=IMPLS, required=True)
+    p.add_argument("--case", required=True, help="a workload name, 'gemm' or 'epoch'")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--mode", choices=("fwd", "fwd+bwd", "step"), default="fwd+bwd")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--threads", type=int, default=1, help="torch's intra-op threads")
+    p.add_argument("--textbook", help="path of benchmarks/textbook.py (for --impl textbook)")
+    p.add_argument("--check-out", help="write the outputs to compare to this .npz")
+    p.add_argument("--batch", type=int, help="override the network workload's batch size")
+    p.add_argument("--size", type=int, default=2048, help="n of the n x n x n GEMM (--case gemm)")
+    p.add_argument("--steps", type=int, default=100, help="training steps timed (--case epoch)")
+    p.add_argument("--quick", action="store_true", help="the workload shrunk for smoke tests")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    lib, versions = None, {"numpy": np.__version__}
+    if args.impl == "torch":
+        lib = import_torch(args.threads)
+        versions.update(torch=lib.__version__, torch_threads=lib.get_num_threads())
+    elif args.impl == "textbook":
+        lib = load_textbook(args.textbook)
+    if args.case == "gemm":
+        result = _gemm(args)
+    elif args.case == "epoch":
+        result = _epoch(args, lib)
+    else:
+        result = _workload(args, lib)
+    print(json.dumps({**result, "versions": versions}))
+    return 0
+
+
+def _workload(args, lib) -> dict:
+    case = quick(CASES[args.case.lower()]) if args.quick else CASES[args.case.lower()]
+    dtype = np.dtype(args.dtype)
+    if isinstance(case, LayerCase):
+        arrays = layer_inputs(case, dtype)
+
+        def make_run():
+            return layer_runner(args.impl, case, arrays, args.mode, lib)
+
+        def outputs():
+            return make_run()()
+    else:
+        case = replace(case, batch=args.batch) if args.batch else case
+        x, y = net_inputs(case, dtype)
+
+        def make_run():
+            trainer = TRAINERS[args.impl](build_net(case, dtype), lib)
+            return lambda: trainer.step(x, y)
+
+        def outputs():
+            return TRAINERS[args.impl](build_net(case, dtype, dropout=False), lib).gradients(x, y)
+    if args.check_out:
+        # From a copy of its own, so the timed one starts fresh, holding none of its memory.
+        check.save(args.check_out, outputs())
+    run = make_run()
+    with PeakRSS() as memory:
+        seconds = time_calls(run, args.warmup, args.repeat)
+    return {"seconds": seconds, "peak_mib": memory.mib}
+
+
+def _gemm(args) -> dict:
+    return {"seconds": time_calls(gemm_call(np.dtype(args.dtype), args.size), args.warmup, args.repeat),
+            "flops": 2.0 * args.size ** 3}
+
+
+def _epoch(args, lib) -> dict:
+    """Seconds of each of --steps training steps on the epoch's batches, in a fixed shuffled
+    order, after 2 warm-up steps; the parent scales them to a whole epoch."""
+    case = quick(EPOCH_CASE) if args.quick else EPOCH_CASE
+    x, y, source = epoch_data(args.quick)
+    trainer = TRAINERS[args.impl](build_net(case, np.float32), lib)
+    steps_per_epoch = len(x) // case.batch
+    order = np.random.default_rng(0).permutation(len(x))
+    batches = itertools.cycle(order[i * case.batch:(i + 1) * case.batch] for i in range(steps_per_epoch))
+
+    def step():
+        idx = next(batches)
+        trainer.step(x[idx], y[idx])
+    seconds = time_calls(step, 2, min(args.steps, steps_per_epoch))
+    return {"seconds": seconds, "steps_per_epoch": steps_per_epoch, "batch": case.batch, "data": source}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
