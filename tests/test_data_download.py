@@ -1,5 +1,6 @@
 """download() against a local HTTP server on 127.0.0.1: mirrors, checksums, no partial files."""
 
+import gzip
 import hashlib
 import http.server
 import socket
@@ -130,9 +131,11 @@ def test_existing_good_file_is_not_fetched_again(tmp_path, refused_url):
 def test_load_downloads_into_the_cache_end_to_end(server, refused_url, tmp_path, monkeypatch):
     url, served = server
     train_x, train_y, _, _ = make_folder(served, n_train=12, n_test=6, gz=True)
-    md5s = tuple(hashlib.md5((served / f"{stem}.gz").read_bytes()).hexdigest() for stem in datasets.FILES)
-    official = datasets.Official(mirrors=(refused_url.removesuffix("file.bin"), url), archive_md5=md5s,
-                                 content_md5=None)
+    archives = [(served / f"{stem}.gz").read_bytes() for stem in datasets.FILES]
+    official = datasets.Official(mirrors=(refused_url.removesuffix("file.bin"), url),
+                                 archive_md5=tuple(hashlib.md5(archive).hexdigest() for archive in archives),
+                                 content_md5=None,
+                                 content_size=tuple(len(gzip.decompress(archive)) for archive in archives))
     monkeypatch.setitem(datasets.OFFICIAL, "mnist", official)
     monkeypatch.setattr(datasets, "SYSTEM_ROOT", tmp_path / "no-system")
     monkeypatch.delenv("NUMCNN_DATA", raising=False)
@@ -144,4 +147,4 @@ def test_load_downloads_into_the_cache_end_to_end(server, refused_url, tmp_path,
     np.testing.assert_array_equal(y_train, train_y)
     np.testing.assert_array_equal(x_train[:, 0], train_x / np.float32(255))
     assert x_test.shape == (6, 1, 28, 28)
-    assert resolve("mnist") == (cache, f"cache: {cache}")
+    assert resolve("mnist") == (cache, f"cache: {cache} (md5 verified)")  # found, not fetched again
