@@ -2,15 +2,20 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as TF
 
 import numcnn as nc
 from numcnn import cli, data
+from numcnn.data import datasets
 from numcnn.train import Trainer, read_checkpoint
 
 QUICK = ["--dataset", "sample", "--limit", "200", "--test-limit", "100", "--batch-size", "50",
@@ -31,12 +36,32 @@ def assert_one_error_line(status, err, expected_status=2):
     assert "Traceback" not in err
 
 
+# Test images of the easy classes, as (index in the sample's test set, label, class name):
+# one epoch on 1000 sample images is enough to recognise them.
+EASY = [(1, 1, "Trouser"), (9, 7, "Sneaker"), (11, 9, "Ankle boot")]
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """One quick trained run shared by the tests that only read it."""
+    """One quick trained run shared by the tests that only read it (about 75% right on the sample's
+    test set)."""
     out = tmp_path_factory.mktemp("run") / "x"
-    assert cli.main(["train", *QUICK, "--epochs", "1", "--out", str(out)]) == 0
+    assert cli.main(["train", *QUICK, "--limit", "1000", "--epochs", "1", "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def sample_test_set():
+    return data.load("sample")[1]
+
+
+def eval_logits(model, x) -> torch.Tensor:
+    """The model's eval-mode logits as a float64 tensor, for torch to take the softmax or loss of."""
+    return torch.from_numpy(model.eval().forward(np.asarray(x, dtype=np.float32)).astype(np.float64))
+
+
+# float32 logits computed in other batches differ in the last bits: probabilities by ~1e-7.
+FLOAT32_SLACK = 1e-6
 
 
 def test_train_writes_the_run_and_reports(tmp_path, capsys):
@@ -67,13 +92,28 @@ def test_resume_extends_a_finished_run(run_dir, tmp_path, capsys):
     assert status == 0 and "epoch 3" not in out and "test accuracy" in out
 
 
-def test_evaluate_json(run_dir, capsys):
+def test_evaluate_reports_the_accuracy_and_loss_of_the_model(run_dir, sample_test_set, capsys):
+    x_test, y_test = sample_test_set
+    logits = eval_logits(nc.load(run_dir / "model.npz"), x_test)
+    correct = int(np.sum(logits.argmax(1).numpy() == y_test))
+    loss = float(TF.cross_entropy(logits, torch.from_numpy(y_test)))
+    assert 600 < correct < 1000  # a trained model, and not a trivial test
+    top2 = torch.topk(logits, 2).values
+    near_ties = int(torch.sum(top2[:, 0] - top2[:, 1] < 1e-4))  # may go either way in another batching
+
     status, out, _ = run(capsys, "evaluate", str(run_dir / "model.npz"), "--dataset", "sample", "--json")
     assert status == 0
     result = json.loads(out)
-    assert 0 <= result["accuracy"] <= 1 and result["loss"] > 0 and result["samples"] == 1000
+    assert result["samples"] == 1000 and result["dataset"] == "sample"
+    assert abs(result["accuracy"] * 1000 - correct) <= near_ties + 1e-9
+    assert abs(result["loss"] - loss) <= 1e-5 * loss
+
     status, out, _ = run(capsys, "evaluate", str(run_dir))  # a run folder; the dataset it recorded
-    assert status == 0 and "accuracy" in out
+    assert status == 0
+    printed = re.search(r"^accuracy (\d+\.\d\d)% \((\d+)/1000\), loss (\d+\.\d{4})$", out, re.MULTILINE)
+    assert printed, out
+    assert abs(int(printed[2]) - correct) <= near_ties and float(printed[1]) == int(printed[2]) / 10
+    assert abs(float(printed[3]) - loss) <= 0.00005 + 1e-5 * loss
 
 
 def test_summary_of_a_file_and_of_a_zoo_name(run_dir, capsys):
@@ -83,7 +123,7 @@ def test_summary_of_a_file_and_of_a_zoo_name(run_dir, capsys):
     assert status == 0 and "total params: 123,552" in out
 
 
-def _write_images(folder, image):
+def _write_images(folder, image, stem):
     """The same picture four ways: light-on-dark PNG and JPEG, dark-on-light PNG and JPEG (bigger)."""
     from PIL import Image
 
@@ -91,36 +131,106 @@ def _write_images(folder, image):
     paths = {}
     for name, array in (("light", pixels), ("dark", 255 - pixels)):
         for ext in ("png", "jpg"):
-            path = folder / f"{name}.{ext}"
+            path = folder / f"{stem}-{name}.{ext}"
             picture = Image.fromarray(array)
             (picture if ext == "png" else picture.resize((56, 56)).convert("RGB")).save(path)
             paths[name, ext] = path
     return paths
 
 
-def test_predict_reads_png_and_jpeg_either_way_round(run_dir, tmp_path, capsys):
-    _, (xt, yt) = data.load("sample")
-    paths = _write_images(tmp_path, xt[0, 0])
+PREDICTION = re.compile(r"^  (\d+)\. (.+?) +(\d+\.\d\d)%$")
+
+
+def parse_predictions(out, paths, top):
+    """{path: (header line, [(rank, class name, percent), ...])} of `numcnn predict` output."""
+    lines = out.splitlines()
+    assert len(lines) == len(paths) * (1 + top), out
+    blocks = {}
+    for i, path in enumerate(paths):
+        header, *rows = lines[i * (1 + top):(i + 1) * (1 + top)]
+        matches = [PREDICTION.match(row) for row in rows]
+        assert all(matches), rows
+        blocks[path] = header, [(int(m[1]), m[2], float(m[3])) for m in matches]
+    return blocks
+
+
+def assert_top_k(rows, probs, names):
+    """rows are ranks 1..k of the k most probable classes, most probable first, with their
+    probabilities as percentages to 2 decimals."""
+    assert [rank for rank, _, _ in rows] == list(range(1, len(rows) + 1))
+    shown = [names.index(name) for _, name, _ in rows]
+    assert len(set(shown)) == len(shown)
+    for (_, name, percent), k in zip(rows, shown):
+        assert abs(percent - 100 * probs[k]) <= 0.005 + 100 * FLOAT32_SLACK, (name, percent, probs[k])
+    assert all(probs[a] >= probs[b] - FLOAT32_SLACK for a, b in zip(shown, shown[1:])), rows
+    hidden = np.delete(probs, shown)
+    assert hidden.size == 0 or probs[shown[-1]] >= hidden.max() - FLOAT32_SLACK
+
+
+@pytest.mark.parametrize("index, label, name", EASY, ids=[name for _, _, name in EASY])
+def test_predict_names_the_true_class_in_png_and_jpeg_either_way_round(index, label, name, run_dir,
+                                                                       sample_test_set, tmp_path, capsys):
+    x_test, y_test = sample_test_set
+    assert y_test[index] == label
+    paths = _write_images(tmp_path, x_test[index, 0], name.replace(" ", "_"))
     status, out, err = run(capsys, "predict", str(run_dir), *map(str, paths.values()), "--top", "3")
     assert status == 0, err
-    blocks = out.strip().split("\n" + str(tmp_path))
-    assert len(blocks) == 4 and all(len(block.splitlines()) == 4 for block in blocks)  # name + top 3
-    assert "inverted" not in out.splitlines()[0]
-    assert sum("(inverted: dark on light)" in line for line in out.splitlines()) == 2
-    names = data.class_names("sample")
-    assert any(name in out for name in names)
+    blocks = parse_predictions(out, list(paths.values()), 3)
 
-    # The inverted dark-on-light PNG is the light-on-dark one again: same probabilities.
-    model = nc.load(run_dir / "model.npz")
-    light, flag_light = cli.read_image(paths["light", "png"], (1, 28, 28))
-    dark, flag_dark = cli.read_image(paths["dark", "png"], (1, 28, 28))
-    assert (flag_light, flag_dark) == (False, True)
-    np.testing.assert_allclose(light, dark, atol=1e-6)
-    np.testing.assert_allclose(light[0], xt[0, 0], atol=1 / 255)
-    jpeg, _ = cli.read_image(paths["dark", "jpg"], (1, 28, 28))
-    assert jpeg.shape == (1, 28, 28) and jpeg.dtype == np.float32
-    probs = nc.train.predict_proba(model, np.stack([light, jpeg]))
-    assert probs.argmax(axis=1)[0] == probs.argmax(axis=1)[1] or probs[1].max() < 0.9
+    model, names = nc.load(run_dir / "model.npz"), data.class_names("sample")
+    pixels = (x_test[index] * 255).round() / 255  # what the PNGs hold
+    for (kind, ext), path in paths.items():
+        header, rows = blocks[path]
+        assert header == str(path) + (" (inverted: dark on light)" if kind == "dark" else "")
+        assert rows[0][1] == name, f"{path.name}: {rows}"
+        if ext == "png":
+            image = pixels
+        else:  # JPEG blurs and rounds: the picture read back is close to the original, not equal
+            image, inverted = data.read_image(path, (1, 28, 28), dark_background=True)
+            assert inverted is (kind == "dark") and image.dtype == np.float32
+            assert np.abs(image - x_test[index]).mean() < 0.03
+        assert_top_k(rows, torch.softmax(eval_logits(model, image[None]), 1)[0].numpy(), names)
+
+
+@pytest.mark.parametrize("picture, inverted", [
+    ("light shape on black", False),
+    ("dark shape on white", True),
+    ("white fill, black 1-pixel frame", False),  # the frame alone decides, not the mean brightness
+    ("black fill, white 1-pixel frame", True),
+    ("frame at 120/255", False),
+    ("frame at 135/255", True),
+    ("top row white, rest black", False),        # the frame's mean: 1/4 white
+])
+def test_inversion_is_reported_exactly_when_the_border_is_light(picture, inverted, run_dir, tmp_path, capsys):
+    from PIL import Image
+
+    pixels = np.zeros((28, 28), np.uint8)
+    if picture == "light shape on black":
+        pixels[6:22, 9:19] = 230
+    elif picture == "dark shape on white":
+        pixels[:] = 255
+        pixels[6:22, 9:19] = 20
+    elif picture.endswith("1-pixel frame"):
+        pixels[:] = 255 if picture.startswith("white") else 0
+        pixels[[0, -1], :] = pixels[:, [0, -1]] = 0 if picture.startswith("white") else 255
+    elif picture.startswith("frame at"):
+        pixels[6:22, 9:19] = 200
+        pixels[[0, -1], :] = pixels[:, [0, -1]] = int(picture.split()[2].split("/")[0])
+    else:
+        pixels[0] = 255
+    path = tmp_path / "picture.png"
+    Image.fromarray(pixels).save(path)
+
+    expected = pixels.astype(np.float32) / 255
+    image, flag = data.read_image(path, (1, 28, 28), dark_background=True)
+    assert flag is inverted
+    np.testing.assert_allclose(image[0], 1 - expected if inverted else expected, atol=1e-6)
+    image, flag = data.read_image(path, (1, 28, 28), dark_background=False)  # a model of dark things on light
+    assert flag is False
+    np.testing.assert_allclose(image[0], expected, atol=1e-6)
+    status, out, err = run(capsys, "predict", str(run_dir), str(path), "--top", "1")
+    assert status == 0, err
+    assert out.splitlines()[0] == str(path) + (" (inverted: dark on light)" if inverted else "")
 
 
 def test_export_and_import_onnx_round_trip(run_dir, tmp_path, capsys):
@@ -143,24 +253,77 @@ def test_bench_hook_passes_its_arguments(monkeypatch, capsys):
     assert_one_error_line(*run(capsys, "bench")[::2])
 
 
-def test_demo_picks_full_fashion_mnist_or_the_sample(monkeypatch, tmp_path, capsys):
-    calls = []
-    monkeypatch.setattr(cli, "_train_new", lambda settings, out, data_dir, *a, **kw: calls.append((settings, data_dir)) or 0)
-    assert cli.main(["demo", "--out", str(tmp_path)]) == 0
-    fashion_found = True
-    try:
-        data.resolve("fashion-mnist", download=False)
-    except nc.DataError:
-        fashion_found = False
-    assert calls[-1][0]["dataset"] == ("fashion-mnist" if fashion_found else "sample")
-    assert calls[-1][0]["model"] == "simple-convnet"
+SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
-    def missing(*args, **kwargs):
-        raise nc.DataError("no fashion-mnist here")
 
-    monkeypatch.setattr(data, "resolve", missing)
-    assert cli.main(["demo", "--epochs", "2", "--out", str(tmp_path)]) == 0
-    assert calls[-1][0]["dataset"] == "sample" and calls[-1][0]["epochs"] == 2
+@pytest.fixture
+def demo(monkeypatch, tmp_path, capsys):
+    """Run `numcnn demo ARGS` up to its first training step, in a world with no Fashion-MNIST
+    (no $NUMCNN_DATA, an empty cache, no system copy, no network); return (status, stdout, stderr)."""
+    monkeypatch.delenv("NUMCNN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets, "SYSTEM_ROOT", tmp_path / "system")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the demo must never download")
+
+    def stop(self, *args):
+        raise KeyboardInterrupt  # the data and the model are chosen by now; no need to train
+
+    monkeypatch.setattr(datasets, "fetch", no_download)
+    monkeypatch.setattr(Trainer, "_train_epoch", stop)
+    return lambda *argv: run(capsys, "demo", "--no-progress", "--no-plots", "--out", str(tmp_path / "r"), *argv)
+
+
+def _fake_fashion(folder):
+    """Two blank images and labels per split: a folder that looks like a dataset."""
+    folder.mkdir(parents=True)
+    for stem in datasets.FILES:
+        data.write_idx(folder / stem, np.zeros((2, 28, 28) if "images" in stem else (2,), np.uint8))
+
+
+def _data_and_plan(out):
+    """The "data: ..." line and the "... N epochs, ..." count the demo printed."""
+    data_line = next(line for line in out.splitlines() if line.startswith("data: "))
+    return data_line, int(re.search(r", (\d+) epochs, ", out)[1])
+
+
+def test_demo_without_fashion_mnist_trains_on_the_sample(demo):
+    status, out, _ = demo()
+    assert status == 130
+    assert _data_and_plan(out) == (f"data: sample from bundled sample: {datasets.SAMPLE_DIR} (Fashion-MNIST "
+                                   f"subset, 600 train + 100 test per class)", 8)
+    assert "model: simple-convnet (" in out
+    assert "full Fashion-MNIST is not on this machine; the demo never downloads" in out
+    status, out, _ = demo("--epochs", "2")
+    assert _data_and_plan(out)[1] == 2 and "data: sample from" in out
+
+
+def test_demo_with_fashion_mnist_in_numcnn_data_trains_on_it(demo, tmp_path, monkeypatch):
+    _fake_fashion(tmp_path / "env" / "fashion-mnist")
+    monkeypatch.setenv("NUMCNN_DATA", str(tmp_path / "env"))
+    status, out, _ = demo()
+    assert status == 130
+    assert _data_and_plan(out) == (f"data: fashion-mnist from $NUMCNN_DATA: {tmp_path / 'env' / 'fashion-mnist'}", 3)
+
+
+def test_demo_data_dir_is_used_or_is_an_error(demo, tmp_path):
+    _fake_fashion(tmp_path / "mine")
+    status, out, _ = demo("--data-dir", str(tmp_path / "mine"))
+    assert status == 130
+    assert _data_and_plan(out) == (f"data: fashion-mnist from data_dir argument: {tmp_path / 'mine'}", 3)
+    (tmp_path / "empty").mkdir()
+    status, out, err = demo("--data-dir", str(tmp_path / "empty"))
+    assert_one_error_line(status, err)  # an explicit folder is never swapped for the sample
+    assert str(tmp_path / "empty") in err and "data: " not in out
+
+
+@pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason=f"needs Debian's dataset-fashion-mnist in {SYSTEM_FASHION}")
+def test_demo_trains_on_debians_fashion_mnist(demo, monkeypatch):
+    monkeypatch.setattr(datasets, "SYSTEM_ROOT", SYSTEM_FASHION.parent)
+    status, out, _ = demo()
+    assert status == 130
+    assert _data_and_plan(out) == (f"data: fashion-mnist from system copy: {SYSTEM_FASHION} (md5 verified)", 3)
 
 
 def test_ctrl_c_exits_130_and_keeps_the_last_epoch(tmp_path, capsys, monkeypatch):

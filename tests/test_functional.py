@@ -141,13 +141,16 @@ def test_conv2d_batch_split_into_chunks(case, budget, dtype, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_conv2d_is_the_output_of_conv2d_forward(dtype):
+def test_conv2d_forward_only_matches_torch_and_reference(dtype):
     rng = np.random.default_rng(1)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in [(2, 4, 7, 6), (6, 2, 3, 2), (6,)])
     args = dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)
     out = F.conv2d(x, w, b, **args)
     assert out.dtype == dtype
-    np.testing.assert_array_equal(out, F.conv2d_forward(x, w, b, **args)[0])
+    assert_close("conv2d", out, TF.conv2d(*map(torch.from_numpy, (x, w, b)), **args), dtype)
+    assert_close("conv2d", out, conv2d_ref(x, w, b, **args), dtype)
+    assert_close("conv2d, no bias", F.conv2d(x, w, **args), TF.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                                                                       **args), dtype)
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
@@ -209,17 +212,25 @@ def test_avg_pool2d_matches_reference(config, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_pool_functions_are_the_outputs_of_their_forwards(dtype):
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_pool_forward_only_functions_match_torch_and_reference(dtype, count_include_pad):
     x = np.random.default_rng(2).standard_normal((2, 3, 7, 5)).astype(dtype)
-    np.testing.assert_array_equal(F.max_pool2d(x, 3, 2, 1), F.max_pool2d_forward(x, 3, 2, 1)[0])
-    np.testing.assert_array_equal(F.avg_pool2d(x, 3, 2, 1, False), F.avg_pool2d_forward(x, 3, 2, 1, False)[0])
-    assert F.max_pool2d(x, 3, 2, 1).dtype == dtype and F.avg_pool2d(x, 3, 2, 1).dtype == dtype
+    tx = torch.from_numpy(x)
+    out = F.max_pool2d(x, 3, 2, 1)
+    assert out.dtype == dtype
+    assert_close("max_pool2d", out, TF.max_pool2d(tx, 3, 2, 1), dtype)
+    assert_close("max_pool2d", out, max_pool2d_ref(x, 3, 2, 1), dtype)
+    out = F.avg_pool2d(x, 3, 2, 1, count_include_pad)
+    assert out.dtype == dtype
+    assert_close("avg_pool2d", out, TF.avg_pool2d(tx, 3, 2, 1, count_include_pad=count_include_pad), dtype)
+    assert_close("avg_pool2d", out, avg_pool2d_ref(x, 3, 2, 1, count_include_pad), dtype)
 
 
-def test_max_pool2d_stride_defaults_to_the_kernel_size():
-    x = np.random.default_rng(3).standard_normal((1, 2, 6, 6))
-    np.testing.assert_array_equal(F.max_pool2d(x, 2), F.max_pool2d(x, 2, stride=2))
-    assert F.max_pool2d(x, 2).shape == (1, 2, 3, 3)
+def test_pool_stride_defaults_to_the_kernel_size():
+    x = np.random.default_rng(3).standard_normal((1, 2, 6, 7))
+    assert F.max_pool2d(x, 2).shape == F.avg_pool2d(x, 2).shape == (1, 2, 3, 3)
+    assert_close("max_pool2d", F.max_pool2d(x, (2, 3)), max_pool2d_ref(x, (2, 3), stride=(2, 3)), F64)
+    assert_close("avg_pool2d", F.avg_pool2d(x, (2, 3)), avg_pool2d_ref(x, (2, 3), stride=(2, 3)), F64)
 
 
 @pytest.mark.parametrize("stride", [1, 2, (1, 2)])
@@ -320,10 +331,37 @@ def test_softmax_and_log_softmax_match_torch_on_every_axis(shape, dtype, seed, s
     np.testing.assert_allclose(y.sum(axis=axis), 1.0, rtol=10 * np.finfo(dtype).eps * shape[axis])
 
 
+def softmax_kernel(axis):
+    """softmax along axis, its backward fed the output y (as the Softmax layer does)."""
+    def forward(x):
+        y = F.softmax(x, axis=axis)
+        return y, y
+    return Kernel(forward, lambda dout, y: (F.softmax_backward(dout, y, axis=axis), {}))
+
+
+@given(shape=shapes, dtype=dtypes, seed=seeds, scale=st.sampled_from([1.0, 5.0]), data=st.data())
+def test_softmax_backward_matches_torch_on_every_axis(shape, dtype, seed, scale, data):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = np.random.default_rng(seed).standard_normal(shape) * scale
+    check_against_torch(softmax_kernel(axis), lambda t: torch.softmax(t, axis), x, dtype, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, axis", [((4, 7), 1), ((4, 7), 0), ((2, 5, 3), -1), ((2, 3, 4, 5), 2)])
+def test_softmax_backward_on_named_shapes(shape, axis, dtype):
+    check_against_torch(softmax_kernel(axis), lambda t: torch.softmax(t, axis), shape, dtype, seed=7)
+
+
 def test_softmax_default_axis_is_1():
     x = np.random.default_rng(4).standard_normal((3, 4, 2))
-    np.testing.assert_array_equal(F.softmax(x), F.softmax(x, axis=1))
-    np.testing.assert_array_equal(F.log_softmax(x), F.log_softmax(x, axis=1))
+    tx = torch.from_numpy(x)
+    assert_close("softmax", F.softmax(x), torch.softmax(tx, 1), F64)
+    assert_close("log_softmax", F.log_softmax(x), torch.log_softmax(tx, 1), F64)
+    y = F.softmax(x)
+    dout = np.random.default_rng(5).standard_normal(x.shape)
+    tx.requires_grad_(True)
+    torch.softmax(tx, 1).backward(torch.from_numpy(dout))
+    assert_close("softmax_backward", F.softmax_backward(dout, y), tx.grad, F64)
 
 
 # -- losses ----------------------------------------------------------------------------------------
@@ -353,7 +391,9 @@ def test_cross_entropy_matches_torch(n, k, dtype, seed, kind, scale):
     logits[0] = 0.0
     target = ce_target(kind, rng, n, k, dtype)
     check_against_torch(CROSS_ENTROPY, TF.cross_entropy, logits, dtype, seed=seed, target=target)
-    assert F.cross_entropy(logits.astype(dtype), target) == F.cross_entropy_forward(logits.astype(dtype), target)[0]
+    logits = logits.astype(dtype)
+    assert_close("cross_entropy", F.cross_entropy(logits, target),
+                 TF.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target)), dtype)
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
@@ -370,10 +410,9 @@ def test_cross_entropy_is_finite_for_logits_of_plus_minus_1e4(dtype):
 def test_cross_entropy_accepts_any_integer_labels(label_dtype):
     rng = np.random.default_rng(5)
     logits, labels = rng.standard_normal((4, 3)), rng.integers(0, 3, 4)
-    assert F.cross_entropy(logits, labels.astype(label_dtype)) == F.cross_entropy(logits, labels)
-    _, cache = F.cross_entropy_forward(logits, labels.astype(label_dtype))
-    np.testing.assert_array_equal(F.cross_entropy_backward(cache),
-                                  F.cross_entropy_backward(F.cross_entropy_forward(logits, labels)[1]))
+    # torch wants int64 labels: the same labels, widened, are the reference
+    check_against_torch(CROSS_ENTROPY, lambda t, target: TF.cross_entropy(t, target.long()), logits, F64,
+                        target=labels.astype(label_dtype))
 
 
 @pytest.mark.parametrize("pred_dtype, target_dtype", [(np.float32, np.float64), (np.float64, np.float32)])
@@ -390,5 +429,6 @@ def test_loss_gradients_keep_the_prediction_dtype(pred_dtype, target_dtype):
 def test_mse_matches_torch(shape, dtype, seed):
     target = np.random.default_rng(seed + 1).standard_normal(shape)
     check_against_torch(MSE, TF.mse_loss, shape, dtype, seed=seed, target=target)
-    pred = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-    assert F.mse_loss(pred, target.astype(dtype)) == F.mse_forward(pred, target.astype(dtype))[0]
+    pred, target = np.random.default_rng(seed).standard_normal(shape).astype(dtype), target.astype(dtype)
+    assert_close("mse_loss", F.mse_loss(pred, target), TF.mse_loss(torch.from_numpy(pred), torch.from_numpy(target)),
+                 dtype)

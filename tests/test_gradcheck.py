@@ -61,6 +61,8 @@ LAYERS = {
     "LeakyReLU": (lambda: nc.LeakyReLU(0.1), (3, 4)),
     "Sigmoid": (lambda: nc.Sigmoid(), (3, 4)),
     "Tanh": (lambda: nc.Tanh(), (3, 4)),
+    "Softmax": (lambda: nc.Softmax(), (3, 5)),
+    "Softmax 4-D, over channels": (lambda: nc.Softmax(), (2, 3, 2, 2)),
     "Dropout train": (lambda: nc.Dropout(0.5, seed=0), (4, 5)),
     "Dropout eval": (lambda: nc.Dropout(0.5, seed=0).eval(), (4, 5)),
     "BatchNorm1d train": (lambda: nc.BatchNorm1d(3, dtype=F64), (5, 3)),
@@ -184,3 +186,16 @@ def test_gradcheck_catches_a_batchnorm_whose_backward_forgets_the_batch_statisti
 
     with pytest.raises(nc.GradcheckError):
         nc.gradcheck(randomized(NoStatsBatchNorm()), away_from_zero((5, 3)))
+
+
+def test_gradcheck_catches_a_softmax_whose_backward_treats_it_as_elementwise():
+    class DiagonalSoftmax(nc.Softmax):
+        def forward(self, x):
+            self.y = super().forward(x)
+            return self.y
+
+        def backward(self, dout):
+            return dout * self.y * (1 - self.y)  # the Jacobian's diagonal only: no coupling across classes
+
+    with pytest.raises(nc.GradcheckError):
+        nc.gradcheck(DiagonalSoftmax(), np.random.default_rng(0).standard_normal((3, 5)))

@@ -134,6 +134,27 @@ def test_leaky_relu(shape, slope, dtype, seed):
     check_against_torch(nc.LeakyReLU(slope), torch.nn.LeakyReLU(slope), shape, dtype, seed=seed)
 
 
+@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=4).map(tuple), scale=st.sampled_from([1.0, 5.0]),
+       dtype=dtypes, seed=seeds)
+def test_softmax(shape, scale, dtype, seed):
+    """Over axis 1 (the classes of (N, K), the channels of (N, C, H, W)), like torch.nn.Softmax(dim=1)."""
+    x = np.random.default_rng(seed).standard_normal(shape) * scale
+    check_against_torch(nc.Softmax(), torch.nn.Softmax(dim=1), x, dtype, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 10), (2, 4, 3), (2, 3, 4, 5)])
+def test_softmax_named_shapes(shape, dtype):
+    check_against_torch(nc.Softmax(), torch.nn.Softmax(dim=1), shape, dtype, seed=0)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_large_and_equal_logits(dtype):
+    x = np.array([[-1000.0, 0.0, 1000.0, 999.0], [5.0, 5.0, 5.0, 5.0]])  # exp overflows unless shifted
+    check_against_torch(nc.Softmax(), torch.nn.Softmax(dim=1), x, dtype, seed=0)
+
+
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ours, theirs", [(nc.ReLU, torch.nn.ReLU), (nc.LeakyReLU, torch.nn.LeakyReLU),
@@ -289,7 +310,7 @@ def test_params_take_the_constructor_dtype_and_outputs_the_input_dtype(case, par
 
 @pytest.mark.parametrize("layer", [nc.Conv2d(1, 1, 1), nc.MaxPool2d(2), nc.AvgPool2d(2), nc.GlobalAvgPool2d(),
                                    nc.Linear(2, 2), nc.Flatten(), nc.ReLU(), nc.LeakyReLU(), nc.Sigmoid(),
-                                   nc.Tanh(), nc.Dropout(), nc.BatchNorm1d(2), nc.BatchNorm2d(2)],
+                                   nc.Tanh(), nc.Softmax(), nc.Dropout(), nc.BatchNorm1d(2), nc.BatchNorm2d(2)],
                          ids=lambda layer: type(layer).__name__)
 def test_every_layer_has_the_protocol_and_switches_modes(layer):
     assert isinstance(layer.params, dict) and isinstance(layer.grads, dict) and isinstance(layer.buffers, dict)
@@ -314,6 +335,7 @@ ALL_LAYERS = {
     "LeakyReLU": (lambda: nc.LeakyReLU(0.1), (2, 3, 5, 6)),
     "Sigmoid": (lambda: nc.Sigmoid(), (2, 3, 5, 6)),
     "Tanh": (lambda: nc.Tanh(), (2, 3, 5, 6)),
+    "Softmax": (lambda: nc.Softmax(), (2, 3, 5, 6)),
     "Dropout eval": (lambda: nc.Dropout(0.5, seed=0).eval(), (2, 3, 5, 6)),
     "BatchNorm2d": (lambda: nc.BatchNorm2d(3, dtype=F64), (2, 3, 5, 6)),
     "BatchNorm2d eval": (lambda: nc.BatchNorm2d(3, dtype=F64).eval(), (2, 3, 5, 6)),
