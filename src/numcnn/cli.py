@@ -107,12 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir")
     evaluate.add_argument("--batch-size", type=_positive_int, default=500)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_threads_flag(evaluate)
 
     predict = commands.add_parser("predict", help="classify image files (PNG, JPEG, ...)")
     predict.add_argument("model", help="a model .npz file or a run folder")
     predict.add_argument("images", nargs="+")
     predict.add_argument("--top", type=_positive_int, default=3, help="classes to show per image (default 3)")
     predict.add_argument("--dataset", help="for class names (default: the dataset the model was trained on)")
+    _add_threads_flag(predict)
 
     summary = commands.add_parser("summary", help="layers, output shapes and parameter counts")
     summary.add_argument("model", help=f"a model .npz file, a run folder, or a zoo name ({', '.join(MODELS)})")
@@ -146,6 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_common_train_flags(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plots", action="store_true", help="skip the plots")
+    _add_threads_flag(parser)
+
+
+def _add_threads_flag(parser) -> None:
+    parser.add_argument("--threads", type=_positive_int,
+                        help="threads to compute with, numcnn's and the BLAS's together (default: "
+                             "$NUMCNN_NUM_THREADS, else every core this process may use)")
+
+
+def _set_threads(args) -> None:
+    """Apply --threads, else $NUMCNN_NUM_THREADS, else every available core (see numcnn.threads)."""
+    from . import threads
+
+    if getattr(args, "threads", None) is not None:
+        threads.set_num_threads(args.threads)
+    else:
+        threads.configure_from_env(default=threads.available_cores())
 
 
 def _version() -> str:
@@ -385,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help and --version
             return int(exc.code or 0)
+        _set_threads(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)

@@ -5,6 +5,7 @@ from .activation import (leaky_relu, leaky_relu_backward, log_softmax, relu, rel
                          sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
 from .conv import conv2d, conv2d_backward, conv2d_forward
 from .im2col import col2im, im2col
+from .linear import linear_backward, linear_forward
 from .loss import (cross_entropy, cross_entropy_backward, cross_entropy_forward, mse_backward,
                    mse_forward, mse_loss)
 from .pool import (avg_pool2d, avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d,
@@ -15,7 +16,7 @@ from .window import output_size, pair, resolve_padding
 
 __all__ = [
     "im2col", "col2im", "output_size", "pair", "resolve_padding", "check_float_array",
-    "conv2d", "conv2d_forward", "conv2d_backward",
+    "conv2d", "conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward",
     "max_pool2d", "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
+from ..threads import PIECES, run_chunks
 from .validate import check_float_array
 from .window import Window, make_window, pad, unpad
 
@@ -189,8 +190,13 @@ def _correlation_pays(f: int, c: int) -> bool:
 
 
 def _chunks(n: int, bytes_per_sample: int):
-    """Batch slices whose column buffers each stay under COL_BUDGET_BYTES."""
-    step = max(1, min(n, COL_BUDGET_BYTES // max(1, bytes_per_sample)))
+    """Batch slices whose column buffers each stay under COL_BUDGET_BYTES, and at least
+    PIECES of them (as far as the batch goes), so that many threads all have work.
+
+    The cut depends on the shapes alone, never on the thread count: the same chunks are
+    summed in the same order with one thread or sixteen, so results are bit-identical.
+    """
+    step = max(1, min(n, COL_BUDGET_BYTES // max(1, bytes_per_sample), -(-n // PIECES)))
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
@@ -256,15 +262,20 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         # handed on as an NCHW *view* of that buffer: transposing to NCHW memory would copy the
         # whole output, and every later layer reads any strides anyway.
         chunks = _chunks(n, c * kh * kw * plan.length * x.itemsize)
-        out_cm = None if len(chunks) == 1 else xp.empty((f, n, plan.length), dtype=dtype)
-        for part in chunks:
+
+        def product(part):
             nb = part.stop - part.start
             col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
-            res = xp.matmul(w_mat, col).reshape(f, nb, plan.length)
-            if out_cm is None:
-                out_cm = res
-            else:
-                out_cm[:, part] = res
+            return xp.matmul(w_mat, col).reshape(f, nb, plan.length)
+
+        if len(chunks) == 1:
+            out_cm = product(chunks[0])
+        else:
+            out_cm = xp.empty((f, n, plan.length), dtype=dtype)
+
+            def into_output(part):
+                out_cm[:, part] = product(part)
+            run_chunks(into_output, chunks)
         if bias is not None:
             out_cm += bias.astype(dtype, copy=False)[:, None, None]
         out = plan.narrow(out_cm.transpose(1, 0, 2))
@@ -309,18 +320,23 @@ def conv2d_backward(dout, cache):
     d_t = plan.widen_t(dout)  # (F, N, L)
     # dW^T = col @ d^T: OpenBLAS runs this long-K product faster with the taller (C*KH*KW)
     # operand on the left, so the weight gradient is accumulated transposed.
-    dw_t = xp.zeros(w_t.shape, dtype=dtype)
     dx_pad = xp.empty(x_pad.shape, dtype=dtype)
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
     wide = isinstance(plan, _WidePlan) and _correlation_pays(f, c)
-    for part in _chunks(n, c * kh * kw * plan.length * x_pad.itemsize):
+
+    def chunk_grads(part):
+        """This chunk's share of dW^T; its dx rows are written in place (chunks are disjoint)."""
         nb = part.stop - part.start
         col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
         d_part = d_t[:, part].reshape(groups, f // groups, nb * plan.length)
-        dw_t += xp.matmul(col, d_part.transpose(0, 2, 1))
         if not wide:
             plan.fold(xp.matmul(w_t, d_part), dx_pad[part])
+        return xp.matmul(col, d_part.transpose(0, 2, 1))
+
+    dw_t, *shares = run_chunks(chunk_grads, _chunks(n, c * kh * kw * plan.length * x_pad.itemsize))
+    for share in shares:
+        dw_t += share
     if wide:
         _wide_input_grad(plan, dout, w_mat, groups, dx_pad)
     dw = dw_t.transpose(0, 2, 1)
@@ -338,10 +354,13 @@ def _wide_input_grad(plan: _WidePlan, dout, w_mat, groups, dx_pad):
     w_prime = w_mat.reshape(g, fg, cg, taps).transpose(0, 2, 1, 3).reshape(g, cg, fg * taps)
     src = plan.grad_source(dout)
     dx_flat = dx_pad.reshape(n, c, -1)
-    for part in _chunks(n, g * fg * taps * plan.flat_size * dx_pad.itemsize):
+
+    def chunk_dx(part):
         nb = part.stop - part.start
         col = plan.grad_columns(src[part]).reshape(g, fg * taps, nb * plan.flat_size)
         dx_flat[part] = xp.matmul(w_prime, col).reshape(c, nb, plan.flat_size).transpose(1, 0, 2)
+
+    run_chunks(chunk_dx, _chunks(n, g * fg * taps * plan.flat_size * dx_pad.itemsize))
 
 
 class _ChannelPlan(_WidePlan):

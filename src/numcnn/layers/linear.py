@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from .. import init
 from ..errors import ConfigError, ShapeError
-from .base import Layer, backward_before_forward, check_input, register_layer
+from ..functional.linear import linear_backward, linear_forward
+from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
 
 
 @register_layer
@@ -30,31 +30,22 @@ class Linear(Layer):
         self.params["weight"] = init.he_normal((out_features, in_features), self.dtype)
         if bias:
             self.params["bias"] = init.zeros((out_features,), self.dtype)
-        self._x2 = self._x_shape = None
+        self._cache = None
 
     def forward(self, x):
         x = check_input(x, "Linear", None)
-        if x.ndim < 2 or math.prod(x.shape[1:]) != self.in_features:
-            raise ShapeError(f"Linear: expected input (N, ...) with {self.in_features} features per sample, "
-                             f"got shape {x.shape}")
-        self._x_shape = x.shape
-        self._x2 = x.reshape(x.shape[0], -1)
-        out = self._x2 @ self.params["weight"].astype(x.dtype, copy=False).T
-        if "bias" in self.params:
-            out += self.params["bias"].astype(x.dtype, copy=False)
+        with errors_named("Linear"):
+            out, self._cache = linear_forward(x, self.params["weight"], self.params.get("bias"))
         return out
 
     def backward(self, dout):
-        if self._x2 is None:
+        if self._cache is None:
             raise backward_before_forward("Linear")
-        dout = check_input(dout, "Linear", 2)
-        if dout.shape != (self._x2.shape[0], self.out_features):
-            raise ShapeError(f"Linear: expected dout of shape {(self._x2.shape[0], self.out_features)}, "
-                             f"got {dout.shape}")
-        self.grads["weight"] = dout.T @ self._x2
-        if "bias" in self.params:
-            self.grads["bias"] = dout.sum(axis=0)
-        return (dout @ self.params["weight"].astype(dout.dtype, copy=False)).reshape(self._x_shape)
+        with errors_named("Linear"):
+            dx, self.grads["weight"], db = linear_backward(dout, self._cache)
+        if db is not None:
+            self.grads["bias"] = db
+        return dx
 
     def config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,

@@ -1,0 +1,69 @@
+"""The fully connected layer (the textbook's Affine), forward and backward side by side."""
+
+from __future__ import annotations
+
+import math
+
+from ..backend import get_array_module
+from ..errors import ShapeError
+from ..threads import PIECES, run_chunks, split
+from .validate import check_float_array
+
+# Below this many multiply-adds a product is not worth handing to other threads.
+_PARALLEL_MIN_MACS = 1 << 21
+
+
+def _matmul(a, b):
+    """a (M, K) @ b (K, P); a large product is cut into PIECES row blocks, run on numcnn's threads.
+
+    The cut depends on the shapes alone, so the result is the same with any thread count.
+    """
+    xp = get_array_module(a)
+    m, k = a.shape
+    if m < 2 * PIECES or m * k * b.shape[1] < _PARALLEL_MIN_MACS:
+        return xp.matmul(a, b)
+    out = xp.empty((m, b.shape[1]), dtype=xp.result_type(a, b))
+
+    def rows(part):
+        out[part] = xp.matmul(a[part], b)
+    run_chunks(rows, split(m, PIECES))
+    return out
+
+
+def linear_forward(x, weight, bias=None):
+    """y = x W^T + b over the flattened features of each sample.
+
+    x      : (N, ...) with prod(...) == in_features
+    weight : (out_features, in_features)
+    bias   : (out_features,) or None
+    returns: out (N, out_features) in x's dtype, and the cache for ``linear_backward``
+    """
+    x = check_float_array(x, "linear")
+    weight = check_float_array(weight, "linear", 2, what="weight")
+    if x.ndim < 2 or math.prod(x.shape[1:]) != weight.shape[1]:
+        raise ShapeError(f"linear: expected input (N, ...) with {weight.shape[1]} features per sample, "
+                         f"got shape {x.shape}")
+    x2 = x.reshape(x.shape[0], -1)
+    w = weight.astype(x.dtype, copy=False)
+    out = _matmul(x2, w.T)
+    if bias is not None:
+        out += bias.astype(x.dtype, copy=False)
+    # Retain only the flattened input (for dW) and the weight (for dx).
+    return out, (x2, x.shape, w, bias is not None)
+
+
+def linear_backward(dout, cache):
+    """Gradients of linear_forward.
+
+    dout   : (N, out_features)
+    returns: dx (N, ...) in the input's shape, dweight (out_features, in_features),
+             dbias (out_features,) or None
+    """
+    x2, x_shape, w, has_bias = cache
+    dout = check_float_array(dout, "linear_backward", 2, what="dout")
+    if dout.shape != (x2.shape[0], w.shape[0]):
+        raise ShapeError(f"linear_backward: expected dout of shape {(x2.shape[0], w.shape[0])}, got {dout.shape}")
+    dout = dout.astype(x2.dtype, copy=False)
+    dweight = _matmul(dout.T, x2)
+    dbias = dout.sum(axis=0) if has_bias else None
+    return _matmul(dout, w).reshape(x_shape), dweight, dbias

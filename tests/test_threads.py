@@ -1,0 +1,122 @@
+"""numcnn's own threads: the work is cut the same way whatever the thread count, so results are
+bit-identical with 1 thread or many; the BLAS runs single-threaded inside them; bad counts are
+clear errors."""
+
+import builtins
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import numcnn as nc
+from numcnn import functional as F
+from numcnn import threads
+from numcnn.errors import ConfigError
+
+
+@pytest.fixture
+def restore_threads():
+    yield
+    threads.set_num_threads(1)
+
+
+def conv_and_linear(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((37, 8, 12, 12), dtype=np.float32)
+    w = rng.standard_normal((16, 8, 3, 3), dtype=np.float32)
+    results = []
+    for stride in (1, 2):
+        out, cache = F.conv2d_forward(x, w, None, stride, 1)
+        results += [out, *F.conv2d_backward(np.ones_like(out), cache)[:2]]
+    a = rng.standard_normal((300, 500), dtype=np.float32)
+    wl = rng.standard_normal((64, 500), dtype=np.float32)
+    out, cache = F.linear_forward(a, wl)
+    results += [out, *F.linear_backward(np.ones_like(out), cache)[:2]]
+    return results
+
+
+@pytest.mark.parametrize("count", [2, 3, 5])
+def test_results_are_bit_identical_with_any_thread_count(restore_threads, count):
+    threads.set_num_threads(1)
+    serial = conv_and_linear()
+    threads.set_num_threads(count)
+    assert threads.get_num_threads() == count
+    for ours, theirs in zip(conv_and_linear(), serial):
+        assert np.array_equal(ours, theirs)
+
+
+def test_a_training_run_gives_the_same_weights_with_one_thread_or_three(restore_threads):
+    (x, y), _ = nc.data.load("sample")
+    weights = []
+    for count in (1, 3):
+        threads.set_num_threads(count)
+        run = nc.recipe.build({"dataset": "sample", "model": "simple-convnet", "limit": 200, "epochs": 1,
+                               "batch_size": 50, "test_limit": 20})
+        run.fit(run.trainer())
+        weights.append(run.model.state_dict())
+    for key in weights[0]:
+        assert np.array_equal(weights[0][key], weights[1][key]), key
+
+
+def test_the_blas_runs_single_threaded_once_numcnn_sets_the_count(restore_threads):
+    threads.set_num_threads(2)
+    blas = [entry for entry in threadpool_info() if entry["user_api"] == "blas"]
+    assert blas and all(entry["num_threads"] == 1 for entry in blas)
+
+
+def test_run_chunks_keeps_order_and_the_callers_errstate(restore_threads):
+    threads.set_num_threads(3)
+    assert threads.run_chunks(lambda i: i * i, range(10)) == [i * i for i in range(10)]
+    big = np.full(4, 1e30, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning from any thread would fail the test
+        with np.errstate(over="ignore"):
+            products = threads.run_chunks(lambda v: v * v, [big, big, big])
+    assert all(np.isinf(p).all() for p in products)
+
+
+def test_split_cuts_evenly_and_never_empty():
+    assert threads.split(10, 4) == [slice(0, 2), slice(2, 5), slice(5, 7), slice(7, 10)]
+    assert threads.split(3, 8) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+
+
+@pytest.mark.parametrize("value", [0, -1, "two", 1.5, True, None])
+def test_bad_thread_counts_are_config_errors(value):
+    with pytest.raises(ConfigError, match="threads must be an int >= 1"):
+        threads.set_num_threads(value)
+
+
+def test_without_threadpoolctl_a_count_is_refused_and_the_default_stays_serial(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_threadpoolctl(name, *args, **kwargs):
+        if name == "threadpoolctl":
+            raise ImportError("No module named 'threadpoolctl'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_threadpoolctl)
+    monkeypatch.setattr(threads, "_controller", None)
+    monkeypatch.setattr(threads, "_threads", 1)
+    monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    with pytest.raises(ConfigError, match="threadpoolctl"):
+        threads.set_num_threads(2)
+    assert threads.configure_from_env(default=4) == 1
+    monkeypatch.setenv(threads.ENV_VAR, "2")
+    with pytest.raises(ConfigError, match="threadpoolctl"):
+        threads.configure_from_env(default=4)
+
+
+@pytest.mark.parametrize("argv, env, message", [
+    (["--threads", "0"], {}, "--threads: expected an integer >= 1, got '0'"),
+    ([], {"NUMCNN_NUM_THREADS": "many"}, "$NUMCNN_NUM_THREADS must be an int >= 1, got 'many'"),
+])
+def test_the_command_line_refuses_bad_counts_in_one_line(tmp_path, argv, env, message):
+    result = subprocess.run([sys.executable, "-m", "numcnn", "train", "--dataset", "sample", "--limit", "10",
+                             "--out", str(tmp_path / "run"), *argv], capture_output=True, text=True,
+                            env={**__import__("os").environ, **env}, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "run").exists()
