@@ -40,9 +40,9 @@ def test_quick_table_with_torch_and_textbook(capsys, tmp_path):
     assert all(line.split()[-1] == "ok" for line in rows.values())
     report = json.loads(out_json.read_text())
     meta = report["meta"]
-    for key in ("cpu", "numpy", "blas", "blas_threads", "torch", "torch_threads", "rounds", "gemm_peak_gflops"):
+    for key in ("cpu", "numpy", "blas", "threads", "torch", "rounds", "gemm_peak_gflops"):
         assert key in meta
-    assert meta["torch_reported"]["torch_threads"] == meta["blas_threads"]
+    assert meta["torch_reported"]["torch_threads"] == meta["threads"]
     for row in report["rows"]:
         assert set(row["seconds"]) == {"numcnn", "torch", "textbook"}
         for key in ("value", "min", "max", "rounds"):

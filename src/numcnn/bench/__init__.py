@@ -11,8 +11,10 @@ How it measures, so the numbers can be trusted:
   so one's thread pool never competes with another's; the processes take turns, round after
   round (``--rounds``). Per process: the median (``--stat min``: the fastest) of ``--repeat``
   calls after ``--warmup``. Reported: that statistic over rounds and its spread (the lowest
-  and highest round); ratios are taken within a round. torch gets as many threads as NumPy's
-  BLAS. The table, ``--epoch`` and ``--memory`` all measure this way.
+  and highest round); ratios are taken within a round. Every implementation gets ``--threads``
+  threads (default: every core this process may use): numcnn its own pool (with a
+  single-threaded BLAS inside it), torch its intra-op threads, the textbook code the BLAS's.
+  The table, ``--epoch`` and ``--memory`` all measure this way.
 * Every worker also saves its outputs (and gradients) for the same seeded inputs and weights;
   they are compared with numcnn's after each round. A mismatch, or a worker that fails, is
   flagged in the table and makes the exit status 1: a wrong kernel is never timed silently.
@@ -38,6 +40,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from .. import threads
 from . import machine, report
 from .measure import Settings, WorkerFailed, gemm_peak, measure_epoch, measure_memory, measure_row
 from .workloads import CASES, LAYER_CASES, MEMORY_CASE, NetCase, quick
@@ -60,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stat", choices=("median", "min"), default="median",
                    help="how calls, and then rounds, combine; min resists a busy machine better")
     p.add_argument("--json", metavar="PATH", help="also write every result to this JSON file")
+    p.add_argument("--threads", type=int, help="threads for every implementation (default: every core "
+                                                  "this process may use)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--no-textbook", action="store_true", help="leave the textbook implementation out")
     p.add_argument("--textbook", metavar="PATH", help="the textbook code (default: $NUMCNN_TEXTBOOK, else "
@@ -99,11 +104,11 @@ def main(argv=None) -> int:
         impls.append("textbook")
     meta = machine.describe()
     settings = Settings(impls=impls, rounds=args.rounds, warmup=args.warmup, repeat=args.repeat,
-                        threads=meta["blas_threads"], stat=statistics.median if args.stat == "median" else min,
+                        threads=args.threads or threads.available_cores(), stat=statistics.median if args.stat == "median" else min,
                         textbook=textbook, quick=args.quick)
     if "torch" in impls:
-        meta.update(torch=importlib.metadata.version("torch"), torch_threads=settings.threads)
-    meta.update(impls=impls, textbook=textbook, rounds=args.rounds, repeat=args.repeat, warmup=args.warmup,
+        meta.update(torch=importlib.metadata.version("torch"))
+    meta.update(threads=settings.threads, impls=impls, textbook=textbook, rounds=args.rounds, repeat=args.repeat, warmup=args.warmup,
                 stat=args.stat, quick=args.quick)
     print(report.header(meta))
     results = {"meta": meta}

@@ -53,9 +53,9 @@ def header(meta: dict) -> str:
     torch = meta.get("torch")
     return "\n".join([
         f"numcnn bench on {meta['cpu']} ({meta['usable_cpus']} of {meta['cpus']} CPUs usable), {meta['system']}",
-        f"python {meta['python']}, numpy {meta['numpy']} with {meta['blas']}, {meta['blas_threads']} BLAS threads "
-        f"(from {meta['blas_threads_from']})"
-        + (f"; torch {torch} set to {meta['torch_threads']} threads" if torch else ""),
+        f"python {meta['python']}, numpy {meta['numpy']} with {meta['blas']}" + (f", torch {torch}" if torch else ""),
+        f"{meta['threads']} threads for each implementation: numcnn's own pool (single-threaded BLAS inside), "
+        f"torch's intra-op threads, the BLAS's own for the book's code and the GEMM peak",
     ])
 
 

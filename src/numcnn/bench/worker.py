@@ -23,6 +23,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from .. import threads
+
 from . import check
 from .clock import PeakRSS, gemm_call, time_calls
 from .runners import IMPLS, TRAINERS, import_torch, layer_runner, load_textbook
@@ -38,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("fwd", "fwd+bwd", "step"), default="fwd+bwd")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeat", type=int, default=7)
-    p.add_argument("--threads", type=int, default=1, help="torch's intra-op threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for every implementation: numcnn's pool (BLAS single-threaded inside "
+                        "it), torch's intra-op threads, the BLAS's own threads for the textbook and the GEMM")
     p.add_argument("--textbook", help="path of benchmarks/textbook.py (for --impl textbook)")
     p.add_argument("--check-out", help="write the outputs to compare to this .npz")
     p.add_argument("--batch", type=int, help="override the network workload's batch size")
@@ -54,8 +58,15 @@ def main(argv=None) -> int:
     if args.impl == "torch":
         lib = import_torch(args.threads)
         versions.update(torch=lib.__version__, torch_threads=lib.get_num_threads())
-    elif args.impl == "textbook":
-        lib = load_textbook(args.textbook)
+    elif args.impl == "numcnn" and args.case != "gemm":
+        # numcnn splits the work itself; the BLAS runs single-threaded inside its threads.
+        threads.set_num_threads(args.threads)
+    else:
+        # The textbook code, and the GEMM peak, get the BLAS's own threads.
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=args.threads, user_api="blas")
+        if args.impl == "textbook":
+            lib = load_textbook(args.textbook)
     if args.case == "gemm":
         result = _gemm(args)
     elif args.case == "epoch":
