@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Heavier parts load on first use, so `import numcnn` stays NumPy-only and fast.
     import importlib
-    if name in ("optim", "data", "zoo", "interop", "viz", "recipe", "backend"):
+    if name in ("optim", "data", "zoo", "interop", "viz", "recipe", "backend", "threads", "train"):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
