@@ -12,8 +12,8 @@ from .errors import (ConfigError, DataError, DivergenceError, DTypeError, Gradch
 from .gradcheck import gradcheck
 from .init import manual_seed
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
-                     GlobalAvgPool2d, Layer, LeakyReLU, Linear, MaxPool2d, MSELoss, ReLU, Sigmoid,
-                     Softmax, SoftmaxCrossEntropy, Tanh, register_layer)
+                     GlobalAvgPool2d, Layer, LeakyReLU, Linear, MaxPool2d, MSELoss, Normalize, ReLU,
+                     Sigmoid, Softmax, SoftmaxCrossEntropy, Tanh, register_layer)
 from .model import Residual, Sequential, load, save, summary
 
 __version__ = "0.1.0"

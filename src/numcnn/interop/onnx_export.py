@@ -15,6 +15,7 @@ flattened into the one graph, and a Residual becomes its body, its skip path and
     AvgPool2d          AveragePool           count_include_pad as the layer has it
     GlobalAvgPool2d    GlobalAveragePool
     BatchNorm1d/2d     BatchNormalization    eval mode: normalises with the running stats
+    Normalize          Sub + Div             mean and std as (1, C, 1, 1) initializers
     Flatten            Flatten               axis=1
     Dropout            Identity              dropout is the identity at inference
     Residual           body ... + Add        the optional shortcut layer feeds the Add
@@ -35,8 +36,8 @@ from ..errors import ConfigError, NumcnnError, ShapeError
 from ..functional import pair, resolve_padding
 from ..functional.pool import pool_params
 from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
-                      GlobalAvgPool2d, Layer, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid,
-                      Softmax, Tanh)
+                      GlobalAvgPool2d, Layer, LeakyReLU, Linear, MaxPool2d, Normalize, ReLU,
+                      Sigmoid, Softmax, Tanh)
 from ..io import atomic_write_bytes
 from ..model import Residual, Sequential
 from ._onnx_common import IR_VERSION, OPSET, onnx_pads, require_onnx
@@ -125,6 +126,14 @@ def _batch_norm(g, layer, prefix, x, sample):
     return g.node("BatchNormalization", inputs, prefix, epsilon=layer.eps, momentum=momentum)
 
 
+def _normalize(g, layer: Normalize, prefix, x, sample):
+    # Shaped (1, C, 1, 1) so that ONNX's trailing-axis broadcasting meets the channel axis.
+    shape = (1, -1) + (1,) * (sample.ndim - 2)
+    mean = g.weight(_key(prefix, "mean"), layer.buffers["mean"].reshape(shape))
+    std = g.weight(_key(prefix, "std"), layer.buffers["std"].reshape(shape))
+    return g.node("Div", [g.node("Sub", [x, mean], prefix), std], prefix)
+
+
 def _simple(op: str, **attrs) -> Callable:
     """An exporter for a layer that is one attribute-free (or fixed-attribute) node."""
     return lambda g, layer, prefix, x, sample: g.node(op, [x], prefix, **attrs)
@@ -145,6 +154,7 @@ EXPORTERS: dict[type, Callable] = {
     GlobalAvgPool2d: _simple("GlobalAveragePool"),
     BatchNorm1d: _batch_norm,
     BatchNorm2d: _batch_norm,
+    Normalize: _normalize,
     Flatten: _simple("Flatten", axis=1),
     Dropout: _simple("Identity"),
 }

@@ -20,6 +20,8 @@ constant folding is off) are evaluated once, here, with NumPy.
                                                         ceil_mode only where it changes nothing
     GlobalAveragePool                GlobalAvgPool2d
     BatchNormalization               BatchNorm2d / 1d   by input rank; training_mode=0
+    Sub then Div by constants        Normalize          per-channel (1, C, 1, 1), (C, 1, 1) or
+                                                        scalar constants; either op alone too
     Flatten                          Flatten            axis=1
     Reshape to [-1, K], [0, -1], ..  Flatten            any 2-D target that keeps the batch axis
     Add of two computed tensors      Residual           see _chain
@@ -42,7 +44,7 @@ import numpy as np
 from ..errors import ModelFileError, NumcnnError
 from ..functional import resolve_padding
 from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
-                      Layer, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
+                      Layer, LeakyReLU, Linear, MaxPool2d, Normalize, ReLU, Sigmoid, Softmax, Tanh)
 from ..model import Residual, Sequential
 from ._onnx_common import numcnn_pads, require_onnx
 
@@ -427,6 +429,47 @@ def _add(imp: _Importer, node) -> None:
                           f"bias of a bias-less MatMul, Gemm or Conv")
 
 
+def _channel_constant(imp: _Importer, node, x: str) -> np.ndarray:
+    """The constant operand (input 1) of a Sub or Div on data x, as a per-channel (C,) vector."""
+    if imp.resolve(node.input[0]) in imp.const:
+        raise imp.error(node, "the constant is the first operand; numcnn takes (x - mean) / std only")
+    constant = imp.weights(node, imp.const_input(node, 1, "constant"), "constant")
+    dims = imp.shapes.get(x) or (imp.input_dims if x == imp.input else None)
+    rank = imp.rank(x) or 4
+    channels = dims[1] if dims is not None and len(dims) > 1 else None
+    if constant.size == 1 and channels:
+        return np.full(channels, constant.reshape(()).item(), dtype=constant.dtype)
+    # Broadcasting aligns axes at the right: x's channel axis is the constant's axis -(rank - 1).
+    axis = constant.ndim - (rank - 1)
+    if (axis < 0 or constant.size != constant.shape[axis] or constant.size == 1
+            or (channels and constant.size != channels)):
+        raise imp.error(node, f"a constant of shape {constant.shape} is not one value per channel of a "
+                              f"{rank}-D input {dims or ''}")
+    return constant.reshape(-1)
+
+
+def _sub(imp: _Importer, node) -> None:
+    x = imp.data_input(node)
+    mean = _channel_constant(imp, node, x)
+    imp.add_layer(node, Normalize(mean, np.ones_like(mean), dtype=mean.dtype), x)
+
+
+def _div(imp: _Importer, node) -> None:
+    x = imp.data_input(node)
+    std = _channel_constant(imp, node, x)
+    if not np.all(std > 0):
+        raise imp.error(node, f"divides by {std.tolist()}; numcnn's Normalize needs positive stds")
+    op = imp.producer.get(x)
+    # (x - mean) / std: the Sub made a Normalize with std 1, which this Div completes.
+    if (isinstance(op.layer if op else None, Normalize) and np.all(op.layer.buffers["std"] == 1)
+            and op.layer.num_channels == std.size):
+        mean = op.layer.buffers["mean"]
+        imp.producer[node.output[0]] = _Op(Normalize(mean, std, dtype=mean.dtype), op.inputs,
+                                           f"node {node.name!r} (Div)")
+        return
+    imp.add_layer(node, Normalize(np.zeros_like(std), std, dtype=std.dtype), x)
+
+
 def _batch_norm(imp: _Importer, node) -> None:
     x = imp.data_input(node)
     attrs = imp.attrs(node)
@@ -547,6 +590,8 @@ CONVERTERS: dict[str, Callable] = {
     "AveragePool": _pool,
     "GlobalAveragePool": _leaf(GlobalAvgPool2d),
     "BatchNormalization": _batch_norm,
+    "Sub": _sub,
+    "Div": _div,
     "Flatten": _flatten,
     "Reshape": _reshape,
     "Dropout": _skip,
