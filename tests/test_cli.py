@@ -382,7 +382,7 @@ def corrupt_data(tmp_path):
     ["train", "--schedule", "sometimes"],
     ["train", "--model", "resnet-1000", "--dataset", "sample"],
     ["train", "--optimizer", "lbfgs", "--dataset", "sample"],
-    ["train", "--dataset", "cifar-100"],
+    ["train", "--dataset", "imagenet"],
     ["train", "--resume", "{tmp}/nowhere"],
     ["train", "--resume", "{tmp}"],
     ["train", "--resume", "{tmp}", "--model", "mlp"],

@@ -170,7 +170,7 @@ def test_corrupt_file_in_folder_names_it(tmp_path):
 
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(DataError) as info:
-        load("cifar10")
+        load("imagenet")
     for name in DATASETS:
         assert name in str(info.value)
     with pytest.raises(DataError):

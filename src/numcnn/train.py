@@ -173,7 +173,8 @@ class Trainer:
             shuffle: bool = True, resume: bool = False) -> dict[str, list]:
         """Train until ``epochs`` epochs are complete; returns the history (dict of lists).
 
-        x, y       : (N, C, H, W) float images and (N,) int labels (or (N, K) targets)
+        x, y       : (N, C, H, W) float images in [0, 1] (or uint8 pixels, converted a batch at a
+                     time) and (N,) int labels (or (N, K) targets)
         epochs     : the total number of epochs of the run. A fresh trainer trains that many;
                      one that already completed some (a resumed run) trains the rest.
         validation : (x_val, y_val), evaluated after each epoch, or None
@@ -414,21 +415,24 @@ class Trainer:
 def batched_logits(model, x, batch_size: int = 500):
     """Yield (slice, logits) over x, batch_size samples at a time, in eval mode.
 
+    x: (N, C, H, W) floats, or uint8 pixels scaled to float32 in [0, 1] a batch at a time.
     The model's previous mode is restored when the loop ends (or is abandoned), and memory stays
     bounded by one batch's activations whatever len(x) is.
     """
+    from .data.loader import as_float_images
+
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
     with model.evaluating():
         for start in range(0, len(x), batch_size):
             part = slice(start, start + batch_size)
-            yield part, model.forward(x[part])
+            yield part, model.forward(as_float_images(x[part]))
 
 
 def evaluate(model, x, y, loss=None, batch_size: int = 500) -> dict[str, float]:
     """Mean loss and accuracy over (x, y) in eval mode, batch_size samples at a time.
 
-    x: (N, C, H, W); y: (N,) labels or (N, K) targets; loss: a loss layer, default
+    x: (N, C, H, W) floats or uint8 pixels; y: (N,) labels or (N, K) targets; loss: a loss layer, default
     SoftmaxCrossEntropy(). Returns {"loss": float, "accuracy": float}.
     """
     loss = loss if loss is not None else SoftmaxCrossEntropy()

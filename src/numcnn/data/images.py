@@ -1,4 +1,11 @@
-"""Image files (PNG, JPEG, ...) as arrays a model takes, through Pillow (the "train" extra)."""
+"""Image files (PNG, JPEG, BMP, GIF, TIFF, WebP, ...) as arrays a model takes, through Pillow
+(the "train" extra).
+
+One conversion serves training data and prediction alike, so a picture given to ``predict``
+goes through exactly what the image folder's pictures went through: EXIF rotation applied,
+grayscale/RGBA/palette converted to the dataset's channel count (alpha dropped, as
+torchvision does), the shorter side resized to the target and the centre cropped.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +13,101 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 
+# What Pillow reads that we take as an image in a folder (lower case; the case of a name does not matter).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "F"}
+
+
+def require_pillow():
+    """The PIL.Image module, or a ConfigError with the pip command (Pillow is in the "train" extra)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ConfigError("reading images needs Pillow, which is not installed: pip install 'numcnn[train]'") from None
+    return Image
+
+
+def is_color(image) -> bool:
+    """Whether a Pillow image has colour: an RGB-like mode, or a palette that is not all gray."""
+    mode = image.mode
+    if mode in _GRAY_MODES or mode.startswith("I;16"):
+        return False
+    if mode in ("P", "PA"):
+        palette = np.asarray(image.getpalette() or [], dtype=np.int16).reshape(-1, 3)
+        return bool(np.any(palette != palette[:, :1]))
+    return True
+
+
+def _to_mode(image, channels: int):
+    """The image in mode "L" (channels 1) or "RGB" (channels 3)."""
+    Image = require_pillow()
+    if image.mode.startswith("I;16"):  # 16-bit gray: scale to 8 bits (convert("L") would clip)
+        image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
+    elif image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")  # what Pillow asks for before dropping a palette's alpha
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def fit_image(image, height: int, width: int):
+    """Resize so the image covers height x width (the shorter side fits), then crop the centre.
+
+    image : a Pillow image of any size -> a Pillow image of exactly (width, height).
+    """
+    Image = require_pillow()
+    w, h = image.size
+    if (w, h) != (width, height):
+        scale = max(height / h, width / w)
+        size = (max(width, round(w * scale)), max(height, round(h * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+        left, top = round((size[0] - width) / 2), round((size[1] - height) / 2)
+        image = image.crop((left, top, left + width, top + height))
+    return image
+
+
+def decode(path, channels: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One image file as uint8 pixels (C, H, W).
+
+    channels : 1 (gray, ITU-R 601 luma) or 3 (RGB)
+    size     : (H, W) to resize and centre-crop to (``fit_image``); None keeps the file's size.
+    Raises DataError naming the file when Pillow cannot read it.
+    """
+    Image = require_pillow()
+    from PIL import ImageOps, UnidentifiedImageError
+
+    if channels not in (1, 3):
+        raise ConfigError(f"images can be read with 1 (gray) or 3 (RGB) channels, not {channels}")
+    try:
+        with Image.open(path) as image:
+            if size is not None:  # JPEG decodes straight to a smaller scale that still covers size
+                image.draft(image.mode, (size[1], size[0]))
+            image = _to_mode(ImageOps.exif_transpose(image), channels)
+            if size is not None:
+                image = fit_image(image, *size)
+            array = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path}: cannot read it as an image ({exc})") from None
+    return np.ascontiguousarray(array[None] if channels == 1 else array.transpose(2, 0, 1))
+
 
 def read_image(path, shape: tuple[int, int, int], dark_background: bool = False) -> tuple[np.ndarray, bool]:
-    """An image file as a (C, H, W) float32 array in [0, 1], resized to the model's input.
+    """An image file as a (C, H, W) float32 array in [0, 1], converted to the model's input.
 
-    shape           : the model's (C, H, W); C must be 1 (grayscale) or 3 (RGB).
-    dark_background : the model was trained on light things on a dark ground (MNIST's white
-                      digits). A picture with a light background (dark ink on paper, judged by
-                      the mean brightness of its border) is then inverted to match.
+    shape           : the model's (C, H, W); C must be 1 (grayscale) or 3 (RGB). The picture
+                      is converted to C channels, its shorter side resized and its centre
+                      cropped to H x W (``decode``).
+    dark_background : the model takes 1-channel pictures of light things on a dark ground
+                      (MNIST's white digits). A picture with a light background (dark ink on
+                      paper, judged by the mean brightness of its border) is then inverted to
+                      match. Never applied to colour models.
     Returns (image, inverted).
     """
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:  # pragma: no cover - Pillow is in the "train" extra
-        raise ConfigError("reading images needs Pillow: pip install 'numcnn[train]'") from None
     channels, height, width = shape
     if channels not in (1, 3):
         raise ConfigError(f"the model takes {channels}-channel images; only 1 (gray) or 3 (RGB) can be read")
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.LANCZOS)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read it as an image ({exc})") from None
-    array = array[None] if channels == 1 else array.transpose(2, 0, 1)
+    array = decode(path, channels, (height, width)).astype(np.float32) / 255.0
     inverted = False
-    if dark_background:
-        gray = array.mean(axis=0)
+    if dark_background and channels == 1:
+        gray = array[0]
         border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
         inverted = bool(border.mean() > 0.5)
     if inverted:
