@@ -18,9 +18,10 @@ def _linears(model):
 def test_every_model_maps_a_batch_to_logits_and_records_its_input(name):
     nc.manual_seed(0)
     model = zoo.get_model(name)
-    x = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    shape = (3, 32, 32) if name == "cifar-resnet" else (1, 28, 28)  # each model's default input
+    x = np.random.default_rng(0).random((3, *shape), dtype=np.float32)
     assert model.eval().forward(x).shape == (3, 10)
-    assert model.input_shape == (1, 28, 28)
+    assert model.input_shape == shape
     rebuilt = from_config(to_config(model))  # the architecture survives save/load
     rebuilt.load_state_dict(model.state_dict())
     assert np.array_equal(rebuilt.eval().forward(x), model.forward(x))

@@ -81,8 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a zoo model; writes model.npz, checkpoint.npz, "
                                             "history.json and plots into --out.")
     train.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default simple-convnet)")
-    train.add_argument("--dataset", help=f"one of: {', '.join(DATASETS)} (default fashion-mnist)")
-    train.add_argument("--data-dir", help="folder holding the dataset's 4 IDX files (default: look it up)")
+    train.add_argument("--dataset", metavar="NAME|PATH",
+                       help=f"one of: {', '.join(DATASETS)} (default fashion-mnist), or a folder of images: "
+                            f"PATH/train/<class>/* and PATH/test/<class>/*, or PATH/<class>/* alone")
+    train.add_argument("--data-dir", help="folder holding a named dataset's files (default: look it up)")
     train.add_argument("--epochs", type=_positive_int, help="total epochs of the run (default 3)")
     train.add_argument("--batch-size", type=_positive_int, help="default 100")
     train.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw (default adam)")
@@ -91,8 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
                        help="L2 penalty (decoupled for adamw); default: the optimizer's (0; 1e-2 for adamw)")
     train.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default none)")
     train.add_argument("--augment", action="store_true", default=None,
-                       help="random shifts (2 pixels at 28x28), and left-right flips where a mirror "
-                            "image keeps its class (Fashion-MNIST, not digits)")
+                       help="random shifts (2 pixels at 28x28; a random crop with 4-pixel padding for CIFAR "
+                            "and image folders), and left-right flips where a mirror image keeps its class "
+                            "(not digits)")
+    train.add_argument("--jitter", type=_non_negative_float,
+                       help="with --augment: random brightness and contrast, e.g. 0.2 for +-20%% (default 0)")
+    train.add_argument("--width", type=_positive_int,
+                       help="channels of the model's first stage, for models that have one "
+                            "(cifar-resnet: default 8; 16 is the paper's ResNet-20)")
+    normalize = train.add_mutually_exclusive_group()
+    normalize.add_argument("--normalize", action="store_true", default=None,
+                           help="standardise each channel with the training set's mean and std, inside "
+                                "the model (default for CIFAR and image folders)")
+    normalize.add_argument("--no-normalize", dest="normalize", action="store_false")
+    train.add_argument("--labels", choices=("fine", "coarse"),
+                       help="cifar100: the 100 fine classes (default) or the 20 superclasses")
+    train.add_argument("--image-size", type=_positive_int, metavar="N",
+                       help="image folders: resize the shorter side to N and crop the centre (default: "
+                            "the pictures' own size, which must then be the same for all)")
+    train.add_argument("--channels", type=int, choices=(1, 3),
+                       help="image folders: 1 (gray) or 3 (RGB); default RGB if any picture has colour")
+    train.add_argument("--val-fraction", type=_positive_float, metavar="F",
+                       help="image folders without test/: hold out this fraction of each class (default 0.2)")
+    train.add_argument("--strict", action="store_true", default=None,
+                       help="image folders: an unreadable picture is an error, not a skip with a warning")
     train.add_argument("--limit", type=_positive_int, help="train on the first N training images only")
     train.add_argument("--test-limit", type=_positive_int, help="evaluate on the first N test images only")
     train.add_argument("--seed", type=_non_negative_int, help="seeds weights, shuffling, dropout (default 0)")
@@ -193,6 +217,7 @@ def _given(args) -> dict:
 def cmd_train(args) -> int:
     from . import recipe
 
+    plots = _plots_available(not args.no_plots)  # said before any work
     if args.resume:
         if args.out is not None or args.overwrite:
             raise ConfigError("--resume RUN_DIR continues the run in RUN_DIR; drop --out and --overwrite")
@@ -201,16 +226,30 @@ def cmd_train(args) -> int:
                                      progress=_show_progress(args), log=_say)
         _say(f"data: {run.config['dataset']} from {run.source}")
         _say(f"resuming {args.resume} after epoch {trainer.epoch} of {run.config['epochs']}")
-        return _fit_and_report(run, trainer, not args.no_plots)
+        return _fit_and_report(run, trainer, plots)
     config = recipe.settings(_given(args))  # every cheap check before the data is read
-    out = recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-{config['dataset']}"), args.overwrite)
-    return _train_new(config, out, _show_progress(args), not args.no_plots)
+    name = Path(config["dataset"]).name  # an image folder's own name, or the dataset's
+    out = recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-{name}"), args.overwrite)
+    return _train_new(config, out, _show_progress(args), plots)
+
+
+def _plots_available(plots: bool) -> bool:
+    """Whether the plots can be drawn; said before any work when they cannot (a missing
+    matplotlib skips them, it does not fail the run)."""
+    if plots:
+        from .viz import missing_dependency
+
+        missing = missing_dependency()
+        if missing:
+            _say(f"note: plots will be skipped: {missing}")
+            return False
+    return plots
 
 
 def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note: str = "") -> int:
     from . import recipe
 
-    run = recipe.build(config)
+    run = recipe.build(config, progress=progress or None)
     _say(f"data: {run.config['dataset']} from {run.source}{source_note}")
     _say(f"      {len(run.train[0])} training images, {len(run.test[0])} test images "
          f"(the test set is the validation set)")
@@ -247,12 +286,15 @@ def _fit_and_report(run, trainer, plots: bool) -> int:
 
 
 # -- the other commands ------------------------------------------------------------------------
-def _test_set(dataset: str, data_dir):
-    """(x_test, y_test, source line) of a dataset."""
-    from . import data
+def _test_set(dataset: str, data_dir, training: dict):
+    """(x_test, y_test, source line) of a dataset; read as the model's run read it (its labels,
+    image size, split, ...) when it is the dataset the model was trained on."""
+    from . import data, recipe
 
-    folder, source = data.resolve(dataset, data_dir)
-    _, (x_test, y_test) = data.load(dataset, folder, download=False)
+    dataset = data.canonical_dataset(dataset)
+    options = recipe.dataset_options({**training, "dataset": dataset}) if dataset == training.get("dataset") else {}
+    described, folder, source = data.prepare(dataset, data_dir, **options)
+    _, (x_test, y_test) = described.reader(folder, described)
     return x_test, y_test, source
 
 
@@ -265,7 +307,7 @@ def cmd_evaluate(args) -> int:
     if not dataset:
         raise ConfigError(f"{args.model}: the model does not record its dataset; pass --dataset")
     data_dir = args.data_dir if args.data_dir is not None else (None if args.dataset else training.get("data_dir"))
-    x_test, y_test, source = _test_set(dataset, data_dir)
+    x_test, y_test, source = _test_set(dataset, data_dir, training)
     result = evaluate(model, x_test, y_test, batch_size=args.batch_size)
     if args.json:
         path = Path(args.model) / "model.npz" if Path(args.model).is_dir() else Path(args.model)
@@ -287,18 +329,23 @@ def cmd_predict(args) -> int:
     shape = getattr(model, "input_shape", None)
     if not shape or len(shape) != 3:
         raise ConfigError(f"{args.model}: the model does not record an image input shape (C, H, W)")
+    # Class names and the background rule come from the model's own record, else the dataset's.
     dataset = args.dataset or training.get("dataset")
-    described = data.info(dataset) if dataset else None
-    dark = described is not None and described.dark_background
-    images, flags = zip(*(data.read_image(path, shape, dark) for path in args.images))
+    names = training.get("classes") if not args.dataset else None
+    if names is None and dataset:
+        names = data.class_names(dataset, labels=training.get("labels") if dataset == training.get("dataset") else None)
+    dark = training.get("dark_background")
+    if dark is None and dataset and not data.is_folder_dataset(dataset):
+        dark = data.info(dataset).dark_background
+    images, flags = zip(*(data.read_image(path, shape, bool(dark)) for path in args.images))
     probs = predict_proba(model, np.stack(images))
-    if described is not None and described.num_classes != probs.shape[1]:
-        raise ConfigError(f"{dataset} has {described.num_classes} classes but the model outputs {probs.shape[1]}")
+    if names is not None and len(names) != probs.shape[1]:
+        raise ConfigError(f"{dataset} has {len(names)} classes but the model outputs {probs.shape[1]}")
     for path, p, inverted in zip(args.images, probs, flags):
         note = " (inverted: dark on light)" if inverted else ""
         _say(f"{path}{note}")
         for rank, k in enumerate(np.argsort(-p, kind="stable")[:args.top], start=1):
-            label = described.classes[k] if described is not None else f"class {k}"
+            label = names[k] if names is not None else f"class {k}"
             _say(f"  {rank}. {label:<14} {p[k]:7.2%}")
     return 0
 
@@ -318,8 +365,10 @@ def cmd_summary(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .viz import plot_run
+    from .viz import missing_dependency, plot_run
 
+    if missing_dependency():
+        raise ConfigError(missing_dependency())
     paths = plot_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir)
     for name, path in paths.items():
         _say(f"{name}: {path}")
@@ -329,6 +378,7 @@ def cmd_plot(args) -> int:
 def cmd_demo(args) -> int:
     from . import data, recipe
 
+    plots = _plots_available(not args.no_plots)
     try:
         data.resolve("fashion-mnist", args.data_dir, download=False)
         dataset, note = "fashion-mnist", ""
@@ -341,7 +391,7 @@ def cmd_demo(args) -> int:
     config = recipe.settings({"dataset": dataset, "epochs": args.epochs or DEMO_EPOCHS[dataset], "seed": args.seed,
                               "data_dir": args.data_dir if dataset == "fashion-mnist" else None})
     out = recipe.start_run_dir(Path(args.out), overwrite=True)
-    return _train_new(config, out, _show_progress(args), not args.no_plots, source_note=note)
+    return _train_new(config, out, _show_progress(args), plots, source_note=note)
 
 
 def _interop():
@@ -394,9 +444,20 @@ def _one_line(message: str) -> str:
     return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {_one_line(message)}", file=sys.stderr if file is None else file, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, 2 for errors, 130 for Ctrl-C)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    import warnings
+
+    with warnings.catch_warnings():  # restores the caller's warning display afterwards
+        warnings.showwarning = _warning_line  # "warning: ..." on one line, like our errors
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["bench"]:
             return cmd_bench(argv[1:])

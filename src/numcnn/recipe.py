@@ -4,11 +4,15 @@
     trainer = run.trainer(out_dir="runs/lenet")
     run.fit(trainer)                                  # the same run `numcnn train` would make
 
-``build`` reads the dataset, builds the zoo model for its image shape and class count, the
-optimizer, the learning-rate schedule and the augmentation, all from one dict of settings
-(``DEFAULTS`` says which). The settings are recorded in every checkpoint, and ``resume`` rebuilds
-the same run from a run folder. A new dataset or model is one registry entry (``numcnn.data``,
+``build`` reads the dataset (a registered name or a folder of images), builds the zoo model
+for its image shape and class count, puts a ``Normalize`` layer with the training set's
+per-channel statistics in front where the dataset asks for it, and makes the optimizer, the
+learning-rate schedule and the augmentation, all from one dict of settings (``DEFAULTS`` says
+which). The settings are recorded in every checkpoint, and ``resume`` rebuilds the same run
+from a run folder. A new dataset or model is one registry entry (``numcnn.data``,
 ``numcnn.zoo``); nothing here names one.
+
+Images stay uint8 in memory (CIFAR-10: 150 MB) and are scaled a batch at a time.
 """
 
 from __future__ import annotations
@@ -17,17 +21,24 @@ import math
 import numbers
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 from . import data, init, optim, zoo
 from .errors import ConfigError, ModelFileError
-from .layers import Layer
+from .layers import Layer, Normalize
+from .model import Sequential
 from .train import CHECKPOINT, Hook, Trainer, check_resume_settings, read_checkpoint
 
 DEFAULTS: dict[str, Any] = {
     "model": "simple-convnet", "dataset": "fashion-mnist", "epochs": 3, "batch_size": 100,
     "optimizer": "adam", "lr": 1e-3, "weight_decay": None, "schedule": "none", "augment": False, "seed": 0,
     "data_dir": None, "limit": None, "test_limit": None,
+    # The data: CIFAR-100's labels ("fine" or "coarse"); an image folder's picture size, channel
+    # count, held-out fraction and whether an unreadable file is an error.
+    "labels": None, "image_size": None, "channels": None, "val_fraction": None, "strict": False,
+    # Per-channel standardisation in the model (None: as the dataset says), colour jitter
+    # strength for augment, and the zoo model's width (None: the model's default).
+    "normalize": None, "jitter": 0.0, "width": None,
 }
 SCHEDULES = ("none", "step", "cosine", "warmup-cosine")
 # What a resumed run takes from its checkpoint and may not change; epochs may grow and the data
@@ -60,7 +71,7 @@ def settings(given: dict[str, Any] | None = None) -> dict[str, Any]:
         raise ConfigError(f"unknown settings {unknown}: expected some of {', '.join(DEFAULTS)}")
     out = {**DEFAULTS, **given}
     out["model"] = zoo.canonical_name(out["model"])
-    out["dataset"] = data.info(out["dataset"]).name
+    out["dataset"] = data.canonical_dataset(out["dataset"])
     optimizer = str(out["optimizer"]).lower()
     if optimizer not in optim.OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {out['optimizer']!r}: expected one of {', '.join(optim.OPTIMIZERS)}")
@@ -74,11 +85,53 @@ def settings(given: dict[str, Any] | None = None) -> dict[str, Any]:
     _check_number(out, "weight_decay", float, 0, optional=True)
     for key in ("limit", "test_limit"):
         _check_number(out, key, int, 1, optional=True)
-    if not isinstance(out["augment"], bool):
-        raise ConfigError(f"augment must be True or False, got {out['augment']!r}")
+    for key in ("augment", "strict"):
+        if not isinstance(out[key], bool):
+            raise ConfigError(f"{key} must be True or False, got {out[key]!r}")
+    if out["normalize"] not in (None, True, False):
+        raise ConfigError(f"normalize must be True, False or None, got {out['normalize']!r}")
+    _check_number(out, "jitter", float, 0)
+    if out["jitter"] > 1:
+        raise ConfigError(f"jitter must be a number in [0, 1], got {out['jitter']!r}")
+    _check_number(out, "width", int, 1, optional=True)
+    if out["width"] is not None and "width" not in zoo.options(out["model"]):
+        raise ConfigError(f"width: {out['model']} has no width to set (models with one: "
+                          f"{', '.join(name for name in zoo.MODELS if 'width' in zoo.options(name))})")
+    _check_data_options(out)
     if out["data_dir"] is not None:
         out["data_dir"] = str(out["data_dir"])
     return out
+
+
+def _check_data_options(out: dict[str, Any]) -> None:
+    """The data settings must fit the dataset: labels for CIFAR-100, the rest for image folders."""
+    folder = data.is_folder_dataset(out["dataset"])
+    if out["labels"] is not None:
+        choices = data.datasets.LABELS.get(out["dataset"])
+        if choices is None:
+            raise ConfigError(f"labels: only {', '.join(data.datasets.LABELS)} has a choice of labels, "
+                              f"not {out['dataset']}")
+        if out["labels"] not in choices:
+            raise ConfigError(f"labels must be one of {', '.join(choices)}, got {out['labels']!r}")
+    given = [key for key in data.datasets.FOLDER_OPTIONS if out[key] not in (None, False)]
+    if given and not folder:
+        raise ConfigError(f"{', '.join(given)}: for image folders only, not for {out['dataset']}")
+    if folder and out["data_dir"] is not None:
+        raise ConfigError("data_dir applies to named datasets; give the image folder as the dataset")
+    _check_number(out, "image_size", int, 1, optional=True)
+    if out["channels"] not in (None, 1, 3):
+        raise ConfigError(f"channels must be 1, 3 or None, got {out['channels']!r}")
+    _check_number(out, "val_fraction", float, 0, inclusive=False, optional=True)
+    if out["val_fraction"] is not None and out["val_fraction"] >= 1:
+        raise ConfigError(f"val_fraction must be a number in (0, 1), got {out['val_fraction']!r}")
+
+
+def dataset_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``data.prepare``/``data.load`` that a run's settings give."""
+    if not data.is_folder_dataset(config["dataset"]):
+        return {"labels": config.get("labels")}
+    options = {key: config.get(key) for key in data.datasets.FOLDER_OPTIONS}
+    return {**options, "strict": bool(options["strict"]), "seed": config.get("seed", 0)}
 
 
 def build_schedule(name: str, optimizer, epochs: int, batches_per_epoch: int):
@@ -101,15 +154,29 @@ def build_schedule(name: str, optimizer, epochs: int, batches_per_epoch: int):
 Split = tuple[Any, Any]
 
 
-def load_data(config: dict[str, Any]) -> tuple[Split, Split, str]:
-    """((x, y), (x_test, y_test), source line) of a run's dataset, cut to its limit and test_limit."""
-    folder, source = data.resolve(config["dataset"], config["data_dir"])
-    (x, y), (x_test, y_test) = data.load(config["dataset"], folder, download=False)
+class Loaded(NamedTuple):
+    """A run's data: train and test (x, y), x (N, C, H, W) as stored (uint8 for every built-in
+    format), the source line, and the dataset's description."""
+
+    train: Split
+    test: Split
+    source: str
+    info: data.DatasetInfo
+
+
+def load_data(config: dict[str, Any], progress: bool | None = None) -> Loaded:
+    """The data of a run's settings, cut to its limit and test_limit.
+
+    progress: a bar while an image folder decodes (None: on a terminal, for large folders).
+    """
+    described, folder, source = data.prepare(config["dataset"], config["data_dir"], progress=progress,
+                                             **dataset_options(config))
+    (x, y), (x_test, y_test) = described.reader(folder, described)
     if config["limit"] is not None:
         x, y = x[:config["limit"]], y[:config["limit"]]
     if config["test_limit"] is not None:
         x_test, y_test = x_test[:config["test_limit"]], y_test[:config["test_limit"]]
-    return (x, y), (x_test, y_test), source
+    return Loaded((x, y), (x_test, y_test), source, described)
 
 
 @dataclass
@@ -118,8 +185,8 @@ class Run:
 
     config   : the complete settings (JSON-friendly), recorded in checkpoints and model.npz
     dataset  : the dataset's description (shape, classes, ...)
-    train    : (x, y), x (N, C, H, W) float32, y (N,) int64;  test: the same for the test set,
-               which serves as the validation set
+    train    : (x, y), x (N, C, H, W) uint8 pixels (or float32 in [0, 1]), y (N,) int64;
+               test: the same for the test set, which serves as the validation set
     source   : where the data was read from, one line
     model, optimizer, schedule, schedule_per : as the Trainer takes them
     augment  : the batch augmentation, or None
@@ -138,9 +205,15 @@ class Run:
 
     def trainer(self, out_dir=None, progress: bool = False, log: Callable[[str], Any] | None = None,
                 hooks: Iterable[Hook] = ()) -> Trainer:
-        """A Trainer for this run, writing checkpoints into out_dir (None: no files)."""
+        """A Trainer for this run, writing checkpoints into out_dir (None: no files).
+
+        Its record (in the checkpoint and model.npz) is the settings plus what predicting needs
+        without the data: the class names and whether the pictures are light on dark.
+        """
+        record = {**self.config, "classes": list(self.dataset.classes),
+                  "dark_background": self.dataset.dark_background}
         return Trainer(self.model, None, self.optimizer, self.schedule, seed=self.config["seed"], out_dir=out_dir,
-                       progress=progress, log=log, config=self.config, schedule_per=self.schedule_per,
+                       progress=progress, log=log, config=record, schedule_per=self.schedule_per,
                        hooks=hooks)
 
     def fit(self, trainer: Trainer) -> dict[str, list]:
@@ -149,25 +222,36 @@ class Run:
                            validation=self.test, augment=self.augment)
 
 
-def build(config: dict[str, Any], loaded: tuple[Split, Split, str] | None = None) -> Run:
+def _augmentation(config: dict[str, Any], dataset: data.DatasetInfo):
+    return data.default_augmentation(dataset, config["jitter"]) if config["augment"] else None
+
+
+def build(config: dict[str, Any], loaded: Loaded | None = None, progress: bool | None = None) -> Run:
     """A new run from settings (see ``settings``): data, model, optimizer, schedule, augmentation.
 
-    loaded : the run's data as ``load_data`` returns it, if already read; else it is read here.
+    loaded   : the run's data as ``load_data`` returns it, if already read; else it is read here.
+    progress : a bar while an image folder decodes (see ``load_data``)
     The model's weights are drawn after ``numcnn.manual_seed(seed)``, so equal settings give
-    equal runs.
+    equal runs. With normalize (by default for colour datasets), the model's first layer is a
+    ``Normalize`` holding the training images' per-channel mean and std.
     """
     config = settings(config)
-    dataset = data.info(config["dataset"])
-    train, test, source = loaded if loaded is not None else load_data(config)
+    train, test, source, dataset = loaded if loaded is not None else load_data(config, progress)
+    if config["normalize"] is None:
+        config["normalize"] = dataset.normalize
     init.manual_seed(config["seed"])
-    model = zoo.model_for(config["model"], dataset.shape, dataset.num_classes)
+    width = {"width": config["width"]} if config["width"] is not None else {}
+    model = zoo.model_for(config["model"], dataset.shape, dataset.num_classes, **width)
+    if config["normalize"]:
+        mean, std = data.channel_stats(train[0])
+        model = Sequential(Normalize(mean, std), *model.layers, input_shape=model.input_shape)
     # Without weight_decay each optimizer keeps its own default (0, or 1e-2 for AdamW).
     extra = {"weight_decay": config["weight_decay"]} if config["weight_decay"] is not None else {}
     optimizer = optim.get_optimizer(config["optimizer"], model, lr=config["lr"], **extra)
     config["weight_decay"] = optimizer.weight_decay
     batches = math.ceil(len(train[0]) / config["batch_size"])
     schedule, per = build_schedule(config["schedule"], optimizer, config["epochs"], batches)
-    augment = data.default_augmentation(dataset) if config["augment"] else None
+    augment = _augmentation(config, dataset)
     return Run(config, dataset, train, test, source, model, optimizer, schedule, per, augment)
 
 
@@ -199,9 +283,12 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     if not run_dir.is_dir():
         raise ModelFileError(f"{run_dir}: no such run folder")
     _, meta = read_checkpoint(run_dir)
-    saved = meta["config"]
+    saved = dict(meta["config"])
     if not saved.get("dataset") or not saved.get("batch_size"):
         raise ModelFileError(f"{run_dir}: the checkpoint was not written by a recipe run (no dataset recorded)")
+    moved_folder = data_dir is not None and data.is_folder_dataset(saved["dataset"])
+    if moved_folder:  # an image folder that moved: data_dir is its new place
+        saved["dataset"], data_dir = str(data_dir), None
     try:
         config = settings({key: saved.get(key) for key in DEFAULTS})
     except ConfigError as exc:
@@ -222,14 +309,13 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
         # Re-planning the schedule would change the run; keeping it is the honest default.
         log(f"note: the {config['schedule']} schedule was planned for {planned} epochs and is kept as it "
             f"was; epochs {planned + 1}-{config['epochs']} run past its end")
-    trainer.config.update(epochs=config["epochs"], data_dir=config["data_dir"])
-    dataset = data.info(config["dataset"])
-    train, test, source = load_data(config)
-    augment = data.default_augmentation(dataset) if config["augment"] else None
+    trainer.config.update(epochs=config["epochs"], data_dir=config["data_dir"], dataset=config["dataset"])
+    train, test, source, dataset = load_data(config)
+    augment = _augmentation(config, dataset)
     run = Run(config, dataset, train, test, source, trainer.model, trainer.optimizer, trainer.schedule,
               trainer.schedule_per, augment)
     return run, trainer
 
 
-__all__ = ["DEFAULTS", "SCHEDULES", "Run", "build", "build_schedule", "load_data", "resume", "settings",
-           "start_run_dir"]
+__all__ = ["DEFAULTS", "SCHEDULES", "Loaded", "Run", "build", "build_schedule", "dataset_options", "load_data",
+           "resume", "settings", "start_run_dir"]

@@ -14,8 +14,18 @@ from typing import Sequence
 
 import numpy as np
 
+from .data.loader import as_float_images
 from .errors import ConfigError, DataError, ModelFileError, ShapeError
 from .layers import Conv2d
+
+
+def missing_dependency() -> str | None:
+    """None if the plots can be drawn, else one sentence saying what to install."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "matplotlib is not installed (pip install 'numcnn[train]')"
+    return None
 
 
 def _figure(width: float, height: float):
@@ -124,10 +134,11 @@ def plot_filters(model, path) -> Path:
 def plot_feature_maps(model, x_one, path, max_channels: int = 8) -> Path:
     """The activations of one image, layer by layer (every layer with a (C, H, W) output).
 
-    x_one: (C, H, W) or (1, C, H, W). Each row is one layer's output, its first max_channels
-    channels; the first row is the input. Runs in eval mode and restores the previous mode.
+    x_one: (C, H, W) or (1, C, H, W), floats in [0, 1] or uint8 pixels. Each row is one layer's
+    output, its first max_channels channels; the first row is the input (in colour for RGB).
+    Runs in eval mode and restores the previous mode.
     """
-    x = np.asarray(x_one, dtype=np.float32)
+    x = as_float_images(np.asarray(x_one)).astype(np.float32, copy=False)
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or x.shape[0] != 1:
@@ -145,11 +156,16 @@ def plot_feature_maps(model, x_one, path, max_channels: int = 8) -> Path:
     axes = np.atleast_1d(fig.subplots(len(rows), 1))
     for ax, (name, maps) in zip(axes, rows):
         # One mosaic per row; each map keeps its own colour scale, as separate plots would.
-        maps = maps[:cols].astype(np.float32)
-        low = maps.min(axis=(1, 2), keepdims=True)
-        span = maps.max(axis=(1, 2), keepdims=True) - low
-        row = _mosaic((maps - low) / np.where(span > 0, span, 1), cols, gap=max(1, maps.shape[-1] // 8))
-        _show(ax, row, "gray" if name == "input" else "viridis")
+        if name == "input" and maps.shape[0] == 3:  # the picture itself, in colour
+            tiles, cmap = _tiles(maps[None])
+            row = _mosaic(tiles, cols, gap=max(1, maps.shape[-1] // 8))
+        else:
+            maps = maps[:cols].astype(np.float32)
+            low = maps.min(axis=(1, 2), keepdims=True)
+            span = maps.max(axis=(1, 2), keepdims=True) - low
+            row = _mosaic((maps - low) / np.where(span > 0, span, 1), cols, gap=max(1, maps.shape[-1] // 8))
+            cmap = "gray" if name == "input" else "viridis"
+        _show(ax, row, cmap)
         ax.text(-2, row.shape[0] / 2, name, ha="right", va="center", fontsize=8)
         ax.set_anchor("W")
     axes[0].set_title(f"feature maps of one image, layer by layer (first {cols} channels)", loc="left")
@@ -187,9 +203,9 @@ def plot_confusion(y_true, y_pred, class_names: Sequence[str], path) -> Path:
 
 
 def plot_misclassified(x, y_true, y_pred, class_names: Sequence[str], path, max_items: int = 25) -> Path:
-    """A grid of the first max_items misclassified images, titled "true -> predicted".
+    """A grid of the first max_items misclassified images (in colour for RGB), titled "true -> predicted".
 
-    x: (N, C, H, W); y_true, y_pred: (N,).
+    x: (N, C, H, W) floats in [0, 1] or uint8 pixels; y_true, y_pred: (N,).
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     wrong = np.flatnonzero(y_true != y_pred)[:max_items]
@@ -200,7 +216,7 @@ def plot_misclassified(x, y_true, y_pred, class_names: Sequence[str], path, max_
     ax = fig.subplots()
     ax.axis("off")
     if len(wrong):
-        tiles, cmap = _tiles(np.asarray(x)[wrong])
+        tiles, cmap = _tiles(as_float_images(np.asarray(x)[wrong]))
         h, w = tiles.shape[1:3]
         top, gap = h // 2, max(2, w // 4)  # blank rows above each tile hold its caption
         tiles = np.pad(tiles, [(0, 0), (top, 0), (0, 0)] + [(0, 0)] * (tiles.ndim - 3), constant_values=np.nan)
@@ -221,6 +237,8 @@ PLOTS = {"history": "learning_curves.png", "filters": "filters.png", "feature_ma
 def plot_model(model, x, y, class_names: Sequence[str], out_dir, history: dict | None = None,
                batch_size: int = 500) -> dict[str, Path]:
     """Every plot of a trained model on a test set (x, y); returns {plot name: path}.
+
+    x: (N, C, H, W) floats in [0, 1] or uint8 pixels; y: (N,) labels; class_names: K names.
 
     The filter plot is skipped for a model without convolutions, the learning curves without
     a history.
@@ -268,14 +286,20 @@ def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int
     Returns {plot name: path}; the PNGs are written into run_dir.
     """
     from . import data
+    from .recipe import dataset_options
 
     model, config, history = read_run(run_dir)
     dataset = dataset or config.get("dataset")
     if dataset is None:
         raise ConfigError(f"{run_dir}: the run does not record its dataset; name it (numcnn plot --dataset NAME)")
-    _, (x_test, y_test) = data.load(dataset, data_dir if data_dir is not None else config.get("data_dir"),
-                                    download=False)
+    dataset = data.canonical_dataset(dataset)
+    own = dataset == config.get("dataset")  # read as the run read it: labels, image size, split
+    if data_dir is None and own and not data.is_folder_dataset(dataset):
+        data_dir = config.get("data_dir")
+    options = dataset_options({**config, "dataset": dataset}) if own else {}
+    described, folder, _ = data.prepare(dataset, data_dir, download=False, **options)
+    _, (x_test, y_test) = described.reader(folder, described)
     limit_test = limit_test or config.get("test_limit")
     if limit_test:
         x_test, y_test = x_test[:limit_test], y_test[:limit_test]
-    return plot_model(model, x_test, y_test, data.class_names(dataset), Path(run_dir), history)
+    return plot_model(model, x_test, y_test, list(described.classes), Path(run_dir), history)
