@@ -87,6 +87,11 @@ def test_evaluate_reads_the_folder_as_the_run_did(run_dir, capsys, monkeypatch, 
     result = json.loads(out)
     history = json.loads((run_dir / "history.json").read_text())
     assert result["samples"] == 18 and result["accuracy"] == history["val_accuracy"][-1]
+    moved = __import__("shutil").copytree(read_model(run_dir)[1]["dataset"], tmp_path / "moved")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    status, out, err = run(capsys, "evaluate", run_dir, "--data-dir", moved, "--json")  # the folder moved
+    assert status == 0, err
+    assert json.loads(out)["accuracy"] == result["accuracy"] and json.loads(out)["source"].startswith(f"image folder: {moved} (")
 
 
 def test_plots_show_colour(run_dir, capsys):

@@ -286,28 +286,15 @@ def _fit_and_report(run, trainer, plots: bool) -> int:
 
 
 # -- the other commands ------------------------------------------------------------------------
-def _test_set(dataset: str, data_dir, training: dict):
-    """(x_test, y_test, source line) of a dataset; read as the model's run read it (its labels,
-    image size, split, ...) when it is the dataset the model was trained on."""
-    from . import data, recipe
-
-    dataset = data.canonical_dataset(dataset)
-    options = recipe.dataset_options({**training, "dataset": dataset}) if dataset == training.get("dataset") else {}
-    described, folder, source = data.prepare(dataset, data_dir, **options)
-    _, (x_test, y_test) = described.reader(folder, described)
-    return x_test, y_test, source
-
-
 def cmd_evaluate(args) -> int:
+    from . import data, recipe
     from .model import read_model
     from .train import evaluate
 
     model, training = read_model(args.model)
-    dataset = args.dataset or training.get("dataset")
-    if not dataset:
-        raise ConfigError(f"{args.model}: the model does not record its dataset; pass --dataset")
-    data_dir = args.data_dir if args.data_dir is not None else (None if args.dataset else training.get("data_dir"))
-    x_test, y_test, source = _test_set(dataset, data_dir, training)
+    dataset, data_dir, options = recipe.data_of(training, args.dataset, args.data_dir)
+    described, folder, source = data.prepare(dataset, data_dir, **options)
+    _, (x_test, y_test) = described.reader(folder, described)
     result = evaluate(model, x_test, y_test, batch_size=args.batch_size)
     if args.json:
         path = Path(args.model) / "model.npz" if Path(args.model).is_dir() else Path(args.model)

@@ -106,6 +106,8 @@ def settings(given: dict[str, Any] | None = None) -> dict[str, Any]:
 def _check_data_options(out: dict[str, Any]) -> None:
     """The data settings must fit the dataset: labels for CIFAR-100, the rest for image folders."""
     folder = data.is_folder_dataset(out["dataset"])
+    if folder:
+        data.images.require_pillow()  # before any work: an image folder cannot be read without it
     if out["labels"] is not None:
         choices = data.datasets.LABELS.get(out["dataset"])
         if choices is None:
@@ -124,6 +126,28 @@ def _check_data_options(out: dict[str, Any]) -> None:
     _check_number(out, "val_fraction", float, 0, inclusive=False, optional=True)
     if out["val_fraction"] is not None and out["val_fraction"] >= 1:
         raise ConfigError(f"val_fraction must be a number in (0, 1), got {out['val_fraction']!r}")
+
+
+def data_of(record: dict[str, Any], dataset: str | None = None, data_dir=None) -> tuple[str, Any, dict[str, Any]]:
+    """(dataset, data_dir, options) that read the data a run trained on, as it read them (its
+    labels, image size, split, ...), or another dataset when one is named.
+
+    record   : the run's settings, as a checkpoint or model.npz records them
+    dataset  : another dataset to read; default the run's own
+    data_dir : where the data is now: a named dataset's folder, or the run's image folder
+               that has moved; default the run's data_dir (for its own dataset)
+    Pass the three to ``data.prepare``. ConfigError if neither names a dataset.
+    """
+    own = record.get("dataset")
+    if dataset is None and own is None:
+        raise ConfigError("the model does not record its dataset; name one (--dataset)")
+    if dataset is None and data_dir is not None and data.is_folder_dataset(own):
+        dataset, data_dir, own = data_dir, None, data.canonical_dataset(data_dir)  # the folder moved
+    elif dataset is None and data_dir is None and not data.is_folder_dataset(own):
+        data_dir = record.get("data_dir")
+    dataset = data.canonical_dataset(dataset or own)
+    options = dataset_options({**record, "dataset": dataset}) if dataset == own else {}
+    return dataset, data_dir, options
 
 
 def dataset_options(config: dict[str, Any]) -> dict[str, Any]:
@@ -317,5 +341,5 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     return run, trainer
 
 
-__all__ = ["DEFAULTS", "SCHEDULES", "Loaded", "Run", "build", "build_schedule", "dataset_options", "load_data",
+__all__ = ["DEFAULTS", "SCHEDULES", "Loaded", "Run", "build", "build_schedule", "data_of", "dataset_options", "load_data",
            "resume", "settings", "start_run_dir"]

@@ -286,17 +286,12 @@ def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int
     Returns {plot name: path}; the PNGs are written into run_dir.
     """
     from . import data
-    from .recipe import dataset_options
+    from .recipe import data_of
 
     model, config, history = read_run(run_dir)
-    dataset = dataset or config.get("dataset")
-    if dataset is None:
+    if dataset is None and not config.get("dataset"):
         raise ConfigError(f"{run_dir}: the run does not record its dataset; name it (numcnn plot --dataset NAME)")
-    dataset = data.canonical_dataset(dataset)
-    own = dataset == config.get("dataset")  # read as the run read it: labels, image size, split
-    if data_dir is None and own and not data.is_folder_dataset(dataset):
-        data_dir = config.get("data_dir")
-    options = dataset_options({**config, "dataset": dataset}) if own else {}
+    dataset, data_dir, options = data_of(config, dataset, data_dir)  # read as the run read it
     described, folder, _ = data.prepare(dataset, data_dir, download=False, **options)
     _, (x_test, y_test) = described.reader(folder, described)
     limit_test = limit_test or config.get("test_limit")

@@ -78,8 +78,8 @@ def decode(path, channels: int, size: tuple[int, int] | None = None) -> np.ndarr
         raise ConfigError(f"images can be read with 1 (gray) or 3 (RGB) channels, not {channels}")
     try:
         with Image.open(path) as image:
-            if size is not None:  # JPEG decodes straight to a smaller scale that still covers size
-                image.draft(image.mode, (size[1], size[0]))
+            if size is not None:  # JPEG decodes straight to a smaller scale that still covers
+                image.draft(image.mode, (max(size),) * 2)  # size, either way round (EXIF rotation)
             image = _to_mode(ImageOps.exif_transpose(image), channels)
             if size is not None:
                 image = fit_image(image, *size)
