@@ -249,7 +249,7 @@ def _plots_available(plots: bool) -> bool:
 def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note: str = "") -> int:
     from . import recipe
 
-    run = recipe.build(config, progress=progress or None)
+    run = recipe.build(config, progress=None if progress else False)  # a bar for large folders
     _say(f"data: {run.config['dataset']} from {run.source}{source_note}")
     _say(f"      {len(run.train[0])} training images, {len(run.test[0])} test images "
          f"(the test set is the validation set)")

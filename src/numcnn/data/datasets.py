@@ -369,9 +369,13 @@ def _missing(directory: Path, files=FILES) -> list[str]:
     return [stem for stem in files if find_file(directory, stem) is None]
 
 
-def _describe_missing(directory: Path, files=FILES) -> str:
+def _describe_missing(directory: Path, files=FILES, gz: bool = True) -> str:
+    """Why directory does not hold files: it does not exist, or which ones it lacks
+    (gz: a file may also be there gzipped, as the IDX files may; CIFAR's may not)."""
     if not directory.is_dir():
         return f"{directory} does not exist"
+    if not gz:
+        return f"{directory} lacks {', '.join(stem for stem in files if not (directory / stem).is_file())}"
     return f"{directory} lacks {', '.join(f'{stem}[.gz]' for stem in _missing(directory, files))}"
 
 
@@ -529,7 +533,7 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool
         found = described.find(directory)
         if found is None:
             raise DataError(f"data_dir for {name}: expected {_expected(described)} "
-                            f"in {directory}, but {_describe_missing(directory, files)}")
+                            f"in {directory}, but {_describe_missing(directory, files, described.locate is None)}")
         return found, f"data_dir argument: {found}"
     if name == "sample":
         return SAMPLE_DIR, f"bundled sample: {SAMPLE_DIR} (Fashion-MNIST subset, 600 train + 100 test per class)"
@@ -550,7 +554,7 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool
     for label, directory in (("cache", cache_dir(name)), ("system copy", SYSTEM_ROOT / name)):
         found = described.find(directory)
         if found is None:
-            tried.append(f"{label}: {_describe_missing(directory, files)}")
+            tried.append(f"{label}: {_describe_missing(directory, files, described.locate is None)}")
             continue
         problems = described.official.verify(name, found) if described.official is not None else []
         if not problems:
