@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
+from ..threads import PIECES, run_chunks, split
 from .validate import check_float_array
 from .window import Window, make_window, pad, pair, unpad
 
@@ -44,28 +45,45 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     xp = get_array_module(x)
     x = check_float_array(x, "max_pool2d", 4)
     win = _pool_window(x, kernel_size, stride, padding, "max_pool2d")
-    x_pad = pad(x, win.pads, -np.inf)
     taps = list(win.offsets())
-    out = x_pad[:, :, taps[0][2], taps[0][3]].copy()
+    out = xp.empty(x.shape[:2] + (win.oh, win.ow), dtype=x.dtype)
     arg = xp.empty(out.shape, dtype=np.int16 if len(taps) < 2**15 else np.int32)
     # Each window starts out pointing at its first real pixel, never at padding: a window of
     # -inf values (real ones tie with the -inf padding, and ties never move the winner) then
     # sends its gradient into the input, as PyTorch does.
-    arg[...] = _first_real_tap(xp, win)
-    # PyTorch's rule is "val > max or isnan(val)"; the NaN test costs a pass per tap, so it is
-    # only made when the input holds a NaN (the sum is NaN then).
-    has_nan = bool(xp.isnan(x.sum()))
-    better = xp.empty(out.shape, dtype=bool)
-    for k, (_, _, rows, cols) in enumerate(taps[1:], start=1):
-        cur = x_pad[:, :, rows, cols]
-        xp.greater(cur, out, out=better)
-        if has_nan:
-            better |= xp.isnan(cur)
-        # Taps come in increasing k, so the winner is the LAST tap that beat the running max:
-        # arg = max(arg, k * better). Arithmetic passes, far cheaper than masked copies.
-        xp.maximum(arg, better * arg.dtype.type(k), out=arg)
-        xp.maximum(out, cur, out=out)  # propagates NaN, as PyTorch does
-    return out, (arg, x.shape, x_pad.shape, win)
+    first = _first_real_tap(xp, win)
+
+    def pool(part):
+        x_pad = pad(x[part], win.pads, -np.inf)
+        o, a = out[part], arg[part]
+        o[...] = x_pad[:, :, taps[0][2], taps[0][3]]
+        a[...] = first
+        # PyTorch's rule is "val > max or isnan(val)"; the NaN test costs a pass per tap, so
+        # it is only made when the input holds a NaN (the sum is NaN then).
+        has_nan = bool(xp.isnan(x[part].sum()))
+        better = xp.empty(o.shape, dtype=bool)
+        for k, (_, _, rows, cols) in enumerate(taps[1:], start=1):
+            cur = x_pad[:, :, rows, cols]
+            xp.greater(cur, o, out=better)
+            if has_nan:
+                better |= xp.isnan(cur)
+            # Taps come in increasing k, so the winner is the LAST tap that beat the running
+            # max: arg = max(arg, k * better). Arithmetic passes, far cheaper than masked copies.
+            xp.maximum(a, better * a.dtype.type(k), out=a)
+            xp.maximum(o, cur, out=o)  # propagates NaN, as PyTorch does
+
+    _by_samples(pool, len(x))
+    return out, (arg, x.shape, _padded_shape(x.shape, win), win)
+
+
+def _by_samples(fn, n: int) -> None:
+    """fn(part) for PIECES slices of the batch, on numcnn's threads (see numcnn.threads)."""
+    run_chunks(fn, split(n, PIECES))
+
+
+def _padded_shape(x_shape, win: Window) -> tuple[int, int, int, int]:
+    top, bottom, left, right = win.pads
+    return (*x_shape[:2], x_shape[2] + top + bottom, x_shape[3] + left + right)
 
 
 def _first_real_tap(xp, win: Window):
@@ -96,11 +114,16 @@ def max_pool2d_backward(dout, cache):
     disjoint = win.sh >= win.kh and win.sw >= win.kw
     alloc = xp.empty if disjoint and _covers(padded_shape, win) else xp.zeros
     dx_pad = alloc(padded_shape, dtype=dout.dtype)
-    for k, (_, _, rows, cols) in enumerate(win.offsets()):
-        if disjoint:  # write straight into the tap's pixels
-            xp.multiply(dout, arg == k, out=dx_pad[:, :, rows, cols])
-        else:
-            dx_pad[:, :, rows, cols] += dout * (arg == k)
+
+    def route(part):
+        d, a, dx = dout[part], arg[part], dx_pad[part]
+        for k, (_, _, rows, cols) in enumerate(win.offsets()):
+            if disjoint:  # write straight into the tap's pixels
+                xp.multiply(d, a == k, out=dx[:, :, rows, cols])
+            else:
+                dx[:, :, rows, cols] += d * (a == k)
+
+    _by_samples(route, len(dout))
     return unpad(dx_pad, win.pads)
 
 
@@ -143,11 +166,16 @@ def _window_sum(x, taps, axis: int, outs: int):
     return out
 
 
-def _window_spread(d, taps, axis: int, size: int):
-    """Adjoint of _window_sum: add d's entries back onto the positions they summed."""
+def _window_spread(d, taps, axis: int, size: int, out=None):
+    """Adjoint of _window_sum: add d's entries back onto the positions they summed (into out,
+    zeroed first, if given)."""
     xp = get_array_module(d)
     index = (slice(None),) * axis
-    dx = xp.zeros(d.shape[:axis] + (size,) + d.shape[axis + 1:], dtype=d.dtype)
+    if out is None:
+        dx = xp.zeros(d.shape[:axis] + (size,) + d.shape[axis + 1:], dtype=d.dtype)
+    else:
+        dx = out
+        dx.fill(0)
     for out_part, in_part in taps:
         dx[index + (in_part,)] += d[index + (out_part,)]
     return dx
@@ -191,9 +219,15 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     # A window sum is separable: KH + KW passes instead of KH * KW. Down the columns first,
     # where each tap is whole contiguous rows, so the strided pass along the rows runs on
     # the smaller array; padding is never materialised.
-    out = _window_sum(_window_sum(x, row_taps, 2, win.oh), col_taps, 3, win.ow)
+    xp = get_array_module(x)
     divisor = _avg_divisor(x, win, count_include_pad)
-    out /= divisor
+    out = xp.empty(x.shape[:2] + (win.oh, win.ow), dtype=x.dtype)
+
+    def average(part):
+        total = _window_sum(_window_sum(x[part], row_taps, 2, win.oh), col_taps, 3, win.ow)
+        xp.divide(total, divisor, out=out[part])
+
+    _by_samples(average, len(x))
     return out, (divisor, x.shape, win)
 
 
@@ -206,8 +240,14 @@ def avg_pool2d_backward(dout, cache):
     divisor, x_shape, win = cache
     dout = _check_dout(dout, x_shape[:2] + (win.oh, win.ow), "avg_pool2d_backward")
     row_taps, col_taps = _avg_taps(x_shape, win)
-    share = dout / divisor
-    return _window_spread(_window_spread(share, col_taps, 3, x_shape[3]), row_taps, 2, x_shape[2])
+    dx = get_array_module(dout).empty(x_shape, dtype=dout.dtype)
+
+    def spread(part):
+        share = dout[part] / divisor
+        _window_spread(_window_spread(share, col_taps, 3, x_shape[3]), row_taps, 2, x_shape[2], out=dx[part])
+
+    _by_samples(spread, len(dout))
+    return dx
 
 
 def global_avg_pool2d(x):
