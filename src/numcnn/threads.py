@@ -143,3 +143,9 @@ def run_chunks(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     # (NumPy's errstate among them) hold in the pool's threads as they do in the caller's.
     contexts = [contextvars.copy_context() for _ in items]
     return list(pool.map(lambda context, item: context.run(work, item), contexts, items))
+
+
+def each_piece(fn: Callable[[slice], object], n: int) -> None:
+    """fn(part) for PIECES slices of range(n) (a batch), on numcnn's threads; fn writes its
+    results into arrays it shares with the caller, each piece into its own part."""
+    run_chunks(fn, split(n, PIECES))

@@ -9,19 +9,39 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
+from ..threads import each_piece
 from .validate import check_float_array
+
+
+# Below this many elements an elementwise pass is not worth handing to other threads.
+_SERIAL_BELOW = 1 << 16
+
+
+def _pieces(fn, x) -> None:
+    """fn(part) over slices of x's first axis on numcnn's threads, or fn(...) once for a small x."""
+    if x.ndim == 0 or x.size < _SERIAL_BELOW:
+        fn(Ellipsis)
+    else:
+        each_piece(fn, len(x))
 
 
 def relu(x):
     """max(x, 0). x: (...) -> (...)"""
     xp = get_array_module(x)
     x = check_float_array(x, "relu")
-    return xp.maximum(x, x.dtype.type(0))
+    out = xp.empty_like(x)
+    zero = x.dtype.type(0)
+    _pieces(lambda part: xp.maximum(x[part], zero, out=out[part]), x)
+    return out
 
 
 def relu_backward(dout, x):
     """dout * [x > 0]. dout, x: (...) -> dx (...)"""
-    return dout * (x > 0)  # a product with the mask: several times faster than np.where
+    xp = get_array_module(dout)
+    dx = xp.empty_like(dout)
+    # A product with the mask: several times faster than np.where.
+    _pieces(lambda part: xp.multiply(dout[part], x[part] > 0, out=dx[part]), dout)
+    return dx
 
 
 def leaky_relu(x, negative_slope=0.01):

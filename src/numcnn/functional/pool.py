@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
-from ..threads import PIECES, run_chunks, split
+from ..threads import each_piece
 from .validate import check_float_array
 from .window import Window, make_window, pad, pair, unpad
 
@@ -72,13 +72,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
             xp.maximum(a, better * a.dtype.type(k), out=a)
             xp.maximum(o, cur, out=o)  # propagates NaN, as PyTorch does
 
-    _by_samples(pool, len(x))
+    each_piece(pool, len(x))
     return out, (arg, x.shape, _padded_shape(x.shape, win), win)
-
-
-def _by_samples(fn, n: int) -> None:
-    """fn(part) for PIECES slices of the batch, on numcnn's threads (see numcnn.threads)."""
-    run_chunks(fn, split(n, PIECES))
 
 
 def _padded_shape(x_shape, win: Window) -> tuple[int, int, int, int]:
@@ -123,7 +118,7 @@ def max_pool2d_backward(dout, cache):
             else:
                 dx[:, :, rows, cols] += d * (a == k)
 
-    _by_samples(route, len(dout))
+    each_piece(route, len(dout))
     return unpad(dx_pad, win.pads)
 
 
@@ -227,7 +222,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
         total = _window_sum(_window_sum(x[part], row_taps, 2, win.oh), col_taps, 3, win.ow)
         xp.divide(total, divisor, out=out[part])
 
-    _by_samples(average, len(x))
+    each_piece(average, len(x))
     return out, (divisor, x.shape, win)
 
 
@@ -246,7 +241,7 @@ def avg_pool2d_backward(dout, cache):
         share = dout[part] / divisor
         _window_spread(_window_spread(share, col_taps, 3, x_shape[3]), row_taps, 2, x_shape[2], out=dx[part])
 
-    _by_samples(spread, len(dout))
+    each_piece(spread, len(dout))
     return dx
 
 
