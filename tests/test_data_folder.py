@@ -171,6 +171,8 @@ def test_decoded_once_then_read_from_the_cache_until_the_folder_changes(tmp_path
     (x, _), (x_test, _) = data.load(tmp_path / "photos", dtype=None)
     assert colour(99).transpose(2, 0, 1).tobytes() in {p.tobytes() for p in np.concatenate([x, x_test])}
     assert len(list(cache_dir.iterdir())) == 1  # the stale cache was removed
+    data.load(tmp_path / "photos", image_size=4)
+    assert len(list(cache_dir.iterdir())) == 2  # other options keep their own
 
 
 def test_pillow_missing_is_a_config_error_naming_the_extra(tmp_path, monkeypatch):

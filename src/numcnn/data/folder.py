@@ -17,7 +17,7 @@ A picture Pillow cannot read is skipped, with one warning that counts them and n
 first few (strict=True makes it an error). The decoded uint8 array is cached in
 ``$XDG_CACHE_HOME/numcnn/folders``, keyed by the folder's list of files with their sizes and
 modification times and by the decoding options, so the next run starts at once; a changed
-folder is decoded again and its older cache removed.
+folder is decoded again and its older cache (for the same options) removed.
 """
 
 from __future__ import annotations
@@ -104,8 +104,10 @@ def scan(path: Path) -> dict:
 def _cache_file(path: Path, layout: dict, options: dict) -> Path:
     from .datasets import cache_root
 
-    where = hashlib.sha256(str(path).encode()).hexdigest()[:16]
-    content = hashlib.sha256(json.dumps([CACHE_VERSION, options, layout["classes"], layout["files"]]).encode())
+    # <folder and options>-<contents>.npz: a newer decode of the same folder with the same options
+    # replaces the older one; other options keep theirs.
+    where = hashlib.sha256(json.dumps([str(path), options]).encode()).hexdigest()[:16]
+    content = hashlib.sha256(json.dumps([CACHE_VERSION, layout["classes"], layout["files"]]).encode())
     return cache_root() / "folders" / f"{where}-{content.hexdigest()[:24]}.npz"
 
 
@@ -121,8 +123,8 @@ def _read_cache(cache: Path):
 
 
 def _write_cache(cache: Path, x, y, part, meta) -> None:
-    """Write the cache and remove this folder's older ones; a cache that cannot be written
-    only costs the next run a decode."""
+    """Write the cache and remove older ones of this folder with these options; a cache that
+    cannot be written only costs the next run a decode."""
     try:
         atomic_savez(cache, {"x": x, "y": y, "part": part}, meta)
         for old in cache.parent.glob(cache.name.split("-")[0] + "-*.npz"):
