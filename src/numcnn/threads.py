@@ -30,6 +30,7 @@ ENV_VAR = "NUMCNN_NUM_THREADS"
 # Kernels cut their work into at least this many pieces, whatever the thread count: the threads
 # only decide how many pieces run at once, so results are bit-identical with 1 thread or 16.
 PIECES = 8
+SMALL = 1 << 16  # elements: below this an elementwise pass stays in the calling thread
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -145,7 +146,15 @@ def run_chunks(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     return list(pool.map(lambda context, item: context.run(work, item), contexts, items))
 
 
-def each_piece(fn: Callable[[slice], object], n: int) -> None:
-    """fn(part) for PIECES slices of range(n) (a batch), on numcnn's threads; fn writes its
+def pieces(n: int, size: int | None = None) -> list[slice]:
+    """PIECES slices of range(n) (a batch); one slice of it all when size (the elements the
+    work touches) is below SMALL, where handing work to threads costs more than it saves."""
+    if size is not None and size < SMALL:
+        return [slice(0, n)]
+    return split(n, PIECES)
+
+
+def each_piece(fn: Callable[[slice], object], n: int, size: int | None = None) -> None:
+    """fn(part) for the pieces of range(n) (see ``pieces``), on numcnn's threads; fn writes its
     results into arrays it shares with the caller, each piece into its own part."""
-    run_chunks(fn, split(n, PIECES))
+    run_chunks(fn, pieces(n, size))

@@ -13,16 +13,12 @@ from ..threads import each_piece
 from .validate import check_float_array
 
 
-# Below this many elements an elementwise pass is not worth handing to other threads.
-_SERIAL_BELOW = 1 << 16
-
-
 def _pieces(fn, x) -> None:
-    """fn(part) over slices of x's first axis on numcnn's threads, or fn(...) once for a small x."""
-    if x.ndim == 0 or x.size < _SERIAL_BELOW:
+    """fn(part) over slices of x's first axis on numcnn's threads (fn(...) for a 0-d x)."""
+    if x.ndim == 0:
         fn(Ellipsis)
     else:
-        each_piece(fn, len(x))
+        each_piece(fn, len(x), x.size)
 
 
 def relu(x):

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..errors import ShapeError
+from ..threads import pieces, run_chunks
 from .validate import check_float_array
 
 
@@ -33,13 +34,21 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     dtype = x.dtype
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
+    # The batch goes in pieces on numcnn's threads; the per-channel sums of the pieces are
+    # added in a fixed order, so the result does not depend on the thread count.
+    parts = pieces(len(x), x.size)
+    x_hat = xp.empty_like(x)
     if training:
         count = x.size // x.shape[1]
         if count < 2:
             raise ShapeError(f"batch_norm: training needs more than 1 value per channel, got input {x.shape}")
-        mean = x.mean(axis=axes)
-        x_hat = x - mean.reshape(shape)  # centred now, normalised in place below
-        var = xp.square(x_hat).mean(axis=axes)
+        mean = _total(run_chunks(lambda part: x[part].sum(axis=axes), parts)) / dtype.type(count)
+
+        def centre(part):
+            xp.subtract(x[part], mean.reshape(shape), out=x_hat[part])  # normalised in place below
+            return xp.square(x_hat[part]).sum(axis=axes)
+
+        var = _total(run_chunks(centre, parts)) / dtype.type(count)
         factor = 1.0 / float(num_batches_tracked) if momentum is None else momentum
 
         def moved(old, stat, scale=1.0):
@@ -48,14 +57,29 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
         running = moved(running_mean, mean), moved(running_var, var, count / (count - 1))
     else:
         running = (running_mean, running_var)
-        x_hat = x - running_mean.astype(dtype, copy=False).reshape(shape)
+        mean = running_mean.astype(dtype, copy=False).reshape(shape)
+        run_chunks(lambda part: xp.subtract(x[part], mean, out=x_hat[part]), parts)
         var = running_var.astype(dtype, copy=False)
     inv_std = (1 / xp.sqrt(var + dtype.type(eps))).astype(dtype, copy=False)
-    x_hat *= inv_std.reshape(shape)
     w = weight.astype(dtype, copy=False)
-    out = x_hat * w.reshape(shape)
-    out += bias.astype(dtype, copy=False).reshape(shape)
+    scale, shift = inv_std.reshape(shape), bias.astype(dtype, copy=False).reshape(shape)
+    out = xp.empty_like(x_hat)
+
+    def normalise(part):
+        x_hat[part] *= scale
+        xp.multiply(x_hat[part], w.reshape(shape), out=out[part])
+        out[part] += shift
+
+    run_chunks(normalise, parts)
     return out, (x_hat, inv_std, w, training, axes, shape), running
+
+
+def _total(partial_sums: list):
+    """The sum of per-piece sums, added in their order."""
+    total = partial_sums[0]
+    for part in partial_sums[1:]:
+        total = total + part
+    return total
 
 
 def batch_norm_backward(dout, cache):
@@ -67,15 +91,24 @@ def batch_norm_backward(dout, cache):
     """
     xp = get_array_module(dout)
     x_hat, inv_std, w, training, axes, shape = cache
-    dbias = dout.sum(axis=axes)
-    dweight = (dout * x_hat).sum(axis=axes)
+    parts = pieces(len(x_hat), x_hat.size)
+    sums = run_chunks(lambda part: (dout[part].sum(axis=axes), (dout[part] * x_hat[part]).sum(axis=axes)), parts)
+    dbias, dweight = _total([s for s, _ in sums]), _total([s for _, s in sums])
     scale = (w * inv_std).reshape(shape)
+    dx = xp.empty_like(x_hat)
     if not training:
-        return dout * scale, dweight, dbias
+        run_chunks(lambda part: xp.multiply(dout[part], scale, out=dx[part]), parts)
+        return dx, dweight, dbias
     count = x_hat.size // x_hat.shape[1]
-    # dx = scale * (dout - mean(dout) - x_hat * mean(dout * x_hat)), in three in-place passes
-    dx = x_hat * (dweight / count).reshape(shape)
-    xp.subtract(dout, dx, out=dx)
-    dx -= (dbias / count).reshape(shape)
-    dx *= scale
+    slope, offset = (dweight / count).reshape(shape), (dbias / count).reshape(shape)
+
+    def input_grad(part):
+        # dx = scale * (dout - mean(dout) - x_hat * mean(dout * x_hat)), in place
+        d = dx[part]
+        xp.multiply(x_hat[part], slope, out=d)
+        xp.subtract(dout[part], d, out=d)
+        d -= offset
+        d *= scale
+
+    run_chunks(input_grad, parts)
     return dx, dweight, dbias
