@@ -143,9 +143,10 @@ def main() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     per_epoch = math.ceil(len(x) / args.batch_size)
     total = per_epoch * args.epochs
+    warmup = min(per_epoch, total - 1)  # as numcnn's recipe plans it
     schedule = torch.optim.lr_scheduler.SequentialLR(optimizer, [
-        torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / 3, total_iters=per_epoch),
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - per_epoch)], milestones=[per_epoch])
+        torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / 3, total_iters=warmup),
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup)], milestones=[warmup])
     loss_fn = nn.CrossEntropyLoss()
     print(f"PyTorch {torch.__version__}, {args.threads} threads: {len(x)} train + {len(x_test)} test images, "
           f"{len(classes)} classes, {sum(p.numel() for p in model.parameters()):,} parameters")
@@ -153,6 +154,7 @@ def main() -> None:
         model.train()
         start = time.perf_counter()
         order = rng.permutation(len(x))
+        loss_sum = 0.0
         for first in range(0, len(x), args.batch_size):
             idx = order[first:first + args.batch_size]
             xb = augment(torch.from_numpy(x[idx]).float() / 255, rng)
@@ -161,9 +163,10 @@ def main() -> None:
             loss.backward()
             optimizer.step()
             schedule.step()
+            loss_sum += loss.item() * len(idx)
         elapsed = time.perf_counter() - start
-        print(f"epoch {epoch}/{args.epochs}  loss {loss.item():.4f}  test accuracy {evaluate(model, x_test, y_test):.4f}"
-              f"  {elapsed:.1f} s", flush=True)
+        print(f"epoch {epoch}/{args.epochs}  loss {loss_sum / len(x):.4f}  test accuracy "
+              f"{evaluate(model, x_test, y_test):.4f}  {elapsed:.1f} s", flush=True)
 
 
 if __name__ == "__main__":
