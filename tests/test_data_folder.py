@@ -13,10 +13,15 @@ from numcnn.data import folder as folders
 from numcnn.data import images
 from numcnn.errors import ConfigError, DataError
 
+_real_decode = images.decode
+
 
 @pytest.fixture(autouse=True)
-def own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+def own_cache(tmp_path_factory, monkeypatch):
+    """A cache of this test's own, outside the folders it reads (where it would be a class)."""
+    root = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root))
+    return root
 
 
 def save(path, pixels, mode=None, **kw):
@@ -147,12 +152,12 @@ def test_folder_mistakes_are_named(tmp_path):
         data.load(str(tmp_path / "nowhere"))
 
 
-def test_decoded_once_then_read_from_the_cache_until_the_folder_changes(tmp_path, monkeypatch):
+def test_decoded_once_then_read_from_the_cache_until_the_folder_changes(tmp_path, monkeypatch, own_cache):
     for label in ("a", "b"):
         for i in range(3):
             save(tmp_path / "photos" / label / f"{i}.png", colour(i + 10 * (label == "a")))
     first = data.load(tmp_path / "photos", dtype=None)
-    cache_dir = tmp_path / "xdg" / "numcnn" / "folders"
+    cache_dir = own_cache / "numcnn" / "folders"
     assert len(list(cache_dir.iterdir())) == 1
 
     def no_decoding(*args, **kwargs):
@@ -163,8 +168,7 @@ def test_decoded_once_then_read_from_the_cache_until_the_folder_changes(tmp_path
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
-    monkeypatch.undo()
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(images, "decode", _real_decode)
     changed = tmp_path / "photos" / "a" / "0.png"
     save(changed, colour(99))
     os.utime(changed, ns=(1, 1))  # a new file with a new size or time is a new folder
@@ -183,3 +187,22 @@ def test_pillow_missing_is_a_config_error_naming_the_extra(tmp_path, monkeypatch
         warnings.simplefilter("error")
         with pytest.raises(ConfigError, match="Pillow"):
             data.load(tmp_path)
+
+
+def test_a_progress_bar_on_request_while_decoding(tmp_path, capsys):
+    for label in ("a", "b"):
+        for i in range(3):
+            save(tmp_path / "photos" / label / f"{i}.png", colour(i + 10 * (label == "a")))
+    data.load(tmp_path / "photos", progress=True)
+    assert "decoding photos" in capsys.readouterr().err
+    data.load(tmp_path / "photos", progress=True)  # from the cache: nothing to decode, no bar
+    assert "decoding" not in capsys.readouterr().err
+
+
+def test_a_class_folder_without_pictures_is_an_error_as_in_torchvision(tmp_path):
+    save(tmp_path / "a" / "0.png", colour(0))
+    save(tmp_path / "a" / "1.png", colour(1))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "readme.txt").write_text("no pictures here")
+    with pytest.raises(DataError, match=r"class folders \['b'\] hold no image files"):
+        data.load(tmp_path)

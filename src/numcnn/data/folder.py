@@ -98,6 +98,10 @@ def scan(path: Path) -> dict:
     if not files:
         raise DataError(f"{path}: the class folders hold no image files "
                         f"({', '.join(images.IMAGE_EXTENSIONS)})")
+    empty = sorted(set(classes) - {classes[f[3]] for f in files if f[4] == 0})
+    if empty:  # as torchvision's ImageFolder: a class without pictures is a mistake, not a class
+        raise DataError(f"{roots[0][0]}: the class folders {empty} hold no image files "
+                        f"({', '.join(images.IMAGE_EXTENSIONS)})")
     return {"classes": classes, "files": files, "split": "folders" if test is not None else "fraction"}
 
 
