@@ -23,7 +23,7 @@ def restore_threads():
     threads.set_num_threads(1)
 
 
-def conv_and_linear(seed=0):
+def every_threaded_kernel(seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((37, 8, 12, 12), dtype=np.float32)
     w = rng.standard_normal((16, 8, 3, 3), dtype=np.float32)
@@ -35,16 +35,25 @@ def conv_and_linear(seed=0):
     wl = rng.standard_normal((64, 500), dtype=np.float32)
     out, cache = F.linear_forward(a, wl)
     results += [out, *F.linear_backward(np.ones_like(out), cache)[:2]]
+    big = rng.standard_normal((64, 16, 16, 16), dtype=np.float32)  # over threads.SMALL elements
+    for forward, backward, args in ((F.max_pool2d_forward, F.max_pool2d_backward, (3, 2, 1)),
+                                    (F.avg_pool2d_forward, F.avg_pool2d_backward, (3, 2, 1))):
+        out, cache = forward(big, *args)
+        results += [out, backward(np.ones_like(out), cache)]
+    results += [F.relu(big), F.relu_backward(big, big)]
+    ones, zeros = np.ones(16, np.float32), np.zeros(16, np.float32)
+    out, cache, running = F.batch_norm_forward(big, ones, zeros, zeros, ones, True)
+    results += [out, *F.batch_norm_backward(big, cache), *running]
     return results
 
 
 @pytest.mark.parametrize("count", [2, 3, 5])
 def test_results_are_bit_identical_with_any_thread_count(restore_threads, count):
     threads.set_num_threads(1)
-    serial = conv_and_linear()
+    serial = every_threaded_kernel()
     threads.set_num_threads(count)
     assert threads.get_num_threads() == count
-    for ours, theirs in zip(conv_and_linear(), serial):
+    for ours, theirs in zip(every_threaded_kernel(), serial):
         assert np.array_equal(ours, theirs)
 
 
