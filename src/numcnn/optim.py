@@ -397,17 +397,27 @@ class Adam(Optimizer):
         if not state:
             state.update({name: np.zeros_like(param) for name in self._state_names()})
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)                  # m_t = beta1 * m + (1 - beta1) * g
+        # Two scratch arrays carry every intermediate, in place, in the same order of operations
+        # as the formulas (so the same rounding as PyTorch's): no other full-size temporaries.
+        tmp = np.subtract(grad, exp_avg)
+        tmp *= 1 - beta1
+        exp_avg += tmp                                             # m_t = beta1 * m + (1 - beta1) * g
         exp_avg_sq *= beta2                                        # v_t = beta2 * v + (1 - beta2) * g^2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        np.multiply(grad, 1 - beta2, out=tmp)
+        tmp *= grad
+        exp_avg_sq += tmp
         if self.amsgrad:
             second = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
         else:
             second = exp_avg_sq
         # bias corrections: m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)
         step_size = lr / (1 - beta1 ** t)
-        denom = np.sqrt(second) / math.sqrt(1 - beta2 ** t) + self.eps
-        param -= step_size * exp_avg / denom                       # p -= lr * m_hat / (sqrt(v_hat) + eps)
+        denom = np.sqrt(second, out=tmp)
+        denom /= math.sqrt(1 - beta2 ** t)
+        denom += self.eps
+        update = np.multiply(exp_avg, step_size)
+        update /= denom
+        param -= update                                            # p -= lr * m_hat / (sqrt(v_hat) + eps)
 
 
 class AdamW(Adam):
