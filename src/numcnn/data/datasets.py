@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..io import atomic_write_bytes
 from . import cifar
 from .download import download as fetch, file_md5
@@ -622,8 +622,6 @@ def prepare(name_or_path, data_dir: str | os.PathLike | None = None, download: b
                    cache) here, since its shape and classes come from its pictures
     Raises ConfigError for an option the dataset does not take, DataError as ``resolve``.
     """
-    from ..errors import ConfigError
-
     if is_folder_dataset(name_or_path) and name_or_path is not None:
         from .folder import open_folder
 
