@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: test demo bench install clean
+.PHONY: test demo bench install clean photos
 
 # The virtual environment, then one stamp per set of extras: the demo needs the runtime
 # extras only (NumPy, tqdm, matplotlib, Pillow); the tests add pytest, hypothesis, onnx and torch.
@@ -28,6 +28,16 @@ demo: $(VENV)/.train
 
 bench: $(VENV)/.dev
 	$(VENV)/bin/numcnn bench
+
+# The README's colour result: ten photos shipped in scikit-image's and scikit-learn's wheels
+# (read from the wheels, nothing installed) cut into a folder of 32x32 crops, then cifar-resnet.
+photos: $(VENV)/.train
+	$(PY) -m pip download -q --no-deps scikit-image==0.26.0 scikit-learn==1.9.1 -d build/wheels
+	$(PY) scripts/make_photo_folder.py build/wheels build/photos
+	$(VENV)/bin/numcnn train --dataset build/photos --model cifar-resnet --augment --batch-size 128 \
+		--optimizer adamw --lr 3e-3 --weight-decay 5e-4 --schedule warmup-cosine --epochs 15 --seed 0 \
+		--out runs/cifar-resnet-photos --overwrite
+	$(VENV)/bin/numcnn predict runs/cifar-resnet-photos build/photos/predict/*.jpg --top 1
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

@@ -2,7 +2,7 @@
 scikit-learn, one class each, cut into 32x32 crops.
 
     pip download --no-deps scikit-image==0.26.0 scikit-learn==1.9.1 -d /tmp/wheels
-    python scripts/make_photo_folder.py /tmp/wheels data/photos
+    python scripts/make_photo_folder.py /tmp/wheels build/photos        # or: make photos
 
 The photos are read straight out of the wheels (nothing is installed). Each crop is a square
 of a random side (15-45% of the photo's shorter side) at a random place, resized to 32x32
