@@ -221,3 +221,14 @@ def test_trains_from_the_command_line_and_refuses_options_it_does_not_take(tmp_p
                            "--out", str(tmp_path / "other")])
         _, err = capsys.readouterr()
         assert status == 2 and err.startswith("error: ") and message in err, err
+
+
+def test_found_through_numcnn_data_in_the_archives_own_subfolder(tmp_path, monkeypatch):
+    (x, _), _ = write_cifar10(tmp_path / "env" / "cifar10" / "cifar-10-batches-bin")
+    write_cifar100(tmp_path / "env" / "cifar-100" / "cifar-100-binary")  # an alias's folder works too
+    monkeypatch.setenv("NUMCNN_DATA", str(tmp_path / "env"))
+    folder, source = resolve("cifar10")
+    assert folder == tmp_path / "env" / "cifar10" / "cifar-10-batches-bin"
+    assert source == f"$NUMCNN_DATA: {folder}"
+    np.testing.assert_array_equal(load("cifar10", dtype=None)[0][0], x)
+    assert resolve("cifar100")[0] == tmp_path / "env" / "cifar-100" / "cifar-100-binary"
