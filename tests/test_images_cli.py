@@ -118,19 +118,26 @@ def test_onnx_export_and_summary_of_a_colour_model(run_dir, tmp_path, capsys):
 
 
 def test_a_resumed_folder_run_ends_as_an_uninterrupted_one(photos, tmp_path, capsys, monkeypatch):
+    import shutil
+
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    flags = ["--dataset", photos, *QUICK, "--augment", "--jitter", "0.3", "--no-plots"]
-    assert run(capsys, "train", *flags, "--epochs", "2", "--out", tmp_path / "whole")[0] == 0
-    assert run(capsys, "train", *flags, "--epochs", "1", "--out", tmp_path / "part")[0] == 0
-    moved = tmp_path / "moved"
-    photos_copy = __import__("shutil").copytree(photos, moved)
-    status, out, err = run(capsys, "train", "--resume", tmp_path / "part", "--epochs", "2", "--data-dir", photos_copy,
+    flags = [*QUICK, "--augment", "--jitter", "0.3", "--no-plots"]
+    assert run(capsys, "train", "--dataset", photos, *flags, "--epochs", "2", "--out", tmp_path / "whole")[0] == 0
+    first = shutil.copytree(photos, tmp_path / "first")
+    assert run(capsys, "train", "--dataset", first, *flags, "--epochs", "1", "--out", tmp_path / "part")[0] == 0
+    moved = first.rename(tmp_path / "moved")
+    status, out, err = run(capsys, "train", "--resume", tmp_path / "part", "--epochs", "2", "--no-progress")
+    assert status == 2 and out == ""
+    assert err.strip().splitlines() == [f"error: {tmp_path / 'part'}: the run's image folder {first} is gone; give "
+                                        f"its new place with data_dir (--data-dir)"]
+    status, out, err = run(capsys, "train", "--resume", tmp_path / "part", "--epochs", "2", "--data-dir", moved,
                            "--no-plots", "--no-progress")
     assert status == 0, err
     assert f"image folder: {moved}" in out
     whole, part = nc.load(tmp_path / "whole"), nc.load(tmp_path / "part")
     for key, value in whole.state_dict().items():
         np.testing.assert_array_equal(part.state_dict()[key], value, err_msg=key)
+    assert read_model(tmp_path / "part")[1]["dataset"] == str(moved)
 
 
 def test_missing_matplotlib_skips_the_plots_with_a_note_before_any_work(photos, tmp_path, capsys, monkeypatch):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
 from . import data, init, optim, zoo
-from .errors import ConfigError, ModelFileError
+from .errors import ConfigError, DataError, ModelFileError
 from .layers import Layer, Normalize
 from .model import Sequential
 from .train import CHECKPOINT, Hook, Trainer, check_resume_settings, read_checkpoint
@@ -310,9 +310,12 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     saved = dict(meta["config"])
     if not saved.get("dataset") or not saved.get("batch_size"):
         raise ModelFileError(f"{run_dir}: the checkpoint was not written by a recipe run (no dataset recorded)")
-    moved_folder = data_dir is not None and data.is_folder_dataset(saved["dataset"])
-    if moved_folder:  # an image folder that moved: data_dir is its new place
-        saved["dataset"], data_dir = str(data_dir), None
+    if data.is_folder_dataset(saved["dataset"]):
+        if data_dir is not None:  # an image folder that moved: data_dir is its new place
+            saved["dataset"], data_dir = str(data_dir), None
+        elif not Path(saved["dataset"]).is_dir():
+            raise DataError(f"{run_dir}: the run's image folder {saved['dataset']} is gone; "
+                            f"give its new place with data_dir (--data-dir)")
     try:
         config = settings({key: saved.get(key) for key in DEFAULTS})
     except ConfigError as exc:
