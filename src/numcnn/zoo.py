@@ -275,5 +275,6 @@ def model_for(name: str, input_shape: Iterable[int], num_classes: int, **kwargs)
     if key == "mlp":
         return mlp(input_size=channels * height * width, num_classes=num_classes, in_channels=channels, **kwargs)
     if height != width:
-        raise ConfigError(f"{key} takes square images, got {height}x{width}; resize or crop them to a square")
+        raise ConfigError(f"{key} takes square images, got {height}x{width}; resize or crop them to a square "
+                          f"(numcnn train --image-size N does)")
     return MODELS[key](in_channels=channels, num_classes=num_classes, input_size=height, **kwargs)
