@@ -35,7 +35,6 @@ from .model import MODEL_FILE, from_config, load_state_dict, save, state_dict, t
 
 CHECKPOINT = "checkpoint.npz"
 HISTORY = "history.json"
-MODEL = MODEL_FILE
 CHECKPOINT_FORMAT = "numcnn-checkpoint"
 CHECKPOINT_VERSION = 1
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
@@ -334,7 +333,7 @@ class Trainer:
         # that a resumed run rewrites.
         path = atomic_savez(self.out_dir / CHECKPOINT, arrays, meta)
         write_json_atomic(self.out_dir / HISTORY, self.history)
-        save(self.model, self.out_dir / MODEL, {"training": {**self.config, "epochs_done": self.epoch}})
+        save(self.model, self.out_dir / MODEL_FILE, {"training": {**self.config, "epochs_done": self.epoch}})
         return path
 
     def load_checkpoint(self, path) -> dict:

@@ -6,8 +6,6 @@ it needs to retain: the input for ReLU-like functions, the output for sigmoid an
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..backend import get_array_module
 from ..threads import each_piece
 from .validate import check_float_array

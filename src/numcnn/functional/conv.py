@@ -32,7 +32,7 @@ from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
 from ..threads import PIECES, run_chunks
 from .validate import check_float_array
-from .window import Window, make_window, pad, unpad
+from .window import Window, make_window, pad, padded_shape, unpad
 
 COL_BUDGET_BYTES = 8 * 2**20
 
@@ -49,9 +49,7 @@ class _Plan:
 
     def __init__(self, x_shape, win: Window):
         self.win = win
-        n, c, h, w = x_shape
-        top, bottom, left, right = win.pads
-        self.padded_shape = (n, c, h + top + bottom, w + left + right)
+        self.padded_shape = padded_shape(x_shape, win.pads)
         self.length = win.oh * win.ow
 
     def pad(self, x):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from .validate import check_float_array
-from .window import Window, make_window, pad, unpad
+from .window import Window, make_window, pad, padded_shape, unpad
 
 
 def unfold(x_pad: np.ndarray, win: Window) -> np.ndarray:
@@ -68,11 +68,10 @@ def col2im(col: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=
     x_shape = tuple(int(s) for s in x_shape)
     if len(x_shape) != 4:
         raise ValueError(f"col2im: x_shape must be (N, C, H, W), got {x_shape}")
-    n, c, h, w = x_shape
+    n, c = x_shape[:2]
     win = make_window(x_shape, kernel_size, stride, padding, dilation, "col2im")
     expected = (n * win.oh * win.ow, c * win.kh * win.kw)
     if col.shape != expected:
         raise ValueError(f"col2im: expected col of shape {expected} for x_shape {x_shape}, got {col.shape}")
     col6 = col.reshape(n, win.oh, win.ow, c, win.kh, win.kw).transpose(0, 3, 4, 5, 1, 2)
-    padded = (n, c, h + win.pads[0] + win.pads[1], w + win.pads[2] + win.pads[3])
-    return xp.ascontiguousarray(unpad(fold(col6, padded, win), win.pads))
+    return xp.ascontiguousarray(unpad(fold(col6, padded_shape(x_shape, win.pads), win), win.pads))

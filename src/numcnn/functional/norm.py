@@ -6,8 +6,6 @@ x (N, C) or (N, C, L) or (N, C, H, W).
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..backend import get_array_module
 from ..errors import ShapeError
 from ..threads import pieces, run_chunks

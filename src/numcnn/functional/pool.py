@@ -15,7 +15,7 @@ from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
 from ..threads import each_piece
 from .validate import check_float_array
-from .window import Window, make_window, pad, pair, unpad
+from .window import Window, make_window, pad, padded_shape, pair, unpad
 
 
 def pool_params(kernel_size, stride=None, padding=0, op: str = "pool2d"):
@@ -72,13 +72,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
             xp.maximum(a, better * a.dtype.type(k), out=a)
             xp.maximum(o, cur, out=o)  # propagates NaN, as PyTorch does
 
-    each_piece(pool, len(x))
-    return out, (arg, x.shape, _padded_shape(x.shape, win), win)
-
-
-def _padded_shape(x_shape, win: Window) -> tuple[int, int, int, int]:
-    top, bottom, left, right = win.pads
-    return (*x_shape[:2], x_shape[2] + top + bottom, x_shape[3] + left + right)
+    each_piece(pool, len(x), x.size)
+    return out, (arg, x.shape, padded_shape(x.shape, win.pads), win)
 
 
 def _first_real_tap(xp, win: Window):
@@ -118,7 +113,7 @@ def max_pool2d_backward(dout, cache):
             else:
                 dx[:, :, rows, cols] += d * (a == k)
 
-    each_piece(route, len(dout))
+    each_piece(route, len(dout), dout.size)
     return unpad(dx_pad, win.pads)
 
 
@@ -222,7 +217,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
         total = _window_sum(_window_sum(x[part], row_taps, 2, win.oh), col_taps, 3, win.ow)
         xp.divide(total, divisor, out=out[part])
 
-    each_piece(average, len(x))
+    each_piece(average, len(x), x.size)
     return out, (divisor, x.shape, win)
 
 
@@ -241,7 +236,7 @@ def avg_pool2d_backward(dout, cache):
         share = dout[part] / divisor
         _window_spread(_window_spread(share, col_taps, 3, x_shape[3]), row_taps, 2, x_shape[2], out=dx[part])
 
-    each_piece(spread, len(dout))
+    each_piece(spread, len(dout), dout.size)
     return dx
 
 

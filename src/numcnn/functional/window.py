@@ -100,6 +100,12 @@ def make_window(x_shape: tuple[int, ...], kernel_size, stride=1, padding=0, dila
     return Window(kh, kw, sh, sw, dh, dw, pads, oh, ow)
 
 
+def padded_shape(x_shape: tuple[int, ...], pads: tuple[int, int, int, int]) -> tuple[int, ...]:
+    """The shape ``pad`` gives: (..., H, W) -> (..., H + PT + PB, W + PL + PR)."""
+    top, bottom, left, right = pads
+    return (*x_shape[:-2], x_shape[-2] + top + bottom, x_shape[-1] + left + right)
+
+
 def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
     """Pad the last two axes of x; returns x itself when there is nothing to pad.
 
