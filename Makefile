@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: test demo bench install clean photos
+.PHONY: test demo bench install clean photos gpu-check
 
 # The virtual environment, then one stamp per set of extras: the demo needs the runtime
 # extras only (NumPy, tqdm, matplotlib, Pillow); the tests add pytest, hypothesis, onnx and torch.
@@ -38,6 +38,11 @@ photos: $(VENV)/.train
 		--optimizer adamw --lr 3e-3 --weight-decay 5e-4 --schedule warmup-cosine --epochs 15 --seed 0 \
 		--out runs/cifar-resnet-photos --overwrite
 	$(VENV)/bin/numcnn predict runs/cifar-resnet-photos build/photos/predict/*.jpg --top 1
+
+# The cuda half of the checks, on a machine with an NVIDIA GPU; uses that machine's own Python
+# (GPU_PYTHON, default python3) with CuPy, a CUDA PyTorch, pytest and hypothesis: see the script.
+gpu-check:
+	bash scripts/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

@@ -12,6 +12,7 @@ import pytest
 from numcnn import Sequential, bench, zoo
 from numcnn.layers import Dropout, Layer
 from numcnn.bench import check, measure, runners, translate, worker, workloads
+from parity import CUDA_MISSING
 
 
 def rows_of(printed):
@@ -154,3 +155,21 @@ class _Unknown(Layer):
 
     def backward(self, dout):
         return dout
+
+
+@pytest.mark.skipif(CUDA_MISSING is None, reason="this machine has a usable GPU; the error needs one without")
+def test_device_cuda_without_a_gpu_is_a_usage_error_before_any_worker(capsys):
+    assert bench.main(["--quick", "--only", "L1", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("numcnn bench: device 'cuda' needs CuPy") and "GEMM" not in err
+
+
+def test_gpu_timing_waits_for_the_queue_inside_each_timed_call():
+    """A GPU call only queues its kernels; the clock must stop after the sync, not before."""
+    import time
+
+    from numcnn.bench.clock import time_calls
+
+    queued = []
+    seconds = time_calls(lambda: queued.append(1), 0, 3, sync=lambda: time.sleep(0.02))
+    assert len(queued) == 3 and min(seconds) >= 0.02

@@ -4,6 +4,7 @@
     numcnn bench --only L3,DW --dtype float32 --repeat 15 --rounds 5 --json out.json
     numcnn bench --epoch                 # one epoch of SimpleConvNet on Fashion-MNIST
     numcnn bench --memory                # peak memory of DeepConvNet training, batch 256
+    numcnn bench --device cuda           # numcnn on CuPy against PyTorch on CUDA with cuDNN
 
 How it measures, so the numbers can be trusted:
 
@@ -24,6 +25,10 @@ How it measures, so the numbers can be trusted:
 * Memory is the rise of the resident set's high-water mark above its level before the calls.
 * The record (``--json``) holds the machine, the versions, the thread counts, every call's time
   and every round.
+* ``--device cuda``: numcnn computes on CuPy arrays and PyTorch on CUDA (cuDNN, TF32 off);
+  every timed call ends by waiting for the GPU's queue, so kernels are timed, not their
+  launch. Memory is then the device memory each library's caching allocator reserved at the
+  peak (CuPy's pool, torch's ``max_memory_reserved``). The textbook code is CPU-only and left out.
 
 The textbook code is not part of the package: it is read from ``benchmarks/textbook.py`` of a
 source checkout (``--textbook PATH`` or ``NUMCNN_TEXTBOOK`` to point elsewhere); without it the
@@ -43,7 +48,7 @@ from pathlib import Path
 from .. import threads
 from . import machine, report
 from .measure import Settings, WorkerFailed, gemm_peak, measure_epoch, measure_memory, measure_row
-from .workloads import CASES, LAYER_CASES, MEMORY_CASE, NetCase, quick
+from .workloads import CASES, LAYER_CASES, MEMORY_CASE, NetCase, quick, with_batch
 
 # Where benchmarks/textbook.py sits in a source checkout: src/numcnn/bench/ -> the repository.
 DEFAULT_TEXTBOOK = Path(__file__).resolve().parents[3] / "benchmarks" / "textbook.py"
@@ -75,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", action="store_true",
                    help="instead of the table: peak memory of DeepConvNet training, batch 256")
     p.add_argument("--memory-steps", type=int, default=3, help="training steps for --memory")
+    p.add_argument("--batch", type=int, help="every workload's batch size (default: each its own; the GPU "
+                   "targets are stated at 256)")
+    p.add_argument("--device", default="cpu", metavar="cpu|cuda",
+                   help="where numcnn and torch compute: cpu (default), or cuda / cuda:N (needs CuPy and a GPU)")
     return p
 
 
@@ -85,11 +94,22 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     _default_sizes(args)
     try:
-        cases = _cases(args.only, args.quick)
+        cases = _cases(args.only, args.quick, args.batch)
         textbook = _textbook(args)
     except ValueError as exc:
         print(f"numcnn bench: {exc}", file=sys.stderr)
         return 2
+    if args.device != "cpu":
+        from ..backend import check_device, cuda_module
+        from ..errors import DeviceError
+        try:
+            cuda_module(check_device(args.device))
+        except DeviceError as exc:
+            print(f"numcnn bench: {exc}", file=sys.stderr)
+            return 2
+        if textbook:
+            print("note: the textbook code runs on the CPU only; its column is left out on the GPU")
+            textbook = None
     if min(args.repeat, args.rounds, args.epoch_steps, args.memory_steps) < 1 or args.warmup < 0:
         print("numcnn bench: --repeat, --rounds and the step counts must be >= 1, --warmup >= 0", file=sys.stderr)
         return 2
@@ -105,11 +125,11 @@ def main(argv=None) -> int:
     meta = machine.describe()
     settings = Settings(impls=impls, rounds=args.rounds, warmup=args.warmup, repeat=args.repeat,
                         threads=args.threads or threads.available_cores(), stat=statistics.median if args.stat == "median" else min,
-                        textbook=textbook, quick=args.quick)
+                        textbook=textbook, quick=args.quick, device=args.device, batch=args.batch)
     if "torch" in impls:
         meta.update(torch=importlib.metadata.version("torch"))
     meta.update(threads=settings.threads, impls=impls, textbook=textbook, rounds=args.rounds, repeat=args.repeat, warmup=args.warmup,
-                stat=args.stat, quick=args.quick)
+                stat=args.stat, quick=args.quick, device=args.device, batch=args.batch)
     print(report.header(meta))
     results = {"meta": meta}
     try:
@@ -136,8 +156,8 @@ def _default_sizes(args) -> None:
             setattr(args, name, quick_default if args.quick else default)
 
 
-def _cases(only: str | None, quick_run: bool) -> list:
-    """The workloads named in --only (all by default), shrunk with --quick."""
+def _cases(only: str | None, quick_run: bool, batch: int | None = None) -> list:
+    """The workloads named in --only (all by default), shrunk with --quick, at --batch."""
     names = list(CASES)
     if only is not None:
         wanted = {name.strip().lower() for name in only.split(",") if name.strip()}
@@ -145,7 +165,10 @@ def _cases(only: str | None, quick_run: bool) -> list:
             raise ValueError(f"unknown workload(s) {sorted(wanted - set(names)) or only!r}; "
                              f"known: {', '.join(case.name for case in CASES.values())}")
         names = [name for name in names if name in wanted]
-    return [quick(CASES[name]) if quick_run else CASES[name] for name in names]
+    if batch is not None and batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {batch}")
+    cases = [quick(CASES[name]) if quick_run else CASES[name] for name in names]
+    return [with_batch(case, batch) for case in cases] if batch else cases
 
 
 def _textbook(args) -> str | None:

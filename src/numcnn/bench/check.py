@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from ..backend import to_numpy
+
 TOL = {"float32": 1e-4, "float64": 1e-10}       # max |a - b| / max(|a|, |b|), per array
 # Logits and gradients of a whole network. In float32 a pre-activation within rounding of a ReLU
 # kink (or a max-pool near-tie) can fall either way, moving a few gradient entries by up to
@@ -18,8 +20,9 @@ TOL_NET = {"float32": 1e-2, "float64": 1e-9}
 
 
 def save(path, arrays) -> None:
-    """Write a tuple of arrays (torch tensors too) in order, to be compared by ``compare``."""
-    np.savez(path, *(np.asarray(a.detach() if hasattr(a, "detach") else a) for a in arrays))
+    """Write a tuple of arrays (CuPy arrays and torch tensors, on any device, too) in order, to
+    be compared by ``compare``."""
+    np.savez(path, *(a.detach().cpu().numpy() if hasattr(a, "detach") else to_numpy(a) for a in arrays))
 
 
 def load(path) -> list[np.ndarray]:

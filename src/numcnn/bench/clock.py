@@ -9,9 +9,11 @@ import time
 import numpy as np
 
 
-def time_calls(run, warmup: int, repeat: int) -> list[float]:
+def time_calls(run, warmup: int, repeat: int, sync=None) -> list[float]:
     """Seconds of each of ``repeat`` calls of run(), after ``warmup`` untimed ones.
 
+    sync : on a GPU, waits for the queued work (called inside each timed call, before the
+           clock stops, so the kernels' time is measured and not only their queueing)
     The garbage collector is paused so that a collection of someone else's garbage never lands
     inside a timed call; each result is dropped before the next call starts.
     """
@@ -22,6 +24,8 @@ def time_calls(run, warmup: int, repeat: int) -> list[float]:
         for i in range(warmup + repeat):
             start = time.perf_counter()
             result = run()
+            if sync is not None:
+                sync()
             elapsed = time.perf_counter() - start
             result = None  # noqa: F841 - free the outputs before the next call allocates its own
             if i >= warmup:
@@ -31,13 +35,17 @@ def time_calls(run, warmup: int, repeat: int) -> list[float]:
     return times
 
 
-def gemm_call(dtype, n: int):
-    """A call of one n x n x n np.matmul into a preallocated output: 2 n^3 flops, the most
-    this machine's BLAS can do, against which the convolutions are measured."""
+def gemm_call(dtype, n: int, gpu=None):
+    """A call of one n x n x n matmul into a preallocated output: 2 n^3 flops, the most this
+    machine's BLAS (or with gpu, ``bench.gpu.NumcnnGPU``, cuBLAS through CuPy) can do, against
+    which the convolutions are measured."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
-    out = np.empty((n, n), dtype=dtype)
-    return lambda: np.matmul(a, b, out=out)
+    xp = np if gpu is None else gpu.cupy
+    if gpu is not None:
+        a, b = gpu.to(a), gpu.to(b)
+    out = xp.empty((n, n), dtype=dtype)
+    return lambda: xp.matmul(a, b, out=out)
 
 
 # -- memory (Linux /proc; elsewhere the reading is None) -----------------------------------------

@@ -47,12 +47,22 @@ class Settings:
     stat: Callable               # statistics.median, or min
     textbook: str | None = None  # path of benchmarks/textbook.py
     quick: bool = False
+    device: str = "cpu"          # or "cuda": numcnn on CuPy, torch on CUDA (no textbook)
+    batch: int | None = None     # every workload's batch size, if not each its own
     torch_versions: dict = field(default_factory=dict)  # filled in from the first torch worker
 
     def worker_args(self) -> list[str]:
         args = ["--threads", str(self.threads), "--warmup", str(self.warmup), "--repeat", str(self.repeat)]
         args += ["--textbook", self.textbook] if self.textbook else []
+        args += ["--device", self.device] if self.device != "cpu" else []
+        args += ["--batch", str(self.batch)] if self.batch else []
         return args + (["--quick"] if self.quick else [])
+
+    @property
+    def memory_key(self) -> str:
+        """The worker result's peak memory: the process's resident set, or on a GPU the
+        device memory the library's allocator reserved."""
+        return "peak_mib" if self.device == "cpu" else "device_peak_mib"
 
 
 def spawn(impl: str, args: list[str], settings: Settings) -> dict:
@@ -130,8 +140,9 @@ def _status(failures: list[str], mismatches: dict, compared: bool) -> str:
 
 # -- what the three modes of ``numcnn bench`` measure --------------------------------------------
 def gemm_peak(dtype: str, settings: Settings) -> dict:
-    """GFLOP/s of an n x n x n np.matmul, n = 2048 (256 with --quick), in fresh processes."""
-    size = 256 if settings.quick else 2048
+    """GFLOP/s of an n x n x n np.matmul, n = 2048 (256 with --quick; 8192 on a GPU), in fresh
+    processes."""
+    size = 256 if settings.quick else 2048 if settings.device == "cpu" else 8192
     rounds, failures = take_turns(["numcnn"], settings, ["--case", "gemm", "--dtype", dtype, "--size", str(size)])
     if failures:
         raise WorkerFailed(failures[0])
@@ -164,7 +175,7 @@ def measure_row(case, dtype: str, mode: str, settings: Settings, peak: dict) -> 
     return {"workload": case.name, "dtype": dtype, "mode": mode, "seconds": seconds,
             **_ratios(rounds, seconds_of, settings.stat),
             "gflops": gflops, "pct_peak": 100 * gflops / peak["value"] if gflops else None,
-            "peak_mib": _per_impl(rounds, lambda result: result["peak_mib"], settings.stat),
+            "peak_mib": _per_impl(rounds, lambda result: result[settings.memory_key], settings.stat),
             "check": _status(failures, mismatches, len(impls) > 1), "workers": rounds}
 
 
@@ -189,7 +200,7 @@ def measure_memory(settings: Settings, case: NetCase, steps: int) -> dict:
     args = ["--case", case.name, "--mode", "step", "--batch", str(case.batch), "--dtype", "float32",
             "--warmup", "0", "--repeat", str(steps)]
     rounds, failures = take_turns(impls, settings, args)
-    return {"batch": case.batch, "steps": steps,
-            "peak_mib": _per_impl(rounds, lambda result: result["peak_mib"], settings.stat),
+    return {"batch": case.batch, "steps": steps, "device": settings.device,
+            "peak_mib": _per_impl(rounds, lambda result: result[settings.memory_key], settings.stat),
             "seconds_per_step": _per_impl(rounds, lambda result: settings.stat(result["seconds"]), settings.stat),
             "status": _status(failures, {}, True), "workers": rounds}

@@ -56,6 +56,8 @@ def header(meta: dict) -> str:
         f"python {meta['python']}, numpy {meta['numpy']} with {meta['blas']}" + (f", torch {torch}" if torch else ""),
         f"{meta['threads']} threads for each implementation: numcnn's own pool (single-threaded BLAS inside), "
         f"torch's intra-op threads, the BLAS's own for the book's code and the GEMM peak",
+        *([f"device {meta['device']}: numcnn on CuPy, torch on CUDA; memory columns are device MiB reserved"]
+          if meta.get("device", "cpu") != "cpu" else []),
     ])
 
 
@@ -125,8 +127,11 @@ def epoch_lines(ep: dict) -> list[str]:
 
 
 def memory_lines(mem: dict) -> list[str]:
+    what = ("rise of the resident set above its level after imports and model construction"
+            if mem.get("device", "cpu") == "cpu" else
+            f"{mem['device']} memory reserved by each library's caching allocator at the peak")
     lines = [f"peak memory, DeepConvNet training, batch {mem['batch']}, {mem['steps']} steps, float32, each in a "
-             "fresh process (rise of the resident set above its level after imports and model construction):"]
+             f"fresh process ({what}):"]
     for impl, peak in mem["peak_mib"].items():
         lines.append(f"  {impl:<9} +{fmt_spread(peak, '{:.0f}')} MiB   "
                      f"{fmt_spread(mem['seconds_per_step'][impl], '{:.2f}')} s/step")

@@ -18,8 +18,10 @@ import numpy as np
 
 from ..functional import (avg_pool2d_backward, avg_pool2d_forward, conv2d_backward, conv2d_forward,
                           max_pool2d_backward, max_pool2d_forward)
+from ..backend import host_copy, to_numpy
 from ..layers import SoftmaxCrossEntropy
 from ..optim import Adam
+from ..train import to_model_device
 from .translate import to_textbook, to_torch
 from .workloads import LayerCase
 
@@ -43,9 +45,13 @@ def load_textbook(path: str):
 
 
 # -- layers --------------------------------------------------------------------------------------
-def layer_runner(impl: str, case: LayerCase, a: dict, mode: str, lib=None):
-    """a: the arrays of ``workloads.layer_inputs``; lib: torch or the textbook module."""
-    return {"numcnn": _numcnn_layer, "torch": _torch_layer, "textbook": _textbook_layer}[impl](case, a, mode, lib)
+def layer_runner(impl: str, case: LayerCase, a: dict, mode: str, lib=None, gpu=None):
+    """a: the arrays of ``workloads.layer_inputs``; lib: torch or the textbook module;
+    gpu: a ``bench.gpu`` object to run on (None: the CPU)."""
+    if gpu is not None and impl == "numcnn":
+        a = {key: gpu.to(value) for key, value in a.items()}
+    run = {"numcnn": _numcnn_layer, "torch": _torch_layer, "textbook": _textbook_layer}[impl]
+    return run(case, a, mode, lib, gpu) if impl == "torch" else run(case, a, mode, lib)
 
 
 def _numcnn_layer(case: LayerCase, a, mode: str, lib=None):
@@ -66,11 +72,12 @@ def _numcnn_layer(case: LayerCase, a, mode: str, lib=None):
     return run
 
 
-def _torch_layer(case: LayerCase, a, mode: str, torch):
+def _torch_layer(case: LayerCase, a, mode: str, torch, gpu=None):
     tf = torch.nn.functional
-    x, dout = torch.from_numpy(a["x"]), torch.from_numpy(a["dout"])
+    tensor = torch.from_numpy if gpu is None else gpu.to
+    x, dout = tensor(a["x"]), tensor(a["dout"])
     if case.op == "conv":
-        leaves = (x, torch.from_numpy(a["w"]), torch.from_numpy(a["b"]))
+        leaves = (x, tensor(a["w"]), tensor(a["b"]))
 
         def op(x, w, b):
             return tf.conv2d(x, w, b, case.stride, case.pad, 1, case.groups)
@@ -135,44 +142,54 @@ class _Trainer:
 
 
 class NumcnnTrainer(_Trainer):
-    """The model itself, SoftmaxCrossEntropy and numcnn.optim.Adam."""
+    """The model itself, SoftmaxCrossEntropy and numcnn.optim.Adam; on gpu's device if given
+    (each batch is moved there inside the step, as numcnn's Trainer moves it)."""
 
-    def __init__(self, model, lib=None):
+    def __init__(self, model, lib=None, gpu=None):
+        if gpu is not None:
+            model.to(gpu.device)
         self.model, self.loss, self.optimizer = model, SoftmaxCrossEntropy(), Adam(model, lr=LR)
 
     def _backward(self, x, y):
+        x, y = to_model_device(self.model, x, y)
         logits = self.model.forward(x)
         self.loss.forward(logits, y)
         self.model.backward(self.loss.backward())
         return logits
 
     def gradients(self, x, y):
-        logits = self._backward(x, y).copy()
-        return (logits, *(owner.grads[key] for _, owner, key in self.model.named_parameters()))
+        logits = host_copy(self._backward(x, y))
+        return (logits, *(to_numpy(owner.grads[key]) for _, owner, key in self.model.named_parameters()))
 
 
 class TorchTrainer(_Trainer):
-    """The model rebuilt in torch (``to_torch``), cross_entropy and torch.optim.Adam."""
+    """The model rebuilt in torch (``to_torch``), cross_entropy and torch.optim.Adam; on gpu's
+    device if given (each batch moved there inside the step)."""
 
-    def __init__(self, model, torch):
+    def __init__(self, model, torch, gpu=None):
         self.torch, self.net = torch, to_torch(torch, model)
+        self.tensor = torch.from_numpy if gpu is None else gpu.to
+        if gpu is not None:
+            self.net.to(gpu.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=LR)
 
     def _backward(self, x, y):
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.net(self.torch.from_numpy(x))
-        self.torch.nn.functional.cross_entropy(logits, self.torch.from_numpy(y)).backward()
+        logits = self.net(self.tensor(x))
+        self.torch.nn.functional.cross_entropy(logits, self.tensor(y)).backward()
         return logits
 
     def gradients(self, x, y):
         logits = self._backward(x, y)
-        return (logits.detach().numpy(), *(param.grad.numpy() for param in self.net.parameters()))
+        return (logits.detach().cpu().numpy(), *(param.grad.cpu().numpy() for param in self.net.parameters()))
 
 
 class TextbookTrainer:
     """The model rebuilt from the book's layers (``to_textbook``), with the book's Adam."""
 
-    def __init__(self, model, tb):
+    def __init__(self, model, tb, gpu=None):
+        if gpu is not None:
+            raise ValueError("the textbook code runs on the CPU only")
         self.book, self.optimizer = to_textbook(tb, model), tb.Adam(lr=LR)
 
     def step(self, x, y):

@@ -120,6 +120,11 @@ def quick(case):
                    groups=c if case.groups > 1 else 1)
 
 
+def with_batch(case, batch: int):
+    """The same workload with another batch size."""
+    return replace(case, batch=batch) if isinstance(case, NetCase) else replace(case, n=batch)
+
+
 # -- inputs --------------------------------------------------------------------------------------
 def layer_inputs(case: LayerCase, dtype) -> dict[str, np.ndarray]:
     """x (n, c, h, h) and dout (n, out_c, oh, oh); for a conv also w (f, c // groups, k, k)
