@@ -52,7 +52,9 @@ def hash_uniform(shape, key: int, dtype=np.float32, xp=np):
                 if mul is not None:
                     z *= mul
             z >>= np.uint64(64 - bits)
-            xp.multiply(z, dtype.type(2.0 ** -bits), out=out[first:last], casting="unsafe")
+            piece = out[first:last]
+            piece[...] = z  # exact: z < 2**bits fits the float's mantissa
+            piece *= dtype.type(2.0 ** -bits)
 
     each_piece(fill, n, n, host)
     return out.reshape(shape)
