@@ -43,13 +43,18 @@ CLASSES = ["ring", "bar", "dot"]
 def tiny_model(dtype=np.float32, act=ReLU) -> Sequential:
     """1 x 12 x 12 -> 3 classes, through every layer kind the page explains."""
     numcnn.manual_seed(0)
-    return Sequential(
+    model = Sequential(
         Normalize([0.5], [0.25], dtype=dtype),
         Conv2d(1, 4, 3, padding=1, dtype=dtype), act(), MaxPool2d(2),          # 4 x 6 x 6
         Conv2d(4, 6, 3, stride=2, padding=1, groups=2, dtype=dtype), act(),    # 6 x 3 x 3
         AvgPool2d(3, stride=1, padding=1, count_include_pad=False),            # 6 x 3 x 3
         Flatten(), Linear(54, 3, dtype=dtype),
         input_shape=(1, 12, 12))
+    rng = np.random.default_rng(0)
+    for _, layer, key in model.named_parameters():  # biases start at zero; make them count
+        if key == "bias":
+            layer.params[key] = rng.normal(0, 0.3, layer.params[key].shape).astype(dtype)
+    return model
 
 
 def tiny_model_file(folder, dtype=np.float32, act=ReLU) -> str:
@@ -377,14 +382,17 @@ def test_concurrent_requests_each_get_their_own_answer(model_path):
 
     explainer = Explainer.from_path(model_path)
     bodies = [drawing(seed) for seed in range(24)]
-    serial = [explainer.predict(explainer.read(b)[0]) for b in bodies]
+    serial = [explainer.explain(explainer.read(b)[0]) for b in bodies]
     with TestClient(create_app(explainer)) as test_client:
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda b: test_client.post("/api/explain", content=b).json(), bodies * 2))
     for answer, expected in zip(answers, serial * 2):
-        assert [p["index"] for p in answer["predictions"]] == [p["index"] for p in expected]
+        assert [p["index"] for p in answer["predictions"]] == [p["index"] for p in expected["predictions"]]
         assert [p["probability"] for p in answer["predictions"]] == pytest.approx(
-            [p["probability"] for p in expected], abs=1e-6)
+            [p["probability"] for p in expected["predictions"]], abs=1e-6)
+        # The saliency runs backward through the layers' caches: another request's forward
+        # in between would leave someone else's activations there.
+        np.testing.assert_allclose(f32(answer["saliency"]), f32(expected["saliency"]), rtol=1e-5, atol=1e-7)
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -445,3 +453,47 @@ def test_serve_on_a_port_in_use_is_one_error_line(model_path, capsys):
         taken.close()
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("error: cannot listen on 127.0.0.1:") and err.count("\n") == 1
+
+
+# -- a real server on loopback (the browser and load tests use it) --------------------------------
+class LiveServer:
+    """uvicorn serving the app on 127.0.0.1 and a free port, in a thread; ``url`` ends in "/"."""
+
+    def __init__(self, model_path):
+        import threading
+        import time
+
+        import uvicorn
+
+        from numcnn.serve import bind, url_of
+
+        self.explainer = Explainer.from_path(model_path)
+        self.socket = bind("127.0.0.1", 0)
+        self.url = url_of(self.socket)
+        config = uvicorn.Config(create_app(self.explainer), log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def close(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.socket.close()
+
+    def post(self, route: str, body: bytes) -> tuple[int, dict]:
+        import json
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(self.url + route.lstrip("/"), data=body, method="POST",
+                                         headers={"Content-Type": "image/png"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
