@@ -141,7 +141,7 @@ def screenshots(model, page_png, detail_png):
     try:
         with sync_playwright() as playwright:
             browser = launch(playwright)
-            page = browser.new_page(viewport={"width": 1200, "height": 1000}, device_scale_factor=1)
+            page = browser.new_page(viewport={"width": 1200, "height": 1100}, device_scale_factor=1)
             page.goto(live.url)
             page.locator("#draw-area").wait_for(state="visible")
             draw_stroke(page, [(0.38, 0.15), (0.36, 0.5), (0.34, 0.88)])  # two legs: a pair of trousers
@@ -149,6 +149,7 @@ def screenshots(model, page_png, detail_png):
             draw_stroke(page, [(0.36, 0.15), (0.64, 0.15)])
             page.locator("body[data-ready='1']").wait_for()
             page.screenshot(path=page_png, full_page=False)
+            page.set_viewport_size({"width": 1200, "height": 1650})  # the whole detail, down to the im2col row
             conv = next(i for i, layer in enumerate(live.explainer.describe()["layers"]) if layer["detail"] == "conv")
             page.locator(f"#layer-{conv} .maps button").nth(3).click()
             click_cell(page, 10, 9)

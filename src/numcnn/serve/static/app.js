@@ -124,14 +124,24 @@ function canvasBlob() {
   return new Promise((resolve) => $("draw").toBlob((b) => resolve(b), "image/png"));
 }
 
+// Answers can come back out of order; each request takes a number and an answer older than
+// what is already shown is dropped.
+let sent = 0, shown = 0;
+function fresh(ticket) {
+  if (ticket < shown) return false;
+  shown = ticket;
+  return true;
+}
+
 let predicting = false, predictAgain = false;
 async function predictWhileDrawing() {
   // At most one request in flight; the newest drawing is sent when it returns.
   if (predicting) { predictAgain = true; return; }
   predicting = true;
   try {
+    const ticket = ++sent;
     const body = await post("/api/predict", await canvasBlob());
-    showBars(body.predictions);
+    if (fresh(ticket)) showBars(body.predictions);
   } catch (err) {
     say(err.message, true);
   } finally {
@@ -150,6 +160,7 @@ function setUpDrawing() {
   };
   canvas.addEventListener("pointerdown", (e) => {
     canvas.setPointerCapture(e.pointerId);
+    document.body.dataset.ready = "0";
     last = point(e);
     stroke(last, last);
   });
@@ -195,8 +206,11 @@ function setUpFiles() {
 // -- explain: everything at once -----------------------------------------------------------------
 async function explain(blob) {
   say("Computing…");
+  document.body.dataset.ready = "0";
+  const ticket = ++sent;
   try {
     const body = await post("/api/explain", blob);
+    if (!fresh(ticket)) return;
     state.blob = blob;
     state.result = { ...body, input: decode(body.input), saliency: decode(body.saliency),
                      layers: body.layers.map((l) => ({ ...l, output: decode(l.output) })) };
@@ -332,7 +346,7 @@ function drawZoom() {
   const info = state.model.layers[z.layer];
   const { h, w } = planes(layer.output.shape);
   const canvas = $("zoom-map");
-  const cell = Math.max(2, Math.floor(Math.min(480, window.innerWidth - 60) / Math.max(h, w)));
+  const cell = Math.max(2, Math.floor(Math.min(360, window.innerWidth - 60) / Math.max(h, w)));
   canvas.width = w * cell;
   canvas.height = h * cell;
   const ctx = canvas.getContext("2d");
@@ -436,6 +450,10 @@ function windowPicture(d) {
     ctx.strokeStyle = style;
     ctx.lineWidth = 2;
     for (const r of rows) for (const col of cols) ctx.strokeRect((col + pl) * cell + 1, (r + pt) * cell + 1, cell - 2, cell - 2);
+    ctx.lineWidth = 3;  // and the whole window
+    ctx.strokeRect((cols[0] + pl) * cell, (rows[0] + pt) * cell, (cols[cols.length - 1] - cols[0] + 1) * cell,
+                   (rows[rows.length - 1] - rows[0] + 1) * cell);
+    ctx.setLineDash([]);
   };
   const next = win.cols.map((col) => col + win.stride[1]);
   if (next[next.length - 1] < w + pr) box(win.rows, next, "#0b63c5", [3, 3]);
