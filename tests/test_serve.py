@@ -486,14 +486,19 @@ class LiveServer:
         self.socket.close()
 
     def post(self, route: str, body: bytes) -> tuple[int, dict]:
-        import json
-        import urllib.error
-        import urllib.request
+        return post(self.url, route, body)
 
-        request = urllib.request.Request(self.url + route.lstrip("/"), data=body, method="POST",
-                                         headers={"Content-Type": "image/png"})
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.load(exc)
+
+def post(url: str, route: str, body: bytes) -> tuple[int, dict]:
+    """POST image bytes to url + route over a fresh connection: (status, JSON answer)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url + route.lstrip("/"), data=body, method="POST",
+                                     headers={"Content-Type": "image/png"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)

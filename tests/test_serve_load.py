@@ -17,16 +17,16 @@ import pytest
 
 pytest.importorskip("starlette", reason="numcnn serve needs the serve extra: pip install 'numcnn[serve]'")
 
-from test_serve import LiveServer, drawing, tiny_model_file  # noqa: E402
+from test_serve import LiveServer, drawing, post, tiny_model_file  # noqa: E402
 
 REQUESTS, CLIENTS = 200, 16
 
 
-def hammer(server, route: str, bodies: list[bytes], clients: int):
+def hammer(url: str, route: str, bodies: list[bytes], clients: int):
     """POST every body from `clients` threads at once; returns [(status, answer, seconds)] in order."""
     def one(body):
         start = time.perf_counter()
-        status, answer = server.post(route, body)
+        status, answer = post(url, route, body)
         return status, answer, time.perf_counter() - start
 
     with ThreadPoolExecutor(clients) as pool:
@@ -38,7 +38,7 @@ def test_200_requests_from_16_clients_are_all_answered_correctly(tmp_path):
     try:
         bodies = [drawing(seed) for seed in range(REQUESTS)]
         expected = [server.explainer.predict(server.explainer.read(body)[0]) for body in bodies]
-        results = hammer(server, "/api/predict", bodies, CLIENTS)
+        results = hammer(server.url, "/api/predict", bodies, CLIENTS)
     finally:
         server.close()
     assert [status for status, _, _ in results] == [200] * REQUESTS
@@ -49,24 +49,31 @@ def test_200_requests_from_16_clients_are_all_answered_correctly(tmp_path):
 
 
 def measure(model, requests: int = REQUESTS, clients: int = CLIENTS):
-    """Print p50/p95 latency and throughput of /api/predict and /api/explain for the model."""
-    from PIL import Image  # noqa: F401 - drawing() needs Pillow
+    """Print p50/p95 latency and throughput of /api/predict and /api/explain against
+    `numcnn serve model` running in its own process (so the clients do not share its GIL)."""
+    import os
+    import subprocess
 
-    server = LiveServer(model)
+    from numcnn.model import read_model
+
+    server = subprocess.Popen([sys.executable, "-m", "numcnn", "serve", str(model), "--port", "0"],
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        c, h, w = server.explainer.input_shape
-        bodies = [drawing(seed, size=max(h, w)) for seed in range(requests)]
+        url = server.stdout.readline().rsplit(" at ", 1)[1].strip()
+        side = max(read_model(model)[0].input_shape[1:])
+        bodies = [drawing(seed, size=side) for seed in range(requests)]
         for route in ("/api/predict", "/api/explain"):
-            hammer(server, route, bodies[:clients], clients)  # warm up
+            hammer(url, route, bodies[:clients], clients)  # warm up
             start = time.perf_counter()
-            results = hammer(server, route, bodies, clients)
+            results = hammer(url, route, bodies, clients)
             wall = time.perf_counter() - start
-            seconds = np.array([s for _, _, s in results]) * 1000
+            ms = np.array([seconds for _, _, seconds in results]) * 1000
             ok = sum(status == 200 for status, _, _ in results)
-            print(f"{route}: {ok}/{requests} answered, {clients} clients, p50 {np.percentile(seconds, 50):.0f} ms, "
-                  f"p95 {np.percentile(seconds, 95):.0f} ms, {requests / wall:.0f} requests/s")
+            print(f"{route}: {ok}/{requests} answered, {clients} clients, p50 {np.percentile(ms, 50):.0f} ms, "
+                  f"p95 {np.percentile(ms, 95):.0f} ms, {requests / wall:.0f} requests/s")
     finally:
-        server.close()
+        server.terminate()
+        server.wait()
 
 
 if __name__ == "__main__":
