@@ -502,3 +502,25 @@ def post(url: str, route: str, body: bytes) -> tuple[int, dict]:
             return response.status, json.load(response)
     except urllib.error.HTTPError as exc:
         return exc.code, json.load(exc)
+
+
+@pytest.mark.parametrize("name, shape", [("simple-convnet", (1, 28, 28)), ("lenet5", (1, 28, 28)),
+                                         ("deep-convnet", (1, 28, 28)), ("mlp", (1, 28, 28)),
+                                         ("fashion-net", (1, 28, 28)), ("cifar-resnet", (3, 32, 32))])
+def test_every_zoo_model_is_explained(tmp_path, name, shape):
+    from numcnn import zoo
+
+    numcnn.manual_seed(1)
+    model = zoo.model_for(name, shape, 10)
+    path = save(model, str(tmp_path / "m.npz"))
+    explainer = Explainer.from_path(path)
+    rgb = np.random.default_rng(2).integers(0, 256, (40, 36, 3), dtype=np.uint8)
+    x, _ = explainer.read(png(rgb))
+    answer = explainer.explain(x)
+    assert f32(answer["saliency"]).shape == shape
+    assert len(answer["predictions"]) == 10
+    for layer in explainer.describe()["layers"]:
+        if layer["detail"]:
+            c, h, w = layer["output_shape"]
+            d = explainer.detail(x, layer["index"], c - 1, h - 1, w // 2)
+            assert d["value"] == pytest.approx(d["sum"] if d["kind"] == "conv" else d["result"], rel=1e-4, abs=1e-5)

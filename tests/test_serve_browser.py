@@ -24,7 +24,9 @@ if CHROMIUM is None:
     pytest.skip("no Chromium to drive: apt-get install -y chromium (Playwright's own browser download is "
                 "not used)", allow_module_level=True)
 
-from test_serve import LiveServer, tiny_model_file  # noqa: E402
+import numpy as np  # noqa: E402
+
+from test_serve import LiveServer, png, tiny_model_file  # noqa: E402
 
 
 def launch(playwright):
@@ -129,6 +131,14 @@ def test_the_page_fits_a_phone_sized_window(server):
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"the page scrolls sideways at phone width ({width} px)"
             assert page.locator("#draw").bounding_box()["width"] <= 390
+            # A photo picked with the file chooser: any size, colour, goes through the same path.
+            photo = png(np.random.default_rng(3).integers(0, 256, (50, 70, 3), dtype=np.uint8))
+            page.set_input_files("#file", files=[{"name": "photo.png", "mimeType": "image/png", "buffer": photo}])
+            page.locator("body[data-ready='1']").wait_for()
+            status, expected = server.post("/api/predict", photo)
+            assert page.locator("#bars li").first.get_attribute("data-class") == expected["predictions"][0]["class"]
+            assert page.evaluate("[document.getElementById('seen').width, document.getElementById('seen').height]") == [12, 12]
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
         finally:
             browser.close()
 
