@@ -107,7 +107,12 @@ def create_app(explainer: Explainer) -> Starlette:
 
 
 async def _http_error(request, exc: HTTPException):
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    message = exc.detail
+    if exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}; use {exc.headers['Allow']}"
+    elif exc.status_code == 404:
+        message = f"no such route: {request.url.path} (the API is /api/model, /api/predict, /api/explain, /api/detail)"
+    return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _error(status: int):
