@@ -28,7 +28,7 @@ from ..errors import ConfigError, DataError
 from ..functional import im2col
 from ..functional.activation import softmax
 from ..functional.pool import pool_params
-from ..functional.window import Window, make_window, pair
+from ..functional.window import Window, make_window
 from ..layers import AvgPool2d, Conv2d, GlobalAvgPool2d, MaxPool2d, Normalize
 from ..model import Sequential, read_model, to_config
 from ..train import predict_proba
@@ -320,7 +320,7 @@ def _pool_detail(layer, layer_input: np.ndarray, channel: int, y: int, x: int) -
         count_include_pad, mode = True, "avg"
     else:
         kernel, stride, padding = pool_params(layer.kernel_size, layer.stride, layer.padding)
-        win = make_window(layer_input.shape, kernel, stride, pair(padding, "padding"), 1, type(layer).__name__)
+        win = make_window(layer_input.shape, kernel, stride, padding, 1, type(layer).__name__)
         mode = "max" if isinstance(layer, MaxPool2d) else "avg"
         count_include_pad = getattr(layer, "count_include_pad", True)
     taps = _window_taps(win, y, x, height, width)
