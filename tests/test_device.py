@@ -248,3 +248,20 @@ def test_cuda_model_matches_numcnn_on_the_cpu(make):
     np.testing.assert_allclose(to_numpy(dx_gpu), dx_cpu, rtol=1e-4, atol=1e-5)
     for (name, g_cpu), (_, g_gpu) in zip(on_cpu.gradients(), on_gpu.gradients()):
         np.testing.assert_allclose(to_numpy(g_gpu), g_cpu, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_the_serve_explainer_computes_on_the_device(fake_cupy):
+    """numcnn serve --device cuda: the page's numbers are the host's, the model stays on the device."""
+    from numcnn.serve.explain import Explainer
+
+    x = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
+    model = tiny_net().eval()
+    on_host = Explainer(model, {"classes": [str(k) for k in range(10)]})
+    expected = on_host.explain(x), on_host.detail(x, 0, 1, 3, 4)
+    on_device = Explainer(model.to("cuda"), {"classes": [str(k) for k in range(10)]})
+    got = on_device.explain(x), on_device.detail(x, 0, 1, 3, 4)
+    assert model.device == "cuda:0"
+    np.testing.assert_allclose(got[0]["probabilities"], expected[0]["probabilities"], rtol=1e-5)
+    assert got[0]["saliency"]["shape"] == expected[0]["saliency"]["shape"]
+    assert got[1]["value"] == pytest.approx(expected[1]["value"], rel=1e-6)
+    assert got[1]["im2col"]["dot"] == pytest.approx(got[1]["value"], rel=1e-5)

@@ -165,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     import_.add_argument("onnx_file")
     import_.add_argument("output", help="the model .npz to write")
 
+    serve = commands.add_parser("serve", help="a web page that explains a model on your drawing or photo "
+                                              "(needs the serve extra)")
+    serve.add_argument("model", help="a model .npz file or a run folder")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=_non_negative_int, default=8000, help="default 8000; 0 picks a free port")
+    _add_threads_flag(serve)
+
     commands.add_parser("bench", help="benchmarks (numcnn bench --help for its options)", add_help=False)
     return parser
 
@@ -335,13 +342,8 @@ def cmd_predict(args) -> int:
         raise ConfigError(f"{args.model}: the model does not record an image input shape (C, H, W)")
     # Class names and the background rule come from the model's own record, else the dataset's.
     dataset = args.dataset or training.get("dataset")
-    names = training.get("classes") if not args.dataset else None
-    if names is None and dataset:
-        names = data.class_names(dataset, labels=training.get("labels") if dataset == training.get("dataset") else None)
-    dark = training.get("dark_background")
-    if dark is None and dataset and not data.is_folder_dataset(dataset):
-        dark = data.info(dataset).dark_background
-    images, flags = zip(*(data.read_image(path, shape, bool(dark)) for path in args.images))
+    names, dark = data.model_labels(training, args.dataset)
+    images, flags = zip(*(data.read_image(path, shape, dark) for path in args.images))
     probs = predict_proba(model, np.stack(images))
     if names is not None and len(names) != probs.shape[1]:
         raise ConfigError(f"{dataset} has {len(names)} classes but the model outputs {probs.shape[1]}")
@@ -428,6 +430,13 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from . import serve
+
+    serve.require()  # the extra, before the model is read
+    return serve.serve(args.model, args.host, args.port, log=_say, device=args.device)
+
+
 def cmd_bench(argv: list[str]) -> int:
     import importlib
 
@@ -441,7 +450,7 @@ def cmd_bench(argv: list[str]) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary,
-            "plot": cmd_plot, "demo": cmd_demo, "export": cmd_export, "import": cmd_import}
+            "plot": cmd_plot, "demo": cmd_demo, "export": cmd_export, "import": cmd_import, "serve": cmd_serve}
 
 
 def _one_line(message: str) -> str:

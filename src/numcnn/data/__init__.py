@@ -9,7 +9,8 @@
 """
 
 from .datasets import (CLASS_NAMES, DATASETS, REGISTRY, DatasetInfo, canonical_dataset, class_names,
-                       default_augmentation, info, is_folder_dataset, load, prepare, resolve)
+                       default_augmentation, info, is_folder_dataset, load, model_labels, prepare,
+                       resolve)
 from .download import download
 from .idx import read_idx, write_idx
 from .images import read_image
@@ -20,7 +21,7 @@ from .stats import channel_stats
 __all__ = [
     "read_idx", "write_idx",
     "load", "prepare", "resolve", "info", "DatasetInfo", "REGISTRY", "class_names", "CLASS_NAMES", "DATASETS",
-    "canonical_dataset", "is_folder_dataset", "default_augmentation", "channel_stats",
+    "canonical_dataset", "is_folder_dataset", "model_labels", "default_augmentation", "channel_stats",
     "batches", "DataLoader", "RandomShift", "RandomHorizontalFlip", "ColorJitter", "Compose", "as_float_images",
     "download", "read_image",
 ]

@@ -328,6 +328,23 @@ def class_names(name: str, labels: str | None = None) -> list[str]:
     return list(info(name).classes)
 
 
+def model_labels(training: dict, dataset: str | None = None) -> tuple[list[str] | None, bool]:
+    """(class names or None, dark_background) of a saved model, for showing its predictions.
+
+    training : the model's training record (``read_model``'s second value; {} if none)
+    dataset  : a dataset to take the class names from instead of the record's own
+    Names come from the record itself, else from its dataset; the background rule likewise.
+    """
+    names = training.get("classes") if not dataset else None
+    dataset = dataset or training.get("dataset")
+    if names is None and dataset:
+        names = class_names(dataset, labels=training.get("labels") if dataset == training.get("dataset") else None)
+    dark = training.get("dark_background")
+    if dark is None and dataset and not is_folder_dataset(dataset):
+        dark = info(dataset).dark_background
+    return names, bool(dark)
+
+
 def default_augmentation(dataset: str | DatasetInfo, jitter: float = 0.0):
     """The augmentation ``numcnn train --augment`` uses: random shifts (a random crop of the
     zero-padded image) of up to the dataset's ``shift_fraction`` of the image side (2 pixels at

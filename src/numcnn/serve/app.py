@@ -1,0 +1,121 @@
+"""The HTTP routes: each reads the request, hands the work to an Explainer in a worker thread,
+and answers JSON. No numerics live here.
+
+    GET  /                the page (static/index.html); /static/* its script and style
+    GET  /api/model       architecture, input shape, class names, normalisation
+    POST /api/predict     body: image bytes -> {"predictions": [{"class", "index", "probability"}, ...]}
+    POST /api/explain     body: image bytes -> layer outputs, logits, softmax, saliency
+    POST /api/detail?layer=L&channel=C&y=Y&x=X   body: image bytes -> one output pixel explained
+
+Every error is JSON {"error": "..."}: 400 for a body that is not a readable image or a bad
+query, 413 for a body over MAX_BODY_BYTES or a picture beyond Pillow's decompression-bomb
+limit, 404 and 405 for a wrong path or method.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..errors import ConfigError, NumcnnError
+from .explain import Explainer, ImageTooLarge
+
+MAX_BODY_BYTES = 10 * 2**20
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, size: str):
+        super().__init__(413, f"the request body is {size}; the limit is {MAX_BODY_BYTES:,} bytes (10 MiB)")
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused with 413 once it passes MAX_BODY_BYTES.
+
+    A declared Content-Length over the limit is refused before anything is read; a body sent
+    without one (chunked) or longer than declared is cut off as soon as it passes the limit.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPException(400, f"Content-Length must be a number of bytes, got {declared!r}")
+        if int(declared) > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"{int(declared):,} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"more than {MAX_BODY_BYTES:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _query_int(request: Request, name: str) -> int:
+    text = request.query_params.get(name)
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"query parameter {name} must be an integer, got {text!r}") from None
+
+
+def create_app(explainer: Explainer) -> Starlette:
+    """The ASGI app serving one model's page and API."""
+
+    async def page(request):
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def model(request):
+        return JSONResponse(explainer.describe())
+
+    async def predict(request):
+        body = await read_body(request)
+        predictions = await run_in_threadpool(lambda: explainer.predict(explainer.read(body)[0]))
+        return JSONResponse({"predictions": predictions})
+
+    async def explain(request):
+        body = await read_body(request)
+
+        def work():
+            x, inverted = explainer.read(body)
+            return {**explainer.explain(x), "inverted": inverted}
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def detail(request):
+        where = [_query_int(request, name) for name in ("layer", "channel", "y", "x")]
+        body = await read_body(request)
+        return JSONResponse(await run_in_threadpool(lambda: explainer.detail(explainer.read(body)[0], *where)))
+
+    return Starlette(
+        routes=[
+            Route("/", page, methods=["GET"]),
+            Route("/api/model", model, methods=["GET"]),
+            Route("/api/predict", predict, methods=["POST"]),
+            Route("/api/explain", explain, methods=["POST"]),
+            Route("/api/detail", detail, methods=["POST"]),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        exception_handlers={HTTPException: _http_error, ImageTooLarge: _error(413), NumcnnError: _error(400)},
+    )
+
+
+async def _http_error(request, exc: HTTPException):
+    message = exc.detail
+    if exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}; use {exc.headers['Allow']}"
+    elif exc.status_code == 404:
+        message = f"no such route: {request.url.path} (the API is /api/model, /api/predict, /api/explain, /api/detail)"
+    return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _error(status: int):
+    async def handler(request, exc):
+        return JSONResponse({"error": str(exc)}, status_code=status)
+    return handler
