@@ -265,3 +265,8 @@ def test_the_serve_explainer_computes_on_the_device(fake_cupy):
     assert got[0]["saliency"]["shape"] == expected[0]["saliency"]["shape"]
     assert got[1]["value"] == pytest.approx(expected[1]["value"], rel=1e-6)
     assert got[1]["im2col"]["dot"] == pytest.approx(got[1]["value"], rel=1e-5)
+
+
+def test_summary_of_a_model_on_the_device(fake_cupy):
+    text = tiny_net().to("cuda").summary()
+    assert "(N, 4, 13, 13)" in text and "(N, 10)" in text and "total params: 6,818" in text

@@ -280,7 +280,7 @@ def summary(model: Layer, input_shape: Iterable[int] | None = None, dtype=np.flo
     input_shape = input_shape or getattr(model, "input_shape", None)
     rows = []
     layers = model.layers if isinstance(model, Sequential) else [model]
-    x = np.zeros((1, *input_shape), dtype=dtype) if input_shape else None
+    x = to_device(np.zeros((1, *input_shape), dtype=dtype), model.device) if input_shape else None
     with model.evaluating():
         for i, layer in enumerate(layers):
             shape = "?"
