@@ -115,17 +115,20 @@ def launch(args) -> int:
     report.mkdir(parents=True, exist_ok=True)
     env[REPORT_VAR] = str(report)
     command = [mpiexec, "-n", str(n), sys.executable, "-m", "numcnn", *_rank_argv(args.argv)]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     banner: list[str] = []
-    relay = threading.Thread(target=_relay_stderr, args=(process.stderr, banner), daemon=True)
-    relay.start()
+    relays = [threading.Thread(target=_relay, args=(source, target, banner), daemon=True)
+              for source, target in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))]
+    for relay in relays:
+        relay.start()
     interrupted = False
     try:
         status = process.wait()
     except KeyboardInterrupt:  # mpiexec got the same Ctrl-C and passes it to the ranks
         interrupted = True
         status = _wait_or_kill(process)
-    relay.join(timeout=5)
+    for relay in relays:
+        relay.join(timeout=5)
     if status == 0 and not interrupted:
         _clean(report, env)
         return 0
@@ -149,9 +152,9 @@ def _clean(report: Path, env: dict) -> None:
         shutil.rmtree(report, ignore_errors=True)
 
 
-def _relay_stderr(stream, banner: list[str]) -> None:
-    """Copy the ranks' stderr to ours as it comes (progress bars included), keeping MPI's
-    termination banner lines in ``banner`` instead."""
+def _relay(stream, target, banner: list[str]) -> None:
+    """Copy the ranks' output (mpiexec's stdout or stderr) to target as it comes, progress bars
+    included, keeping MPI's termination banner lines in ``banner`` instead."""
     pending = ""
     while True:
         chunk = os.read(stream.fileno(), 65536)
@@ -170,10 +173,11 @@ def _relay_stderr(stream, banner: list[str]) -> None:
             text.append(pending[:cut])
             pending = pending[cut:]
         if text:
-            sys.stderr.write("".join(text))
-            sys.stderr.flush()
+            target.write("".join(text))
+            target.flush()
     if pending and not BANNER.match(pending):
-        sys.stderr.write(pending)
+        target.write(pending)
+        target.flush()
 
 
 def _rank_files(report: Path, suffix: str) -> dict[int, str]:
