@@ -130,6 +130,8 @@ class GradientAllreduce(Hook):
         self.calls = 0
 
     def after_backward(self, trainer) -> None:
+        if self.comm.size == 1:  # one process: its gradients are the global batch's already
+            return
         start = time.perf_counter()
         grads = [grad for _, grad in trainer.model.gradients()]
         total = sum(g.size for g in grads)
