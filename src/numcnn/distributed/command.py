@@ -95,7 +95,8 @@ def _check_before_launch(args) -> Path:
         batch_size = config["batch_size"]
         out = recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-{Path(config['dataset']).name}"),
                                    args.overwrite)
-        args.argv = [*args.argv, "--out", str(out)]  # the ranks must agree on the folder
+        if args.out is None:
+            args.argv = [*args.argv, "--out", str(out)]  # the ranks must agree on the folder
     check_shards(batch_size, batch_size, n)  # the global batch must divide among the ranks
     return out
 
@@ -134,7 +135,8 @@ def launch(args) -> int:
         return 0
     line = _failure(report, banner, status, interrupted)
     _clean(report, env)
-    resume = f"; the last completed epoch's checkpoint (if any) is kept: numcnn train --resume {out} --processes {n}"
+    resume = ("" if "--resume" in line else
+              f"; the last completed epoch's checkpoint (if any) is kept: numcnn train --resume {out} --processes {n}")
     print(f"error: {line}{resume}", file=sys.stderr, flush=True)
     return 130 if interrupted or "interrupted" in line else 2
 
