@@ -209,3 +209,14 @@ def test_a_killed_rank_ends_the_job_and_resume_finishes_it(one_process, tmp_path
     assert result.returncode == 0, result.stderr
     assert "resuming" in result.stdout
     assert_same_weights(weights(out), weights(one_process))
+
+
+@needs_mpi
+def test_rank_and_size_alone_and_under_mpiexec():
+    script = ("import numcnn as nc; d = nc.distributed; ranks = d.world().gather_objects(d.rank()); "
+              "d.rank() == 0 and print(d.size(), *ranks)")
+    alone = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert alone.stdout.split() == ["1", "0"], alone.stderr
+    job = subprocess.run([MPIEXEC, "-n", "3", sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert job.stdout.split() == ["3", "0", "1", "2"], job.stderr

@@ -10,7 +10,7 @@ From Python, run the script under ``mpiexec -n N python script.py``:
     trainer = run.trainer("runs/x", trainer_class=distributed.DistributedTrainer)
     run.fit(trainer)
 
-The pieces, each usable alone: ``Comm`` (rank, size and the collectives, with a deadline),
+``rank()`` and ``size()`` say where this process stands. The pieces, each usable alone: ``Comm`` (rank, size and the collectives, with a deadline),
 ``ShardedLoader`` (this rank's slice of every global batch), ``GradientAllreduce`` (the Trainer
 hook that sums the gradients in one fused buffer), ``broadcast_parameters``, ``sync_batch_norm``
 and ``DistributedTrainer``, which puts them together (its docstring says what differs from one
@@ -20,7 +20,7 @@ The core of numcnn never imports this package, and importing it does not start M
 loaded when a ``Comm`` is made.
 """
 
-from .comm import CollectiveTimeout, Comm, launched_size
+from .comm import CollectiveTimeout, Comm, launched_size, rank, size, world
 from .sync_bn import sync_batch_norm
 
 
@@ -33,6 +33,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'numcnn.distributed' has no attribute {name!r}")
 
 
-__all__ = ["CollectiveTimeout", "Comm", "DistributedTrainer", "GradientAllreduce", "ShardedLoader",
+__all__ = ["CollectiveTimeout", "Comm", "rank", "size", "world", "DistributedTrainer", "GradientAllreduce", "ShardedLoader",
            "broadcast_buffers", "broadcast_parameters", "check_shards", "launched_size", "shard_bounds",
            "sync_batch_norm"]

@@ -65,6 +65,27 @@ def timeout_seconds() -> float:
     return value
 
 
+_world: "Comm | None" = None
+
+
+def world() -> "Comm":
+    """The Comm of every process of the job (MPI's COMM_WORLD), made on first use."""
+    global _world
+    if _world is None:
+        _world = Comm()
+    return _world
+
+
+def rank() -> int:
+    """This process's rank in the job: 0 .. size() - 1."""
+    return world().rank
+
+
+def size() -> int:
+    """The number of processes in the job (1 when not started by an MPI launcher)."""
+    return world().size
+
+
 class Comm:
     """One MPI communicator with numcnn's collectives.
 

@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 
 from ..errors import ConfigError
-from .comm import CollectiveTimeout, Comm, import_mpi, launched_size
+from .comm import CollectiveTimeout, Comm, import_mpi, launched_size, world
 
 # A folder where each rank writes rank-K.pid and, when it fails, rank-K.error (one line). The
 # launcher makes a temporary one unless this variable names one.
@@ -224,7 +224,7 @@ def run_rank(args) -> int:
     comm = None
     report = os.environ.get(REPORT_VAR)
     try:
-        comm = Comm()
+        comm = world()
         if report:
             (Path(report) / f"rank-{comm.rank}.pid").write_text(str(os.getpid()))
         cli.QUIET = comm.rank != 0

@@ -18,7 +18,7 @@ import numpy as np
 from ..data.loader import _as_generator, _check, as_float_images
 from ..errors import ConfigError, DataError
 from ..train import Hook, Trainer, evaluate
-from .comm import Comm
+from .comm import Comm, world
 from .sync_bn import sync_batch_norm
 
 
@@ -179,7 +179,7 @@ class DistributedTrainer(Trainer):
     def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
                  progress: bool = True, log=None, config=None, schedule_per: str = "epoch", hooks=(),
                  comm: Comm | None = None, sync_bn: bool | None = None):
-        self.comm = comm if comm is not None else Comm()
+        self.comm = comm if comm is not None else world()
         lead = self.comm.rank == 0
         self.allreduce = GradientAllreduce(self.comm)
         self._loader: ShardedLoader | None = None
