@@ -14,10 +14,29 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import strategies as st
 
+from numcnn.backend import cuda_module, device_of, is_array, to_device, to_numpy
+from numcnn.errors import DeviceError
 from reference import pair
+
+
+def _cuda_missing() -> str | None:
+    try:
+        cuda_module()
+    except DeviceError as exc:
+        return str(exc)
+    return None
+
+
+CUDA_MISSING = _cuda_missing()
+# PyTorch on CUDA would otherwise round its convolutions' and matmuls' inputs to TF32.
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
+needs_cuda = pytest.mark.skipif(CUDA_MISSING is not None, reason=f"needs CuPy and an NVIDIA GPU: {CUDA_MISSING}")
+DEVICES = ("cpu", pytest.param("cuda", marks=[pytest.mark.cuda, needs_cuda]))
 
 # max|ours - torch| <= TOL * max(max|torch|, tiny)
 TOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
@@ -28,8 +47,8 @@ DTYPES = (np.float64, np.float32)
 def assert_close(name: str, ours, ref, dtype) -> None:
     """max|ours - ref| <= tol(dtype) * max(max|ref|, tiny), shapes equal, no NaN or inf."""
     dtype = np.dtype(dtype)
-    ours = np.asarray(ours, dtype=np.float64)
-    ref = ref.detach().numpy() if isinstance(ref, torch.Tensor) else np.asarray(ref)
+    ours = np.asarray(to_numpy(ours), dtype=np.float64)
+    ref = ref.detach().cpu().numpy() if isinstance(ref, torch.Tensor) else np.asarray(ref)
     ref = np.asarray(ref, dtype=np.float64)
     assert ours.shape == ref.shape, f"{name}: shape {ours.shape}, reference {ref.shape}"
     if ours.size == 0:
@@ -57,6 +76,10 @@ class Kernel:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.training = True
+
+    def to(self, device: str) -> "Kernel":
+        self.params = {key: to_device(value, device) for key, value in self.params.items()}
+        return self
 
     def forward(self, x, *target):
         out, self._cache = self._forward(x, *target, **self.params)
@@ -93,7 +116,7 @@ def _randomize(ours, rng: np.random.Generator) -> None:
 
 
 def check_against_torch(ours: Any, theirs: torch.nn.Module | Callable, x, dtype, *, seed: int = 0,
-                        target=None, randomize: bool = True) -> None:
+                        target=None, randomize: bool = True, device: str = "cpu") -> None:
     """Run ours and theirs on the same data; assert outputs, gradients and buffers agree.
 
     ours     : a numcnn layer (forward(x), backward(dout), params, grads, buffers, training),
@@ -104,6 +127,7 @@ def check_against_torch(ours: Any, theirs: torch.nn.Module | Callable, x, dtype,
     x        : an input shape (filled with standard normals) or an array (cast to dtype)
     target   : for losses, integer labels or a float target (cast to dtype)
     randomize: overwrite ours' params and buffers with random values first
+    device   : where numcnn computes ("cpu" or "cuda"); torch follows on CUDA when it has it
     """
     dtype = np.dtype(dtype)
     tdtype = TORCH_DTYPE[dtype]
@@ -112,12 +136,15 @@ def check_against_torch(ours: Any, theirs: torch.nn.Module | Callable, x, dtype,
     x_before = x.copy()
     if randomize:
         _randomize(ours, rng)
-    params = getattr(ours, "params", {})
-    buffers = getattr(ours, "buffers", {})
+    tdevice = "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
+    if device != "cpu":
+        ours.to(device)
+    params = {k: to_numpy(v) for k, v in getattr(ours, "params", {}).items()}
+    buffers = {k: to_numpy(v) for k, v in getattr(ours, "buffers", {}).items()}
     same_dtype_params = {k for k, v in params.items() if v.dtype == dtype}
 
     if isinstance(theirs, torch.nn.Module):
-        theirs.to(tdtype)
+        theirs.to(tdtype).to(tdevice)
         theirs.train(getattr(ours, "training", True))
         theirs.zero_grad(set_to_none=True)
         tparams = _torch_counterparts(dict(theirs.named_parameters()), params, "parameter")
@@ -126,42 +153,46 @@ def check_against_torch(ours: Any, theirs: torch.nn.Module | Callable, x, dtype,
             for key, tensor in {**tparams, **tbuffers}.items():
                 source = params[key] if key in params else buffers[key]
                 assert tuple(tensor.shape) == source.shape, f"{key}: torch {tuple(tensor.shape)}, ours {source.shape}"
-                tensor.copy_(torch.from_numpy(np.array(source)))
+                tensor.copy_(torch.from_numpy(np.array(source)).to(tdevice))
         run = theirs
     else:
-        tparams = {k: torch.tensor(np.array(v), dtype=tdtype, requires_grad=True) for k, v in params.items()}
+        tparams = {k: torch.tensor(np.array(v), dtype=tdtype, device=tdevice, requires_grad=True)
+                   for k, v in params.items()}
         tbuffers = {}
         run = lambda *args: theirs(*args, **tparams)  # noqa: E731
 
-    tx = torch.tensor(x_before, requires_grad=True)
+    tx = torch.tensor(x_before, device=tdevice, requires_grad=True)
+    x = to_device(x, device)
     if target is None:
         out = ours.forward(x)
         tout = run(tx)
-        assert isinstance(out, np.ndarray) and out.dtype == dtype, \
-            f"output dtype {getattr(out, 'dtype', type(out))}, input dtype {dtype}"
+        assert is_array(out) and device_of(out).startswith(device) and out.dtype == dtype, \
+            f"output {type(out).__name__} of dtype {getattr(out, 'dtype', None)}, input dtype {dtype} on {device}"
         assert_close("output", out, tout, dtype)
         dout = rng.standard_normal(out.shape).astype(dtype)
         dout_before = dout.copy()
+        dout = to_device(dout, device)
         dx = ours.backward(dout)
-        tout.backward(torch.from_numpy(dout_before))
-        assert np.array_equal(dout, dout_before), "backward modified its dout argument"
+        tout.backward(torch.from_numpy(dout_before).to(tdevice))
+        assert np.array_equal(to_numpy(dout), dout_before), "backward modified its dout argument"
     else:
         target = np.asarray(target)
         if np.issubdtype(target.dtype, np.floating):
             target = target.astype(dtype)
-        ttarget = torch.from_numpy(target.copy())
-        loss = ours.forward(x, target)
+        ttarget = torch.from_numpy(target.copy()).to(tdevice)
+        loss = ours.forward(x, to_device(target, device))
         tloss = run(tx, ttarget)
-        assert np.isfinite(loss), f"loss is {loss}"
+        assert np.isfinite(float(loss)), f"loss is {loss}"
         assert_close("loss", loss, tloss, dtype)
         dx = ours.backward()
         tloss.backward()
-    assert np.array_equal(x, x_before), "the layer modified its input"
-    assert isinstance(dx, np.ndarray) and dx.dtype == dtype, \
-        f"dx dtype {getattr(dx, 'dtype', type(dx))}, input dtype {dtype}"
+    assert np.array_equal(to_numpy(x), x_before), "the layer modified its input"
+    assert is_array(dx) and device_of(dx).startswith(device) and dx.dtype == dtype, \
+        f"dx {type(dx).__name__} of dtype {getattr(dx, 'dtype', None)}, input dtype {dtype} on {device}"
     assert_close("dx", dx, tx.grad, dtype)
 
-    grads = getattr(ours, "grads", {})
+    grads = {k: to_numpy(v) for k, v in getattr(ours, "grads", {}).items()}
+    buffers = {k: to_numpy(v) for k, v in getattr(ours, "buffers", {}).items()}
     for key, tensor in tparams.items():
         assert key in grads and grads[key] is not None, f"backward left no gradient for {key!r}"
         if key in same_dtype_params:

@@ -7,72 +7,18 @@ allocates with ``np.empty`` (and the like) fails here; one that asks ``get_array
 gets the stand-in and passes.
 """
 
-import contextlib
-import sys
-import types
-
 import numpy as np
 import pytest
 
 from numcnn import functional as F
 from numcnn.backend import get_array_module, is_array, to_numpy
 
-ALLOCATORS = ("empty", "zeros", "ones", "full", "empty_like", "zeros_like", "arange")
-
-
-class DeviceArray(np.ndarray):
-    """An array that says it comes from "cupy", as cupy.ndarray does."""
-
-
-DeviceArray.__module__ = "cupy"
+from fake_cupy import DeviceArray, device_array, install
 
 
 @pytest.fixture
 def fake_cupy(monkeypatch):
-    """A module "cupy" whose allocators give DeviceArrays; inside ``module.host_forbidden()``
-    NumPy's own allocators raise."""
-    real = {name: getattr(np, name) for name in ALLOCATORS}
-    module = types.ModuleType("cupy")
-    module.calls = []
-
-    def device(name):
-        def allocate(*args, **kwargs):
-            module.calls.append(name)
-            return real[name](*args, **kwargs).view(DeviceArray)
-        return allocate
-
-    def host_allocation(*args, **kwargs):
-        raise AssertionError("a kernel allocated a NumPy array while its input lives on the device")
-
-    @contextlib.contextmanager
-    def host_forbidden():
-        with pytest.MonkeyPatch.context() as patch:
-            for name in ALLOCATORS:
-                patch.setattr(np, name, host_allocation)
-            yield
-
-    def __getattr__(name):
-        # Every other function of the stand-in is NumPy's, with its arrays handed back as
-        # DeviceArrays, as CuPy's functions hand back CuPy arrays.
-        attr = getattr(np, name)
-        if not callable(attr) or isinstance(attr, type):
-            return attr
-
-        def on_device(*args, **kwargs):
-            result = attr(*args, **kwargs)
-            return result.view(DeviceArray) if type(result) is np.ndarray else result
-        return on_device
-
-    module.__getattr__ = __getattr__
-    for name in ALLOCATORS:
-        setattr(module, name, device(name))
-    module.host_forbidden = host_forbidden
-    monkeypatch.setitem(sys.modules, "cupy", module)
-    return module
-
-
-def device_array(rng, shape, dtype=np.float64):
-    return rng.standard_normal(shape).astype(dtype).view(DeviceArray)
+    return install(monkeypatch)
 
 
 def test_get_array_module_is_numpy_for_host_values():
@@ -129,8 +75,9 @@ def test_pooling_activations_losses_and_batch_norm_run_on_device_arrays(fake_cup
         results.append(F.col2im(results[-1], x.shape, 3, 1, 1))
         out, cache, running = F.batch_norm_forward(x, weight, bias, mean, var, True, 0.1, 1e-5)
         results += [out, *F.batch_norm_backward(d_x, cache), *running]
-        _, cache = F.cross_entropy_forward(logits, labels)
-        results.append(F.cross_entropy_backward(cache))
+        loss, cache = F.cross_entropy_forward(logits, labels)
+        results += [loss, F.cross_entropy_backward(cache)]
+        results += list(F.dropout_forward(x, 0.5, key=7))
     for array in results:
         assert isinstance(array, DeviceArray), type(array)
     assert fake_cupy.calls, "the kernels allocated nothing through the device module"

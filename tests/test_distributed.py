@@ -69,6 +69,7 @@ def one_process(tmp_path_factory):
     out = tmp_path_factory.mktemp("one") / "run"
     result = numcnn("train", *RUN, "--epochs", "2", "--out", out, "--threads", "1")
     assert result.returncode == 0, result.stderr
+    assert weights(out)["0.weight"].dtype == np.float64  # --dtype float64
     return out
 
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import numcnn as nc
-from parity import (DTYPES, check_against_torch, conv_configs, dtypes, layer_args, pool_configs, seeds,
+from parity import (DEVICES, DTYPES, check_against_torch, conv_configs, dtypes, layer_args, pool_configs, seeds,
                     tied_values)
 
 F64, F32 = np.float64, np.float32
@@ -19,9 +19,10 @@ images = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 6), st.i
 # -- convolution -----------------------------------------------------------------------------------
 
 @given(config=conv_configs(), dtype=dtypes, seed=seeds)
-def test_conv2d(config, dtype, seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv2d(config, dtype, seed, device):
     args = layer_args(config)
-    check_against_torch(nc.Conv2d(**args, dtype=dtype), torch.nn.Conv2d(**args), config["x_shape"], dtype, seed=seed)
+    check_against_torch(nc.Conv2d(**args, dtype=dtype), torch.nn.Conv2d(**args), config["x_shape"], dtype, seed=seed, device=device)
 
 
 CONV_EDGE_CASES = {
@@ -45,24 +46,27 @@ CONV_EDGE_CASES = {
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", sorted(CONV_EDGE_CASES))
-def test_conv2d_edge_cases(case, dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv2d_edge_cases(case, dtype, device):
     x_shape, args = CONV_EDGE_CASES[case]
-    check_against_torch(nc.Conv2d(**args, dtype=dtype), torch.nn.Conv2d(**args), x_shape, dtype, seed=0)
+    check_against_torch(nc.Conv2d(**args, dtype=dtype), torch.nn.Conv2d(**args), x_shape, dtype, seed=0, device=device)
 
 
 # -- pooling ---------------------------------------------------------------------------------------
 
 @given(config=pool_configs(), dtype=dtypes, seed=seeds, ties=st.booleans())
-def test_max_pool2d(config, dtype, seed, ties):
+@pytest.mark.parametrize("device", DEVICES)
+def test_max_pool2d(config, dtype, seed, ties, device):
     x = tied_values(np.random.default_rng(seed), config["x_shape"], dtype) if ties else config["x_shape"]
     args = layer_args(config)
-    check_against_torch(nc.MaxPool2d(**args), torch.nn.MaxPool2d(**args), x, dtype, seed=seed)
+    check_against_torch(nc.MaxPool2d(**args), torch.nn.MaxPool2d(**args), x, dtype, seed=seed, device=device)
 
 
 @given(config=pool_configs(avg=True), dtype=dtypes, seed=seeds)
-def test_avg_pool2d(config, dtype, seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_avg_pool2d(config, dtype, seed, device):
     args = layer_args(config)
-    check_against_torch(nc.AvgPool2d(**args), torch.nn.AvgPool2d(**args), config["x_shape"], dtype, seed=seed)
+    check_against_torch(nc.AvgPool2d(**args), torch.nn.AvgPool2d(**args), config["x_shape"], dtype, seed=seed, device=device)
 
 
 POOL_EDGE_CASES = {
@@ -76,46 +80,52 @@ POOL_EDGE_CASES = {
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", sorted(POOL_EDGE_CASES))
-def test_pool_edge_cases(case, dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_pool_edge_cases(case, dtype, device):
     x_shape, args = POOL_EDGE_CASES[case]
-    check_against_torch(nc.MaxPool2d(**args), torch.nn.MaxPool2d(**args), x_shape, dtype, seed=0)
+    check_against_torch(nc.MaxPool2d(**args), torch.nn.MaxPool2d(**args), x_shape, dtype, seed=0, device=device)
     for count_include_pad in (True, False):
         check_against_torch(nc.AvgPool2d(**args, count_include_pad=count_include_pad),
-                            torch.nn.AvgPool2d(**args, count_include_pad=count_include_pad), x_shape, dtype, seed=0)
+                            torch.nn.AvgPool2d(**args, count_include_pad=count_include_pad), x_shape, dtype, seed=0, device=device)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_max_pool2d_all_equal_input_sends_each_gradient_to_the_window_start_like_torch(dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_max_pool2d_all_equal_input_sends_each_gradient_to_the_window_start_like_torch(dtype, device):
     check_against_torch(nc.MaxPool2d(3, stride=1, padding=1), torch.nn.MaxPool2d(3, stride=1, padding=1),
-                        np.full((2, 2, 5, 4), 0.5), dtype, seed=0)
-    check_against_torch(nc.MaxPool2d(2), torch.nn.MaxPool2d(2), np.zeros((1, 1, 4, 4)), dtype, seed=0)
+                        np.full((2, 2, 5, 4), 0.5), dtype, seed=0, device=device)
+    check_against_torch(nc.MaxPool2d(2), torch.nn.MaxPool2d(2), np.zeros((1, 1, 4, 4)), dtype, seed=0, device=device)
 
 
 @given(shape=images, dtype=dtypes, seed=seeds)
-def test_global_avg_pool2d(shape, dtype, seed):
-    check_against_torch(nc.GlobalAvgPool2d(), torch.nn.AdaptiveAvgPool2d(1), shape, dtype, seed=seed)
+@pytest.mark.parametrize("device", DEVICES)
+def test_global_avg_pool2d(shape, dtype, seed, device):
+    check_against_torch(nc.GlobalAvgPool2d(), torch.nn.AdaptiveAvgPool2d(1), shape, dtype, seed=seed, device=device)
 
 
 # -- linear and flatten ----------------------------------------------------------------------------
 
 @given(n=st.integers(1, 4), in_features=st.integers(1, 8), out_features=st.integers(1, 6), bias=st.booleans(),
        dtype=dtypes, seed=seeds)
-def test_linear_on_2d_input(n, in_features, out_features, bias, dtype, seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_linear_on_2d_input(n, in_features, out_features, bias, dtype, seed, device):
     check_against_torch(nc.Linear(in_features, out_features, bias=bias, dtype=dtype),
-                        torch.nn.Linear(in_features, out_features, bias=bias), (n, in_features), dtype, seed=seed)
+                        torch.nn.Linear(in_features, out_features, bias=bias), (n, in_features), dtype, seed=seed, device=device)
 
 
 @given(shape=images, out_features=st.integers(1, 5), bias=st.booleans(), dtype=dtypes, seed=seeds)
-def test_linear_flattens_4d_input(shape, out_features, bias, dtype, seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_linear_flattens_4d_input(shape, out_features, bias, dtype, seed, device):
     in_features = int(np.prod(shape[1:]))
     check_against_torch(nc.Linear(in_features, out_features, bias=bias, dtype=dtype),
                         torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(in_features, out_features, bias=bias)),
-                        shape, dtype, seed=seed)
+                        shape, dtype, seed=seed, device=device)
 
 
 @given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=5).map(tuple), dtype=dtypes, seed=seeds)
-def test_flatten(shape, dtype, seed):
-    check_against_torch(nc.Flatten(), torch.nn.Flatten(), shape, dtype, seed=seed)
+@pytest.mark.parametrize("device", DEVICES)
+def test_flatten(shape, dtype, seed, device):
+    check_against_torch(nc.Flatten(), torch.nn.Flatten(), shape, dtype, seed=seed, device=device)
 
 
 # -- activations -----------------------------------------------------------------------------------
@@ -123,45 +133,51 @@ def test_flatten(shape, dtype, seed):
 @pytest.mark.parametrize("ours, theirs", [(nc.ReLU, torch.nn.ReLU), (nc.Sigmoid, torch.nn.Sigmoid),
                                           (nc.Tanh, torch.nn.Tanh)])
 @given(shape=shapes, dtype=dtypes, seed=seeds)
-def test_activation(ours, theirs, shape, dtype, seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_activation(ours, theirs, shape, dtype, seed, device):
     # standard normals: in float32 the gradient from y stays accurate for |x| < 3 (see test_functional)
     x = np.clip(np.random.default_rng(seed).standard_normal(shape), -3.0, 3.0)
-    check_against_torch(ours(), theirs(), x, dtype, seed=seed)
+    check_against_torch(ours(), theirs(), x, dtype, seed=seed, device=device)
 
 
 @given(shape=shapes, slope=st.sampled_from([0.01, 0.2, 2.0]), dtype=dtypes, seed=seeds)
-def test_leaky_relu(shape, slope, dtype, seed):
-    check_against_torch(nc.LeakyReLU(slope), torch.nn.LeakyReLU(slope), shape, dtype, seed=seed)
+@pytest.mark.parametrize("device", DEVICES)
+def test_leaky_relu(shape, slope, dtype, seed, device):
+    check_against_torch(nc.LeakyReLU(slope), torch.nn.LeakyReLU(slope), shape, dtype, seed=seed, device=device)
 
 
 @given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=4).map(tuple), scale=st.sampled_from([1.0, 5.0]),
        dtype=dtypes, seed=seeds)
-def test_softmax(shape, scale, dtype, seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_softmax(shape, scale, dtype, seed, device):
     """Over axis 1 (the classes of (N, K), the channels of (N, C, H, W)), like torch.nn.Softmax(dim=1)."""
     x = np.random.default_rng(seed).standard_normal(shape) * scale
-    check_against_torch(nc.Softmax(), torch.nn.Softmax(dim=1), x, dtype, seed=seed)
+    check_against_torch(nc.Softmax(), torch.nn.Softmax(dim=1), x, dtype, seed=seed, device=device)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(3, 10), (2, 4, 3), (2, 3, 4, 5)])
-def test_softmax_named_shapes(shape, dtype):
-    check_against_torch(nc.Softmax(), torch.nn.Softmax(dim=1), shape, dtype, seed=0)
+@pytest.mark.parametrize("device", DEVICES)
+def test_softmax_named_shapes(shape, dtype, device):
+    check_against_torch(nc.Softmax(), torch.nn.Softmax(dim=1), shape, dtype, seed=0, device=device)
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_large_and_equal_logits(dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_softmax_large_and_equal_logits(dtype, device):
     x = np.array([[-1000.0, 0.0, 1000.0, 999.0], [5.0, 5.0, 5.0, 5.0]])  # exp overflows unless shifted
-    check_against_torch(nc.Softmax(), torch.nn.Softmax(dim=1), x, dtype, seed=0)
+    check_against_torch(nc.Softmax(), torch.nn.Softmax(dim=1), x, dtype, seed=0, device=device)
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ours, theirs", [(nc.ReLU, torch.nn.ReLU), (nc.LeakyReLU, torch.nn.LeakyReLU),
                                           (nc.Sigmoid, torch.nn.Sigmoid), (nc.Tanh, torch.nn.Tanh)])
-def test_activation_at_extremes_and_zero(ours, theirs, dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_activation_at_extremes_and_zero(ours, theirs, dtype, device):
     x = np.array([[-1000.0, -50.0, -1.0, 0.0, 0.0, 1.0, 50.0, 1000.0]])
-    check_against_torch(ours(), theirs(), x, dtype, seed=0)
+    check_against_torch(ours(), theirs(), x, dtype, seed=0, device=device)
 
 
 # -- losses ----------------------------------------------------------------------------------------
@@ -169,20 +185,22 @@ def test_activation_at_extremes_and_zero(ours, theirs, dtype):
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 @given(n=st.integers(1, 5), k=st.integers(1, 6), kind=st.sampled_from(["labels", "probabilities", "one-hot"]),
        scale=st.sampled_from([1.0, 1e4]), dtype=dtypes, seed=seeds)
-def test_softmax_cross_entropy(n, k, kind, scale, dtype, seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_softmax_cross_entropy(n, k, kind, scale, dtype, seed, device):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, k, n)
     target = {"labels": labels, "one-hot": np.eye(k)[labels], "probabilities": rng.dirichlet(np.ones(k), n)}[kind]
     logits = rng.standard_normal((n, k)) * scale
     logits[0] = 0.0  # an undecided sample keeps the gradient's scale (see test_functional)
     check_against_torch(nc.SoftmaxCrossEntropy(), torch.nn.CrossEntropyLoss(), logits, dtype, seed=seed,
-                        target=target)
+                        target=target, device=device)
 
 
 @given(shape=shapes, dtype=dtypes, seed=seeds)
-def test_mse_loss(shape, dtype, seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_mse_loss(shape, dtype, seed, device):
     target = np.random.default_rng(seed + 1).standard_normal(shape)
-    check_against_torch(nc.MSELoss(), torch.nn.MSELoss(), shape, dtype, seed=seed, target=target)
+    check_against_torch(nc.MSELoss(), torch.nn.MSELoss(), shape, dtype, seed=seed, target=target, device=device)
 
 
 # -- batch norm ------------------------------------------------------------------------------------
@@ -206,22 +224,24 @@ def batchnorm_cases(draw):
 
 
 @given(case=batchnorm_cases(), dtype=dtypes, seed=seeds)
-def test_batchnorm(case, dtype, seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_batchnorm(case, dtype, seed, device):
     """Train mode: batch statistics, running stats updated (unbiased variance); eval: running stats."""
     cls, torch_cls, shape, kwargs, training = case
     ours = cls(shape[1], **kwargs, dtype=dtype).train(training)
     assert ours.training is training
-    check_against_torch(ours, torch_cls(shape[1], **kwargs), shape, dtype, seed=seed)
+    check_against_torch(ours, torch_cls(shape[1], **kwargs), shape, dtype, seed=seed, device=device)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_batchnorm2d_each_of_several_train_steps_then_eval(dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_batchnorm2d_each_of_several_train_steps_then_eval(dtype, device):
     ours, theirs = nc.BatchNorm2d(3, dtype=dtype), torch.nn.BatchNorm2d(3)
     for step in range(3):
-        check_against_torch(ours, theirs, (4, 3, 3, 2), dtype, seed=step, randomize=step == 0)
+        check_against_torch(ours, theirs, (4, 3, 3, 2), dtype, seed=step, randomize=step == 0, device=device)
     assert int(ours.buffers["num_batches_tracked"]) == int(theirs.num_batches_tracked)
     ours.eval()
-    check_against_torch(ours, theirs, (2, 3, 3, 2), dtype, seed=9, randomize=False)
+    check_against_torch(ours, theirs, (2, 3, 3, 2), dtype, seed=9, randomize=False, device=device)
 
 
 def test_batchnorm_defaults_match_torch():

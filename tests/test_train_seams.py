@@ -2,6 +2,8 @@
 replaceable random generators, and resumes that refuse other settings than the run's."""
 
 import numpy as np
+
+from numcnn import functional as F
 import pytest
 
 import numcnn as nc
@@ -109,12 +111,14 @@ def test_seed_takes_a_generator_factory_for_random_layers():
             made.append(seed_sequence)
             self.inner = np.random.default_rng(seed_sequence)
 
-        def random(self, shape, dtype=np.float64):
-            return self.inner.random(shape, dtype=dtype)
+        def integers(self, high):
+            return self.inner.integers(high)
 
     model.seed(7, generator=Counting)
     dropout = model[4]
     assert isinstance(dropout.rng, Counting) and len(made) == 1
     out = dropout.forward(np.ones((2, 50), np.float32))
-    expected_keep = np.random.default_rng(np.random.SeedSequence(7).spawn(1)[0]).random((2, 50), np.float32) >= 0.3
+    # one key per forward, from the factory's generator; the mask is that key's hash
+    key = np.random.default_rng(np.random.SeedSequence(7).spawn(1)[0]).integers(2**63)
+    expected_keep = F.hash_uniform((2, 50), key, np.float32) >= np.float32(0.3)
     np.testing.assert_array_equal(out != 0, expected_keep)

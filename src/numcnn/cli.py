@@ -187,6 +187,17 @@ def _add_threads_flag(parser) -> None:
     parser.add_argument("--threads", type=_positive_int,
                         help="threads to compute with, numcnn's and the BLAS's together (default: "
                              "$NUMCNN_NUM_THREADS, else every core this process may use)")
+    parser.add_argument("--device", default="cpu", metavar="cpu|cuda",
+                        help="where to compute: cpu (default), or cuda / cuda:N, an NVIDIA GPU through "
+                             "CuPy (pip install 'numcnn[cuda]')")
+
+
+def _check_device(args) -> None:
+    """--device, checked before any work: a GPU asked for and not usable is one error line."""
+    from .backend import check_device, cuda_module
+
+    if getattr(args, "device", "cpu") != "cpu":
+        cuda_module(check_device(args.device))
 
 
 def _set_threads(args) -> None:
@@ -241,13 +252,14 @@ def cmd_train(args, trainer_class=None) -> int:
         given = {key: value for key, value in _given(args).items() if key not in ("epochs", "data_dir")}
         run, trainer = recipe.resume(args.resume, given, epochs=args.epochs, data_dir=args.data_dir,
                                      progress=_show_progress(args), log=_say, **extra)
+        trainer.model.to(args.device)  # a checkpoint is host arrays: any device resumes it
         _say(f"data: {run.config['dataset']} from {run.source}")
         _say(f"resuming {args.resume} after epoch {trainer.epoch} of {run.config['epochs']}")
         return _fit_and_report(run, trainer, plots)
     config = recipe.settings(_given(args))  # every cheap check before the data is read
     name = Path(config["dataset"]).name  # an image folder's own name, or the dataset's
     out = recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-{name}"), args.overwrite)
-    return _train_new(config, out, _show_progress(args), plots, **extra)
+    return _train_new(config, out, _show_progress(args), plots, device=args.device, **extra)
 
 
 def _launched_size() -> int:
@@ -269,17 +281,19 @@ def _plots_available(plots: bool) -> bool:
     return plots
 
 
-def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note: str = "", **extra) -> int:
+def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note: str = "",
+               device: str = "cpu", **extra) -> int:
     from . import recipe
 
     run = recipe.build(config, progress=None if progress else False)  # a bar for large folders
+    run.model.to(device)
     _say(f"data: {run.config['dataset']} from {run.source}{source_note}")
     _say(f"      {len(run.train[0])} training images, {len(run.test[0])} test images "
          f"(the test set is the validation set)")
     config = run.config
     _say(f"model: {config['model']} ({run.model.num_params():,} parameters), {type(run.optimizer).__name__} "
          f"lr {config['lr']:g}, batch {config['batch_size']}, {config['epochs']} epochs, "
-         f"seed {config['seed']} -> {out}")
+         f"seed {config['seed']}{'' if device == 'cpu' else ', on ' + device} -> {out}")
     return _fit_and_report(run, run.trainer(out, progress=progress, log=_say, **extra), plots)
 
 
@@ -303,6 +317,7 @@ def _fit_and_report(run, trainer, plots: bool) -> int:
     if plots:
         from .viz import plot_model
 
+        trainer.model.to("cpu")  # the plots read weights and activations with NumPy
         paths = plot_model(trainer.model, *run.test, list(run.dataset.classes), trainer.out_dir, trainer.history)
         _say(f"plots: {', '.join(str(p) for p in paths.values())}")
     return 0
@@ -315,6 +330,7 @@ def cmd_evaluate(args) -> int:
     from .train import evaluate
 
     model, training = read_model(args.model)
+    model.to(args.device)
     dataset, data_dir, options = recipe.data_of(training, args.dataset, args.data_dir)
     described, folder, source = data.prepare(dataset, data_dir, **options)
     _, (x_test, y_test) = described.reader(folder, described)
@@ -336,6 +352,7 @@ def cmd_predict(args) -> int:
     from .train import predict_proba
 
     model, training = read_model(args.model)
+    model.to(args.device)
     shape = getattr(model, "input_shape", None)
     if not shape or len(shape) != 3:
         raise ConfigError(f"{args.model}: the model does not record an image input shape (C, H, W)")
@@ -401,7 +418,7 @@ def cmd_demo(args) -> int:
     config = recipe.settings({"dataset": dataset, "epochs": args.epochs or DEMO_EPOCHS[dataset], "seed": args.seed,
                               "data_dir": args.data_dir if dataset == "fashion-mnist" else None})
     out = recipe.start_run_dir(Path(args.out), overwrite=True)
-    return _train_new(config, out, _show_progress(args), plots, source_note=note)
+    return _train_new(config, out, _show_progress(args), plots, source_note=note, device=args.device)
 
 
 def _interop():
@@ -477,6 +494,7 @@ def _main(argv: list[str]) -> int:
             return int(exc.code or 0)
         args.argv = argv  # a distributed launch starts the same command on every rank
         _set_threads(args)
+        _check_device(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)

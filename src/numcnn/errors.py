@@ -41,3 +41,8 @@ class GradcheckError(NumcnnError, AssertionError):
 
 class DivergenceError(NumcnnError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
+
+
+class DeviceError(NumcnnError, RuntimeError):
+    """A device was asked for that this machine cannot give (``cuda`` without CuPy or a GPU),
+    or arrays of two devices met in one operation."""

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .backend import device_of, host_copy, is_array, to_device, to_numpy
 from .errors import ConfigError, ModelFileError, NumcnnError, ShapeError
 from .io import atomic_savez, read_npz
 from .layers.base import LAYER_REGISTRY, Layer, register_layer
@@ -74,7 +75,8 @@ class Sequential(Layer):
 
     # -- weights -------------------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Every param and buffer by PyTorch-style dotted key (copies, safe to keep)."""
+        """Every param and buffer by PyTorch-style dotted key, as NumPy copies (safe to keep,
+        and on the host whatever device the model is on)."""
         return state_dict(self)
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
@@ -131,13 +133,15 @@ def _arrays(model: Layer):
 
 
 def state_dict(model: Layer) -> "OrderedDict[str, np.ndarray]":
-    return OrderedDict((key, store[name].copy()) for key, store, name in _arrays(model))
+    return OrderedDict((key, host_copy(store[name])) for key, store, name in _arrays(model))
 
 
 def _as_numpy(value: Any, key: str) -> np.ndarray:
     """Accept ndarrays and anything array-like (a CPU torch tensor included, via duck typing)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu().numpy()
+    elif is_array(value):
+        value = to_numpy(value)  # a CuPy array is copied to the host; NumPy refuses it
     try:
         array = np.asarray(value)
     except Exception as exc:
@@ -177,7 +181,7 @@ def load_state_dict(model: Layer, state: dict[str, Any], strict: bool = True) ->
                                  f"array like {current.dtype}, got dtype {value.dtype}")
         if current.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise ModelFileError(f"state dict entry {key!r}: contains NaN or infinite values")
-        staged.append((store, name, value.astype(current.dtype)))
+        staged.append((store, name, to_device(value.astype(current.dtype), device_of(current))))
     for store, name, value in staged:
         store[name] = value
 

@@ -29,6 +29,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .backend import device_of, get_array_module, host_copy, is_array, to_device, to_numpy
 from .errors import ConfigError, ModelFileError, NumcnnError, ShapeError
 
 
@@ -150,7 +151,8 @@ class Optimizer:
             if grad is None:
                 raise NumcnnError(f"{self.name}.step(): parameter {name!r} has no gradient; "
                                   f"call backward() (or zero_grad()) before step()")
-            grad = np.asarray(grad)
+            if not is_array(grad):
+                grad = np.asarray(grad)
             if grad.shape != param.shape:
                 raise ShapeError(f"{self.name}.step(): gradient of {name!r} has shape {grad.shape}, "
                                  f"parameter has {param.shape}")
@@ -170,9 +172,10 @@ class Optimizer:
         return values
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"hyper": JSON-serialisable dict, "arrays": {"<state>/<param>": ndarray copy}}``."""
+        """``{"hyper": JSON-serialisable dict, "arrays": {"<state>/<param>": NumPy copy}}``
+        (host arrays, whatever device the state lives on)."""
         hyper = {"class": self.name, "step": self.step_count, **self.hyper_parameters()}
-        arrays = {f"{state_name}/{param_name}": array.copy()
+        arrays = {f"{state_name}/{param_name}": host_copy(array)
                   for param_name, state in self.state.items()
                   for state_name, array in state.items()}
         return {"hyper": hyper, "arrays": arrays}
@@ -212,18 +215,26 @@ class Optimizer:
             raise ModelFileError(f"{where}: arrays missing {missing}, unexpected {extra}")
         state: dict[str, dict[str, np.ndarray]] = {}
         for key, param_name in wanted.items():
-            array, param = np.asarray(arrays[key]), params[param_name]
+            array, param = to_numpy(arrays[key]), params[param_name]
             if array.shape != param.shape:
                 raise ModelFileError(f"{where}: {key!r} has shape {array.shape}, "
                                      f"the model's {param_name!r} has {param.shape}")
             if not np.issubdtype(array.dtype, np.floating):
                 raise ModelFileError(f"{where}: {key!r} has dtype {array.dtype}, expected floats")
-            state.setdefault(param_name, {})[key.split("/", 1)[0]] = array.astype(param.dtype, copy=True)
+            state.setdefault(param_name, {})[key.split("/", 1)[0]] = to_device(array.astype(param.dtype),
+                                                                                device_of(param))
 
         for arg in expected_hyper:
             setattr(self, arg, getattr(fresh, arg))
         self.step_count = int(step)
         self.state = state
+
+    def to(self, device: str) -> "Optimizer":
+        """Move the per-parameter state (moments, velocities, ...) to device, as ``Layer.to``
+        moves the parameters; call both, or let the Trainer do it. Returns self."""
+        self.state = {name: {key: to_device(array, device) for key, array in state.items()}
+                      for name, state in self.state.items()}
+        return self
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in _constructor_args(type(self)))
@@ -308,14 +319,15 @@ class AdaGrad(Optimizer):
         return ("sum",)
 
     def _update(self, param, grad, state, lr):
+        xp = get_array_module(param)
         if self.weight_decay != 0:
             grad = grad + self.weight_decay * param
         if "sum" not in state:
-            state["sum"] = np.full_like(param, self.initial_accumulator_value)
+            state["sum"] = xp.full_like(param, self.initial_accumulator_value)
         total = state["sum"]
         total += grad * grad                                       # G_t = G_{t-1} + g_t^2
         decayed_lr = lr / (1 + (self.step_count - 1) * self.lr_decay)
-        param -= decayed_lr * grad / (np.sqrt(total) + self.eps)   # p -= lr_t * g / (sqrt(G_t) + eps)
+        param -= decayed_lr * grad / (xp.sqrt(total) + self.eps)   # p -= lr_t * g / (sqrt(G_t) + eps)
 
 
 class RMSProp(Optimizer):
@@ -340,19 +352,20 @@ class RMSProp(Optimizer):
                 + (("grad_avg",) if self.centered else ()))
 
     def _update(self, param, grad, state, lr):
+        xp = get_array_module(param)
         if self.weight_decay != 0:
             grad = grad + self.weight_decay * param
         if not state:
-            state.update({name: np.zeros_like(param) for name in self._state_names()})
+            state.update({name: xp.zeros_like(param) for name in self._state_names()})
         square_avg = state["square_avg"]
         square_avg *= self.alpha                                   # v_t = alpha * v_{t-1} + (1 - alpha) * g^2
         square_avg += (1 - self.alpha) * grad * grad
         if self.centered:
             grad_avg = state["grad_avg"]
             grad_avg += (1 - self.alpha) * (grad - grad_avg)       # m_t = alpha * m_{t-1} + (1 - alpha) * g
-            denom = np.sqrt(square_avg - grad_avg * grad_avg) + self.eps
+            denom = xp.sqrt(square_avg - grad_avg * grad_avg) + self.eps
         else:
-            denom = np.sqrt(square_avg) + self.eps
+            denom = xp.sqrt(square_avg) + self.eps
         if self.momentum > 0:
             buf = state["momentum_buffer"]
             buf *= self.momentum                                   # b_t = mu * b_{t-1} + g / denom
@@ -387,6 +400,7 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
 
     def _update(self, param, grad, state, lr):
+        xp = get_array_module(param)
         beta1, beta2 = self.betas
         t = self.step_count
         if self.weight_decay != 0:
@@ -395,27 +409,27 @@ class Adam(Optimizer):
             else:
                 grad = grad + self.weight_decay * param            # Adam: g <- g + wd * p
         if not state:
-            state.update({name: np.zeros_like(param) for name in self._state_names()})
+            state.update({name: xp.zeros_like(param) for name in self._state_names()})
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         # Two scratch arrays carry every intermediate, in place, in the same order of operations
         # as the formulas (so the same rounding as PyTorch's): no other full-size temporaries.
-        tmp = np.subtract(grad, exp_avg)
+        tmp = xp.subtract(grad, exp_avg)
         tmp *= 1 - beta1
         exp_avg += tmp                                             # m_t = beta1 * m + (1 - beta1) * g
         exp_avg_sq *= beta2                                        # v_t = beta2 * v + (1 - beta2) * g^2
-        np.multiply(grad, 1 - beta2, out=tmp)
+        xp.multiply(grad, 1 - beta2, out=tmp)
         tmp *= grad
         exp_avg_sq += tmp
         if self.amsgrad:
-            second = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            second = xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
         else:
             second = exp_avg_sq
         # bias corrections: m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)
         step_size = lr / (1 - beta1 ** t)
-        denom = np.sqrt(second, out=tmp)
+        denom = xp.sqrt(second, out=tmp)
         denom /= math.sqrt(1 - beta2 ** t)
         denom += self.eps
-        update = np.multiply(exp_avg, step_size)
+        update = xp.multiply(exp_avg, step_size)
         update /= denom
         param -= update                                            # p -= lr * m_hat / (sqrt(v_hat) + eps)
 

@@ -146,15 +146,16 @@ def run_chunks(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     return list(pool.map(lambda context, item: context.run(work, item), contexts, items))
 
 
-def pieces(n: int, size: int | None = None) -> list[slice]:
+def pieces(n: int, size: int | None = None, host: bool = True) -> list[slice]:
     """PIECES slices of range(n) (a batch); one slice of it all when size (the elements the
-    work touches) is below SMALL, where handing work to threads costs more than it saves."""
-    if size is not None and size < SMALL:
+    work touches) is below SMALL, where handing work to threads costs more than it saves, or
+    when the work is not on the host (a GPU runs it best as one launch)."""
+    if not host or (size is not None and size < SMALL):
         return [slice(0, n)]
     return split(n, PIECES)
 
 
-def each_piece(fn: Callable[[slice], object], n: int, size: int | None = None) -> None:
+def each_piece(fn: Callable[[slice], object], n: int, size: int | None = None, host: bool = True) -> None:
     """fn(part) for the pieces of range(n) (see ``pieces``), on numcnn's threads; fn writes its
     results into arrays it shares with the caller, each piece into its own part."""
-    run_chunks(fn, pieces(n, size))
+    run_chunks(fn, pieces(n, size, host))

@@ -10,6 +10,10 @@ the schedule's state, the loader's generator (which draws the shuffle order and 
 augmentations), every dropout layer's generator, numcnn's default generator, the epoch count and
 the history. ``Trainer.resume(out_dir)`` (or ``fit(..., resume=True)``) restores all of it, so a
 run killed after epoch k and resumed ends with exactly the weights of a run never interrupted.
+
+Training runs where the model is (``model.to("cuda")``): the data stays on the host, uint8 if
+it was, and each batch is moved to the model's device and converted there. Checkpoints hold
+host arrays, so a run saved on a GPU resumes on the CPU and the reverse.
 Each file is written to a temporary name, fsynced and renamed, so a crash at any instant leaves
 the previous epoch's checkpoint whole.
 """
@@ -27,6 +31,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import init
+from .backend import get_array_module, to_device, to_numpy
 from .errors import ConfigError, DataError, DivergenceError, ModelFileError, ResumeMismatchError
 from .functional.activation import softmax
 from .io import atomic_savez, atomic_write_bytes, read_npz
@@ -45,6 +50,16 @@ def _accuracy_count(logits: np.ndarray, y: np.ndarray) -> int:
     """Correct predictions in a batch; y is labels (N,) or one-hot / probability rows (N, K)."""
     target = y if y.ndim == 1 else y.argmax(axis=1)
     return int((logits.argmax(axis=1) == target).sum())
+
+
+def to_model_device(model, xb, yb=None):
+    """A batch where the model is: images (B, C, H, W) moved as stored (uint8 stays uint8 until
+    it arrives), then made float in [0, 1] there; labels (B,) or targets (B, K) moved as they are."""
+    from .data.loader import as_float_images
+
+    device = model.device
+    xb = as_float_images(to_device(xb, device))
+    return xb if yb is None else (xb, to_device(yb, device))
 
 
 def write_json_atomic(path, obj) -> Path:
@@ -204,6 +219,7 @@ class Trainer:
         if self._loader_state is not None:
             loader.rng.bit_generator.state = self._loader_state
         self._fit_args = {**fit_args, "epochs": int(epochs)}
+        self.optimizer.to(self.model.device)  # state made before a model.to() follows it
 
         # NumPy's overflow warnings would only precede our own, clearer DivergenceError.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -216,7 +232,10 @@ class Trainer:
         shards them, e.g. ``numcnn.distributed``). It must keep its generator in ``.rng``."""
         from .data import DataLoader
 
-        return DataLoader(x, y, batch_size, shuffle=shuffle, seed=seed, augment=augment)
+        # uint8 images stay uint8 until each batch reaches the model's device (unless an
+        # augmentation, which works on floats, needs them earlier).
+        return DataLoader(x, y, batch_size, shuffle=shuffle, seed=seed, augment=augment,
+                          as_float=augment is not None)
 
     def epoch_totals(self, seen: int, loss_sum: float, correct: int) -> tuple[int, float, int]:
         """The epoch's sample count, loss sum and correct count for its history row: this
@@ -233,9 +252,10 @@ class Trainer:
         start = time.perf_counter()
         try:
             for step, (xb, yb) in enumerate(loader, start=1):
+                xb, yb = to_model_device(self.model, xb, yb)
                 self.optimizer.zero_grad()
                 logits = self.model.forward(xb)
-                loss = self.loss.forward(logits, yb)
+                loss = float(self.loss.forward(logits, yb))  # on a GPU, the step's one host sync
                 if not math.isfinite(loss):
                     self._diverged(epoch, step, loss, f"loss {loss}")
                 self.model.backward(self.loss.backward())
@@ -256,7 +276,8 @@ class Trainer:
             elapsed = time.perf_counter() - start
             # An update can overflow a weight even when this batch's loss was finite; such weights
             # must never reach a checkpoint.
-            if not all(np.isfinite(owner.params[key]).all() for _, owner, key in self.model.named_parameters()):
+            if not all(bool(get_array_module(p).isfinite(p).all())
+                       for p in (owner.params[key] for _, owner, key in self.model.named_parameters())):
                 self._diverged(epoch, step, math.nan, "a weight overflowed to inf or nan")
             val = self.evaluate(*validation) if validation is not None else None
             if bar is not None and val is not None:
@@ -426,17 +447,16 @@ def batched_logits(model, x, batch_size: int = 500):
     """Yield (slice, logits) over x, batch_size samples at a time, in eval mode.
 
     x: (N, C, H, W) floats, or uint8 pixels scaled to float32 in [0, 1] a batch at a time.
+    Each batch is moved to the model's device; the logits (B, K) are on that device.
     The model's previous mode is restored when the loop ends (or is abandoned), and memory stays
     bounded by one batch's activations whatever len(x) is.
     """
-    from .data.loader import as_float_images
-
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
     with model.evaluating():
         for start in range(0, len(x), batch_size):
             part = slice(start, start + batch_size)
-            yield part, model.forward(as_float_images(x[part]))
+            yield part, model.forward(to_model_device(model, x[part]))
 
 
 def evaluate(model, x, y, loss=None, batch_size: int = 500) -> dict[str, float]:
@@ -452,8 +472,9 @@ def evaluate(model, x, y, loss=None, batch_size: int = 500) -> dict[str, float]:
                         f"got shapes {x.shape} and {y.shape}")
     loss_sum, correct = 0.0, 0
     for part, logits in batched_logits(model, x, batch_size):
-        loss_sum += loss.forward(logits, y[part]) * len(logits)
-        correct += _accuracy_count(logits, y[part])
+        yb = to_device(y[part], model.device)
+        loss_sum += float(loss.forward(logits, yb)) * len(logits)
+        correct += _accuracy_count(logits, yb)
     return {"loss": loss_sum / len(x), "accuracy": correct / len(x)}
 
 
@@ -462,4 +483,4 @@ def predict_proba(model, x, batch_size: int = 500) -> np.ndarray:
     x = np.asarray(x)
     if len(x) == 0:
         raise DataError("predict: got no samples")
-    return np.concatenate([softmax(logits, axis=1) for _, logits in batched_logits(model, x, batch_size)])
+    return np.concatenate([to_numpy(softmax(logits, axis=1)) for _, logits in batched_logits(model, x, batch_size)])

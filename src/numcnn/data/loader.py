@@ -24,6 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import init
+from ..backend import is_array
 from ..errors import ConfigError, DataError, ShapeError
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -35,7 +36,8 @@ def as_float_images(x, dtype=np.float32) -> np.ndarray:
 
     x : (N, C, H, W) uint8 or float -> (N, C, H, W) float, same shape.
     """
-    x = np.asarray(x)
+    if not is_array(x):
+        x = np.asarray(x)
     if x.dtype != np.uint8:
         return x
     out = x.astype(dtype)
@@ -70,7 +72,7 @@ def _check(x, y, batch_size, augment) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _iterate(x, y, batch_size, shuffle, rng, drop_last, augment) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _iterate(x, y, batch_size, shuffle, rng, drop_last, augment, as_float=True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     n = len(x)
     order = rng.permutation(n) if shuffle else None
     stop = n - n % batch_size if drop_last else n
@@ -80,7 +82,8 @@ def _iterate(x, y, batch_size, shuffle, rng, drop_last, augment) -> Iterator[tup
         else:
             idx = order[start:start + batch_size]
             xb, yb = x[idx], y[idx]
-        xb = as_float_images(xb)
+        if as_float or augment is not None:
+            xb = as_float_images(xb)
         if augment is not None:
             xb = augment(xb, rng)
         yield xb, yb
@@ -117,13 +120,16 @@ def batches(x, y, batch_size: int, shuffle: bool = True, seed=None, drop_last: b
 class DataLoader:
     """A re-iterable ``batches``: each ``iter()`` is one epoch with a fresh permutation.
 
-    Takes the same arguments as ``batches``. ``rng`` is the generator used for shuffling and
-    augmentation; save and restore ``loader.rng.bit_generator.state`` to resume a run.
+    Takes the same arguments as ``batches``, and ``as_float``: False hands uint8 batches on as
+    stored when there is no augmentation (a trainer converts them on the model's device).
+    ``rng`` is the generator used for shuffling and augmentation; save and restore
+    ``loader.rng.bit_generator.state`` to resume a run.
     """
 
     def __init__(self, x, y, batch_size: int, shuffle: bool = True, seed=None, drop_last: bool = False,
-                 augment: Augment | None = None):
+                 augment: Augment | None = None, as_float: bool = True):
         self.x, self.y = _check(x, y, batch_size, augment)
+        self.as_float = bool(as_float)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -131,7 +137,8 @@ class DataLoader:
         self.rng = _as_generator(seed)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        return _iterate(self.x, self.y, self.batch_size, self.shuffle, self.rng, self.drop_last, self.augment)
+        return _iterate(self.x, self.y, self.batch_size, self.shuffle, self.rng, self.drop_last, self.augment,
+                        self.as_float)
 
     def __len__(self) -> int:
         """Batches per epoch."""

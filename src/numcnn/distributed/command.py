@@ -41,6 +41,9 @@ BANNER = re.compile(r"^(=+|=\s.*|YOUR APPLICATION TERMINATED.*|This typically re
 
 def train(args) -> int:
     """The ``train`` command with --processes N (launch), or on a rank of an MPI job."""
+    if getattr(args, "device", "cpu") != "cpu":
+        raise ConfigError(f"--device {args.device}: training on several processes works on the CPU only "
+                          f"(the gradient all-reduce sends NumPy buffers)")
     if launched_size() > 1:
         return run_rank(args)
     return launch(args)

@@ -4,6 +4,7 @@ side by side. Layers in ``numcnn.layers`` own parameters and call these."""
 from .activation import (leaky_relu, leaky_relu_backward, log_softmax, relu, relu_backward,
                          sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
 from .conv import conv2d, conv2d_backward, conv2d_forward
+from .dropout import dropout_backward, dropout_forward, hash_uniform
 from .im2col import col2im, im2col
 from .linear import linear_backward, linear_forward
 from .loss import (cross_entropy, cross_entropy_backward, cross_entropy_forward, mse_backward,
@@ -24,5 +25,5 @@ __all__ = [
     "tanh", "tanh_backward", "softmax", "softmax_backward", "log_softmax",
     "cross_entropy", "cross_entropy_forward", "cross_entropy_backward",
     "mse_loss", "mse_forward", "mse_backward",
-    "batch_norm_forward", "batch_norm_backward",
+    "batch_norm_forward", "batch_norm_backward", "dropout_forward", "dropout_backward", "hash_uniform",
 ]

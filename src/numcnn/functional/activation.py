@@ -6,7 +6,7 @@ it needs to retain: the input for ReLU-like functions, the output for sigmoid an
 
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import get_array_module, on_host
 from ..threads import each_piece
 from .validate import check_float_array
 
@@ -16,7 +16,7 @@ def _pieces(fn, x) -> None:
     if x.ndim == 0:
         fn(Ellipsis)
     else:
-        each_piece(fn, len(x), x.size)
+        each_piece(fn, len(x), x.size, on_host(get_array_module(x)))
 
 
 def relu(x):

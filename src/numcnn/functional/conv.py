@@ -16,6 +16,8 @@ textbook's in four ways, each paying for itself in the benchmark:
   transpose is ever made. Later layers read any strides.
 * The batch goes in chunks whose column buffer stays under ``COL_BUDGET_BYTES``: small enough
   to still be in cache when the GEMM reads it, and memory stays bounded at any batch size.
+  On a GPU (CuPy arrays) there is no cache to fit and every launch costs: the budget is
+  ``DEVICE_COL_BUDGET_BYTES``, one chunk for any usual batch.
   Backward rebuilds columns chunk by chunk rather than keeping them (KH*KW times the input).
 * The input gradient is, for stride 1, itself a correlation of the gradient with W^T, a GEMM
   with a long reduction instead of a thin GEMM plus col2im scatter-adds.
@@ -28,13 +30,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
 from ..threads import PIECES, run_chunks
 from .validate import check_float_array
 from .window import Window, make_window, pad, padded_shape, unpad
 
 COL_BUDGET_BYTES = 8 * 2**20
+DEVICE_COL_BUDGET_BYTES = 512 * 2**20
+
+
+def _budget(xp) -> int:
+    return COL_BUDGET_BYTES if on_host(xp) else DEVICE_COL_BUDGET_BYTES
 
 
 class _Plan:
@@ -187,14 +194,15 @@ def _correlation_pays(f: int, c: int) -> bool:
     return f <= c
 
 
-def _chunks(n: int, bytes_per_sample: int):
-    """Batch slices whose column buffers each stay under COL_BUDGET_BYTES, and at least
-    PIECES of them (as far as the batch goes), so that many threads all have work.
+def _chunks(n: int, bytes_per_sample: int, xp=np):
+    """Batch slices whose column buffers each stay under the budget (``_budget(xp)``), and on
+    the CPU at least PIECES of them (as far as the batch goes), so that many threads all have work.
 
     The cut depends on the shapes alone, never on the thread count: the same chunks are
     summed in the same order with one thread or sixteen, so results are bit-identical.
     """
-    step = max(1, min(n, COL_BUDGET_BYTES // max(1, bytes_per_sample), -(-n // PIECES)))
+    least = -(-n // PIECES) if on_host(xp) else n
+    step = max(1, min(n, _budget(xp) // max(1, bytes_per_sample), least))
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
@@ -259,7 +267,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         # The GEMM yields channel-major (F, nb*L) blocks. They are assembled as (F, N, L) and
         # handed on as an NCHW *view* of that buffer: transposing to NCHW memory would copy the
         # whole output, and every later layer reads any strides anyway.
-        chunks = _chunks(n, c * kh * kw * plan.length * x.itemsize)
+        chunks = _chunks(n, c * kh * kw * plan.length * x.itemsize, xp)
 
         def product(part):
             nb = part.stop - part.start
@@ -332,7 +340,7 @@ def conv2d_backward(dout, cache):
             plan.fold(xp.matmul(w_t, d_part), dx_pad[part])
         return xp.matmul(col, d_part.transpose(0, 2, 1))
 
-    dw_t, *shares = run_chunks(chunk_grads, _chunks(n, c * kh * kw * plan.length * x_pad.itemsize))
+    dw_t, *shares = run_chunks(chunk_grads, _chunks(n, c * kh * kw * plan.length * x_pad.itemsize, xp))
     for share in shares:
         dw_t += share
     if wide:
@@ -358,7 +366,7 @@ def _wide_input_grad(plan: _WidePlan, dout, w_mat, groups, dx_pad):
         col = plan.grad_columns(src[part]).reshape(g, fg * taps, nb * plan.flat_size)
         dx_flat[part] = xp.matmul(w_prime, col).reshape(c, nb, plan.flat_size).transpose(1, 0, 2)
 
-    run_chunks(chunk_dx, _chunks(n, g * fg * taps * plan.flat_size * dx_pad.itemsize))
+    run_chunks(chunk_dx, _chunks(n, g * fg * taps * plan.flat_size * dx_pad.itemsize, xp))
 
 
 class _ChannelPlan(_WidePlan):
@@ -393,8 +401,8 @@ class _ChannelPlan(_WidePlan):
         grid = flat[:, :self.total].reshape(flat.shape[0], self.n, -1, self.wp)
         return grid[:, :, rows:rows + h, cols:cols + w].transpose(1, 0, 2, 3)
 
-    def chunks(self, channels, arrays_per_channel, itemsize):
-        budget = max(1, COL_BUDGET_BYTES // max(1, arrays_per_channel * self.total * itemsize))
+    def chunks(self, channels, arrays_per_channel, itemsize, xp=np):
+        budget = max(1, _budget(xp) // max(1, arrays_per_channel * self.total * itemsize))
         return [slice(s, min(s + budget, channels)) for s in range(0, channels, budget)]
 
 
@@ -402,7 +410,7 @@ def _depthwise_flat_forward(x_flat, w_mat, plan: _ChannelPlan):
     """x_flat (C, N*S + slack) from _ChannelPlan.pad, w_mat (C, M, KH*KW) -> (N, C*M, OH, OW)."""
     xp = get_array_module(x_flat)
     c, m, _ = w_mat.shape
-    chunks = plan.chunks(c, 3 * m, x_flat.itemsize)
+    chunks = plan.chunks(c, 3 * m, x_flat.itemsize, xp)
     out = xp.empty((c, m, plan.total), dtype=x_flat.dtype)
     tmp = xp.empty((chunks[0].stop, m, plan.total), dtype=x_flat.dtype)
     for part in chunks:
@@ -426,7 +434,7 @@ def _depthwise_flat_backward(dout, x_flat, w_mat, plan: _ChannelPlan):
     d = d.reshape(c, m, plan.total)
     dx_flat = xp.zeros(x_flat.shape, dtype=x_flat.dtype)
     dw = xp.empty(w_mat.shape, dtype=x_flat.dtype)
-    for part in plan.chunks(c, 3 * m, x_flat.itemsize):
+    for part in plan.chunks(c, 3 * m, x_flat.itemsize, xp):
         d_part, dx_part = d[part], dx_flat[part]
         for t, offset in enumerate(plan.offsets):
             x_tap = x_flat[part, offset:offset + plan.total]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_array_module
+from ..backend import get_array_module, on_host
 from ..errors import ShapeError
 from ..threads import PIECES, run_chunks, split
 from .validate import check_float_array
@@ -20,7 +20,7 @@ def _matmul(a, b):
     """
     xp = get_array_module(a)
     m, k = a.shape
-    if m < 2 * PIECES or m * k * b.shape[1] < _PARALLEL_MIN_MACS:
+    if not on_host(xp) or m < 2 * PIECES or m * k * b.shape[1] < _PARALLEL_MIN_MACS:
         return xp.matmul(a, b)
     out = xp.empty((m, b.shape[1]), dtype=xp.result_type(a, b))
 

@@ -38,7 +38,8 @@ def cross_entropy_forward(logits, target):
 
     logits : (N, K)
     target : (N,) integer labels, or (N, K) probabilities / one-hot rows
-    returns: loss (float), cache for ``cross_entropy_backward``
+    returns: loss (a 0-d value in logits' dtype: a NumPy scalar, or a 0-d CuPy array that
+             stays on the GPU until ``float(loss)`` asks for it), cache for ``cross_entropy_backward``
     """
     xp = get_array_module(logits)
     logits = check_float_array(logits, "cross_entropy", 2, what="logits")
@@ -51,7 +52,7 @@ def cross_entropy_forward(logits, target):
         loss = -logp[xp.arange(n), target].sum() / n
     else:
         loss = -(target * logp).sum() / n
-    return float(loss), (logp, target)
+    return loss, (logp, target)
 
 
 def cross_entropy_backward(cache, dloss=1.0):
@@ -68,7 +69,7 @@ def cross_entropy_backward(cache, dloss=1.0):
     return grad
 
 
-def cross_entropy(logits, target) -> float:
+def cross_entropy(logits, target):
     """Mean softmax cross-entropy; see ``cross_entropy_forward``."""
     return cross_entropy_forward(logits, target)[0]
 
@@ -77,7 +78,7 @@ def mse_forward(pred, target):
     """Mean squared error over all elements.
 
     pred, target: (...) of the same shape
-    returns     : loss (float), cache
+    returns     : loss (0-d, as ``cross_entropy_forward``'s), cache
     """
     pred = check_float_array(pred, "mse_loss", what="prediction")
     target = check_float_array(target, "mse_loss", what="target")
@@ -86,7 +87,7 @@ def mse_forward(pred, target):
     if pred.size == 0:
         raise ShapeError("mse_loss: got an empty prediction")
     diff = pred - target.astype(pred.dtype, copy=False)
-    return float((diff * diff).mean()), diff
+    return (diff * diff).mean(), diff
 
 
 def mse_backward(cache, dloss=1.0):
@@ -95,6 +96,6 @@ def mse_backward(cache, dloss=1.0):
     return diff * diff.dtype.type(2 * dloss / diff.size)
 
 
-def mse_loss(pred, target) -> float:
+def mse_loss(pred, target):
     """Mean squared error; see ``mse_forward``."""
     return mse_forward(pred, target)[0]

@@ -6,7 +6,7 @@ x (N, C) or (N, C, L) or (N, C, H, W).
 
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import get_array_module, on_host
 from ..errors import ShapeError
 from ..threads import pieces, run_chunks
 from .validate import check_float_array
@@ -34,7 +34,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     shape = (1, -1) + (1,) * (x.ndim - 2)
     # The batch goes in pieces on numcnn's threads; the per-channel sums of the pieces are
     # added in a fixed order, so the result does not depend on the thread count.
-    parts = pieces(len(x), x.size)
+    parts = pieces(len(x), x.size, on_host(xp))
     x_hat = xp.empty_like(x)
     if training:
         count = x.size // x.shape[1]
@@ -47,7 +47,10 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
             return xp.square(x_hat[part]).sum(axis=axes)
 
         var = _total(run_chunks(centre, parts)) / dtype.type(count)
-        factor = 1.0 / float(num_batches_tracked) if momentum is None else momentum
+        if momentum is not None:
+            factor = momentum
+        else:  # a cumulative average; on a GPU without a host sync (float64, then cast)
+            factor = 1.0 / (float(num_batches_tracked) if on_host(xp) else num_batches_tracked.astype(xp.float64))
 
         def moved(old, stat, scale=1.0):
             return ((1 - factor) * old + factor * stat * scale).astype(old.dtype, copy=False)
@@ -89,7 +92,7 @@ def batch_norm_backward(dout, cache):
     """
     xp = get_array_module(dout)
     x_hat, inv_std, w, training, axes, shape = cache
-    parts = pieces(len(x_hat), x_hat.size)
+    parts = pieces(len(x_hat), x_hat.size, on_host(xp))
     sums = run_chunks(lambda part: (dout[part].sum(axis=axes), (dout[part] * x_hat[part]).sum(axis=axes)), parts)
     dbias, dweight = _total([s for s, _ in sums]), _total([s for _, s in sums])
     scale = (w * inv_std).reshape(shape)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
 from ..threads import each_piece
 from .validate import check_float_array
@@ -59,8 +59,9 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
         o[...] = x_pad[:, :, taps[0][2], taps[0][3]]
         a[...] = first
         # PyTorch's rule is "val > max or isnan(val)"; the NaN test costs a pass per tap, so
-        # it is only made when the input holds a NaN (the sum is NaN then).
-        has_nan = bool(xp.isnan(x[part].sum()))
+        # on the CPU it is only made when the input holds a NaN (the sum is NaN then). On a GPU
+        # asking would stop the queue for a host sync, and the extra pass costs less.
+        has_nan = not on_host(xp) or bool(xp.isnan(x[part].sum()))
         better = xp.empty(o.shape, dtype=bool)
         for k, (_, _, rows, cols) in enumerate(taps[1:], start=1):
             cur = x_pad[:, :, rows, cols]
@@ -72,7 +73,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
             xp.maximum(a, better * a.dtype.type(k), out=a)
             xp.maximum(o, cur, out=o)  # propagates NaN, as PyTorch does
 
-    each_piece(pool, len(x), x.size)
+    each_piece(pool, len(x), x.size, on_host(xp))
     return out, (arg, x.shape, padded_shape(x.shape, win.pads), win)
 
 
@@ -113,7 +114,7 @@ def max_pool2d_backward(dout, cache):
             else:
                 dx[:, :, rows, cols] += d * (a == k)
 
-    each_piece(route, len(dout), dout.size)
+    each_piece(route, len(dout), dout.size, on_host(xp))
     return unpad(dx_pad, win.pads)
 
 
@@ -217,7 +218,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
         total = _window_sum(_window_sum(x[part], row_taps, 2, win.oh), col_taps, 3, win.ow)
         xp.divide(total, divisor, out=out[part])
 
-    each_piece(average, len(x), x.size)
+    each_piece(average, len(x), x.size, on_host(xp))
     return out, (divisor, x.shape, win)
 
 
@@ -230,13 +231,14 @@ def avg_pool2d_backward(dout, cache):
     divisor, x_shape, win = cache
     dout = _check_dout(dout, x_shape[:2] + (win.oh, win.ow), "avg_pool2d_backward")
     row_taps, col_taps = _avg_taps(x_shape, win)
-    dx = get_array_module(dout).empty(x_shape, dtype=dout.dtype)
+    xp = get_array_module(dout)
+    dx = xp.empty(x_shape, dtype=dout.dtype)
 
     def spread(part):
         share = dout[part] / divisor
         _window_spread(_window_spread(share, col_taps, 3, x_shape[3]), row_taps, 2, x_shape[2], out=dx[part])
 
-    each_piece(spread, len(dout), dout.size)
+    each_piece(spread, len(dout), dout.size, on_host(xp))
     return dx
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..backend import check_device, device_of, get_array_module, to_device
 from ..errors import NumcnnError, ShapeError
 from ..functional import check_float_array
 
@@ -118,7 +119,31 @@ class Layer:
     def zero_grad(self) -> None:
         for _, layer in self.named_layers():
             for key, value in layer.params.items():
-                layer.grads[key] = np.zeros_like(value)
+                layer.grads[key] = get_array_module(value).zeros_like(value)
+
+    # -- device --------------------------------------------------------------------------------
+    def to(self, device: str) -> "Layer":
+        """Move every param, gradient and buffer of the tree to device ("cpu", "cuda", "cuda:N").
+
+        The arrays are replaced by copies on that device (plain ``numpy.ndarray`` or
+        ``cupy.ndarray``); forward and backward then run there, as each kernel computes with the
+        module of its input. Optimizer state moves with ``Optimizer.to``. Returns self.
+        Raises DeviceError for an unknown device, or "cuda" without CuPy or a GPU.
+        """
+        device = check_device(device)
+        for _, layer in self.named_layers():
+            for store in (layer.params, layer.grads, layer.buffers):
+                for key, value in store.items():
+                    store[key] = to_device(value, device)
+        return self
+
+    @property
+    def device(self) -> str:
+        """Where the tree's arrays live: "cpu", or "cuda:N"; "cpu" for a layer without arrays."""
+        for _, layer in self.named_layers():
+            for value in (*layer.params.values(), *layer.buffers.values()):
+                return device_of(value)
+        return "cpu"
 
     def num_params(self) -> int:
         return sum(layer.params[key].size for _, layer, key in self.named_parameters())
@@ -127,10 +152,10 @@ class Layer:
     def seed(self, seed: int | None, generator: Callable[[Any], Any] = np.random.default_rng) -> None:
         """Give every random layer in the tree its own generator, derived from one seed.
 
-        generator : builds a generator from a ``SeedSequence``; NumPy's by default. Another
-                    library's (e.g. ``cupy.random.default_rng``) makes the random layers draw
-                    where their arrays live. A random layer only asks its ``rng`` for
-                    ``random(shape, dtype=...)``, so any such object may be assigned to it.
+        generator : builds a generator from a ``SeedSequence``; NumPy's by default. It stays on
+                    the host whatever the device: a random layer asks it for one key per
+                    forward (``integers``) and makes its numbers from that key where its arrays
+                    live; ``rng_states`` saves the generators' ``bit_generator.state``.
         """
         layers = [layer for _, layer in self.named_layers() if layer.rng is not None]
         for layer, child in zip(layers, np.random.SeedSequence(seed).spawn(len(layers))):

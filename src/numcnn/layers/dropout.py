@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import init
 from ..errors import ConfigError
+from ..functional.dropout import dropout_backward, dropout_forward
 from .base import Layer, backward_before_forward, check_input, register_layer
 
 
@@ -13,11 +14,11 @@ from .base import Layer, backward_before_forward, check_input, register_layer
 class Dropout(Layer):
     """Zero each element with probability p in training, scaling the rest by 1/(1-p).
 
-    Scaling at training time (inverted dropout) makes eval mode the identity. The mask comes
-    from the layer's own generator ``self.rng``: seeded by ``seed``, else drawn from numcnn's
-    default generator (``numcnn.manual_seed``), so runs are reproducible. ``rng`` may be
-    replaced by any object with ``random(shape, dtype=...)`` (``Layer.seed`` does that for a
-    whole model, e.g. with a generator on the arrays' device). Any shape in, same shape out.
+    Scaling at training time (inverted dropout) makes eval mode the identity. Each forward
+    draws one 64-bit key from the layer's own generator ``self.rng`` (seeded by ``seed``, else
+    from numcnn's default generator, ``numcnn.manual_seed``), and the mask is a hash of that key
+    and each element's position, computed where x lives (``functional.dropout_forward``): the
+    same mask on the CPU and on a GPU, and runs are reproducible. Any shape in, same shape out.
     """
 
     def __init__(self, p=0.5, seed=None):
@@ -33,10 +34,8 @@ class Dropout(Layer):
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
-        keep = self.rng.random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64) >= self.p
-        scale = x.dtype.type(0 if self.p == 1.0 else 1.0 / (1.0 - self.p))
-        self._mask = keep.astype(x.dtype) * scale
-        return x * self._mask
+        out, self._mask = dropout_forward(x, self.p, int(self.rng.integers(2**63)))
+        return out
 
     def backward(self, dout):
         dout = check_input(dout, "Dropout")
@@ -44,7 +43,7 @@ class Dropout(Layer):
             return dout
         if self._mask is None:
             raise backward_before_forward("Dropout")
-        return dout * self._mask
+        return dropout_backward(dout, self._mask)
 
     def config(self):
         return {"p": self.p}

@@ -70,4 +70,4 @@ class Flatten(Layer):
     def backward(self, dout):
         if self._x_shape is None:
             raise backward_before_forward("Flatten")
-        return np.asarray(dout).reshape(self._x_shape)
+        return check_input(dout, "Flatten", None).reshape(self._x_shape)

@@ -1,4 +1,8 @@
-"""Loss layers: ``forward(prediction, target) -> float`` and ``backward() -> d loss / d prediction``."""
+"""Loss layers: ``forward(prediction, target) -> loss`` and ``backward() -> d loss / d prediction``.
+
+The loss is a 0-d value of the prediction's array module (a NumPy scalar on the CPU, a 0-d
+CuPy array on a GPU, so no host sync happens until ``float(loss)``).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ class _Loss:
     def __init__(self):
         self._cache = None
 
-    def forward(self, pred, target) -> float:
+    def forward(self, pred, target):
         with errors_named(type(self).__name__):
             loss, self._cache = self._forward(pred, target)
         return loss
