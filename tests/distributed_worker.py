@@ -4,10 +4,12 @@
 
 Trains the batch-norm model of ``bn_run`` for its steps with a DistributedTrainer and has rank 0
 save the weights. MODE: "sync-bn" (global batch statistics), "per-rank-bn" (each rank's own),
-or "no-allreduce" (the gradient all-reduce taken out: every rank steps on its own shard).
+"no-allreduce" (the gradient all-reduce taken out: every rank steps on its own shard), or a
+fault after the first epoch: "raise" (rank 1 raises) or "hang" (rank 1 stops answering).
 """
 
 import sys
+import time
 
 import numpy as np
 
@@ -44,11 +46,25 @@ class NoAllreduce(distributed.DistributedTrainer):
         self.hooks.remove(self.allreduce)
 
 
+class Fault(nc.train.Hook):
+    def __init__(self, mode):
+        self.mode = mode
+
+    def after_epoch(self, trainer):
+        if trainer.rank == 1 and self.mode == "raise":
+            raise RuntimeError("a fault on purpose")
+        if trainer.rank == 1 and self.mode == "hang":
+            time.sleep(600)
+
+
 if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
-    if mode == "no-allreduce":
-        trainer = bn_run(NoAllreduce, sync_bn=True)
-    else:
-        trainer = bn_run(distributed.DistributedTrainer, sync_bn=mode == "sync-bn")
-    if trainer.rank == 0:
-        np.savez(out, **state_dict(trainer.model))
+    with distributed.abort_on_error():
+        if mode == "no-allreduce":
+            trainer = bn_run(NoAllreduce, sync_bn=True)
+        elif mode in ("raise", "hang"):
+            trainer = bn_run(distributed.DistributedTrainer, hooks=[Fault(mode)])
+        else:
+            trainer = bn_run(distributed.DistributedTrainer, sync_bn=mode == "sync-bn")
+        if trainer.rank == 0:
+            np.savez(out, **state_dict(trainer.model))

@@ -120,14 +120,18 @@ def test_processes_give_one_process_weights_and_history(one_process, tmp_path, p
         np.testing.assert_allclose(got[key], want[key], rtol=TOLERANCE)
 
 
-def _worker(tmp_path, processes, mode):
-    out = tmp_path / f"{mode}-{processes}.npz"
+def _job(tmp_path, processes, mode, **env):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
-           "NUMCNN_NUM_THREADS": "1"}
-    result = subprocess.run([MPIEXEC, "-n", str(processes), sys.executable, str(TESTS / "distributed_worker.py"),
-                             mode, str(out)], capture_output=True, text=True, env=env, timeout=60)
+           "NUMCNN_NUM_THREADS": "1", **env}
+    return subprocess.run([MPIEXEC, "-n", str(processes), sys.executable, str(TESTS / "distributed_worker.py"),
+                           mode, str(tmp_path / f"{mode}-{processes}.npz")], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def _worker(tmp_path, processes, mode):
+    result = _job(tmp_path, processes, mode)
     assert result.returncode == 0, result.stdout + result.stderr
-    return dict(np.load(out))
+    return dict(np.load(tmp_path / f"{mode}-{processes}.npz"))
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +225,24 @@ def test_rank_and_size_alone_and_under_mpiexec():
     job = subprocess.run([MPIEXEC, "-n", "3", sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=60)
     assert job.stdout.split() == ["3", "0", "1", "2"], job.stderr
+
+
+@needs_mpi
+def test_a_rank_that_raises_ends_every_rank_with_one_line_naming_it(tmp_path):
+    start = time.monotonic()
+    result = _job(tmp_path, 3, "raise")
+    assert time.monotonic() - start < 30
+    assert result.returncode != 0
+    assert error_lines(result.stderr) == ["error: rank 1 of 3: RuntimeError: a fault on purpose"], result.stderr
+    assert not (tmp_path / "raise-3.npz").exists()
+
+
+@needs_mpi
+def test_a_rank_that_hangs_is_found_by_the_collective_deadline(tmp_path):
+    start = time.monotonic()
+    result = _job(tmp_path, 2, "hang", NUMCNN_COLLECTIVE_TIMEOUT="3")
+    assert time.monotonic() - start < 30
+    assert result.returncode != 0
+    assert error_lines(result.stderr) == [next(line for line in result.stderr.splitlines()
+                                               if line.startswith("error: rank 0 of 2: "))], result.stderr
+    assert "did not complete within 3 s on rank 0 of 2" in result.stderr

@@ -5,10 +5,11 @@
 
 From Python, run the script under ``mpiexec -n N python script.py``:
 
-    from numcnn import distributed
-    run = recipe.build(settings)
-    trainer = run.trainer("runs/x", trainer_class=distributed.DistributedTrainer)
-    run.fit(trainer)
+    from numcnn import distributed, recipe
+    with distributed.abort_on_error():         # a failing rank stops the whole job
+        run = recipe.build(settings)
+        trainer = run.trainer("runs/x", trainer_class=distributed.DistributedTrainer)
+        run.fit(trainer)
 
 ``rank()`` and ``size()`` say where this process stands. The pieces, each usable alone: ``Comm`` (rank, size and the collectives, with a deadline),
 ``ShardedLoader`` (this rank's slice of every global batch), ``GradientAllreduce`` (the Trainer
@@ -26,6 +27,9 @@ from .sync_bn import sync_batch_norm
 
 def __getattr__(name):
     # The trainer pulls in numcnn.train; load it on first use.
+    if name == "abort_on_error":
+        from .command import abort_on_error
+        return abort_on_error
     if name in ("DistributedTrainer", "GradientAllreduce", "ShardedLoader", "broadcast_parameters",
                 "broadcast_buffers", "check_shards", "shard_bounds"):
         from . import trainer
@@ -33,6 +37,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'numcnn.distributed' has no attribute {name!r}")
 
 
-__all__ = ["CollectiveTimeout", "Comm", "rank", "size", "world", "DistributedTrainer", "GradientAllreduce", "ShardedLoader",
-           "broadcast_buffers", "broadcast_parameters", "check_shards", "launched_size", "shard_bounds",
-           "sync_batch_norm"]
+__all__ = ["CollectiveTimeout", "Comm", "DistributedTrainer", "GradientAllreduce", "ShardedLoader",
+           "abort_on_error", "broadcast_buffers", "broadcast_parameters", "check_shards", "launched_size",
+           "rank", "shard_bounds", "size", "sync_batch_norm", "world"]

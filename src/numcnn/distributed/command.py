@@ -26,7 +26,9 @@ import sys
 import sysconfig
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import ConfigError
 from .comm import CollectiveTimeout, Comm, import_mpi, launched_size, world
@@ -220,30 +222,44 @@ def _failure(report: Path, banner: list[str], status: int, interrupted: bool) ->
 
 
 # -- a rank ------------------------------------------------------------------------------------
+@contextmanager
+def abort_on_error(comm: Comm | None = None) -> Iterator[Comm]:
+    """Wrap a rank's main: any exception, Ctrl-C included, ends the whole job.
+
+        with distributed.abort_on_error() as comm:
+            ...                     # this rank's work
+
+    The failing rank says why in one ``error: rank R of N: ...`` line on stderr (or, under the
+    ``--processes`` launcher, in its report folder, which the launcher reads), then calls
+    ``MPI_Abort``, which stops every rank; the other ranks would otherwise wait for it in their
+    next collective. With one process the exception propagates as usual.
+    """
+    comm = comm if comm is not None else world()
+    report = os.environ.get(REPORT_VAR)
+    if report:
+        (Path(report) / f"rank-{comm.rank}.pid").write_text(str(os.getpid()))
+    try:
+        yield comm
+    except BaseException as exc:  # noqa: BLE001 - every way out must end the other ranks too
+        if comm.size == 1 or (isinstance(exc, SystemExit) and not exc.code):
+            raise
+        status, message = _describe(exc)
+        line = f"rank {comm.rank} of {comm.size}: {message}"
+        if report:
+            (Path(report) / f"rank-{comm.rank}.error").write_text(line)
+        elif comm.rank == 0 or not isinstance(exc, CollectiveTimeout):
+            print(f"error: {line}", file=sys.stderr, flush=True)
+        comm.abort(status)
+
+
 def run_rank(args) -> int:
     """Train as this rank of the MPI job; on any failure, say so and abort the whole job."""
     from .. import cli
 
-    comm = None
-    report = os.environ.get(REPORT_VAR)
-    try:
-        comm = world()
-        if report:
-            (Path(report) / f"rank-{comm.rank}.pid").write_text(str(os.getpid()))
+    with abort_on_error() as comm:
         cli.QUIET = comm.rank != 0
         _set_rank_threads(args, comm)
         return _train_rank(args, comm)
-    except BaseException as exc:  # noqa: BLE001 - every way out must end the other ranks too
-        status, message = _describe(exc)
-        where = f"rank {comm.rank} of {comm.size}" if comm is not None else "a rank"
-        line = f"{where}: {message}"
-        if report and comm is not None:
-            (Path(report) / f"rank-{comm.rank}.error").write_text(line)
-        elif comm is None or comm.rank == 0 or not isinstance(exc, CollectiveTimeout):
-            print(f"error: {line}", file=sys.stderr, flush=True)
-        if comm is not None and comm.size > 1:
-            comm.abort(status)
-        return status
 
 
 def _describe(exc: BaseException) -> tuple[int, str]:
@@ -255,7 +271,7 @@ def _describe(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, KeyboardInterrupt):
         return cli.EXIT_INTERRUPTED, "interrupted"
     if isinstance(exc, SystemExit):
-        return int(exc.code or 0) or cli.EXIT_ERROR, f"exited with status {exc.code}"
+        return int(exc.code) if isinstance(exc.code, int) else cli.EXIT_ERROR, f"exited with status {exc.code}"
     if isinstance(exc, (NumcnnError, OSError)):
         return cli.EXIT_ERROR, cli._one_line(exc)
     return cli.EXIT_ERROR, f"{type(exc).__name__}: {cli._one_line(exc)}"
