@@ -36,6 +36,9 @@ from .comm import CollectiveTimeout, Comm, import_mpi, launched_size, world
 # A folder where each rank writes rank-K.pid and, when it fails, rank-K.error (one line). The
 # launcher makes a temporary one unless this variable names one.
 REPORT_VAR = "NUMCNN_MPI_REPORT"
+# Set by the launcher when its stderr is a terminal: rank 0 then shows its progress bar, which
+# reaches the terminal through mpiexec and the launcher's relay.
+TERMINAL_VAR = "NUMCNN_MPI_TERMINAL"
 # Lines of MPICH's and Open MPI's own termination messages, which the launcher replaces with one line.
 BANNER = re.compile(r"^(=+|=\s.*|YOUR APPLICATION TERMINATED.*|This typically refers.*|Please see the FAQ.*|"
                     r"Abort\(\d+\) on node.*|application called MPI_Abort.*|\[mpiexec@.*|-+|\s*)$")
@@ -120,6 +123,8 @@ def launch(args) -> int:
     report = Path(env.get(REPORT_VAR) or tempfile.mkdtemp(prefix="numcnn-mpi-"))
     report.mkdir(parents=True, exist_ok=True)
     env[REPORT_VAR] = str(report)
+    if sys.stderr.isatty():
+        env[TERMINAL_VAR] = "1"
     command = [mpiexec, "-n", str(n), sys.executable, "-m", "numcnn", *_rank_argv(args.argv)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     banner: list[str] = []
@@ -258,8 +263,23 @@ def run_rank(args) -> int:
 
     with abort_on_error() as comm:
         cli.QUIET = comm.rank != 0
+        if comm.rank == 0 and os.environ.get(TERMINAL_VAR) == "1":
+            sys.stderr = _Terminal(sys.stderr)
         _set_rank_threads(args, comm)
         return _train_rank(args, comm)
+
+
+class _Terminal:
+    """A stream that says it is a terminal: rank 0's stderr, relayed to the launcher's terminal."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _describe(exc: BaseException) -> tuple[int, str]:
