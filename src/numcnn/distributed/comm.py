@@ -22,8 +22,9 @@ from ..errors import ConfigError, NumcnnError
 
 TIMEOUT_VAR = "NUMCNN_COLLECTIVE_TIMEOUT"
 DEFAULT_TIMEOUT = 120.0
-# Environment variables that MPI launchers set in every rank: MPICH/Hydra, Open MPI, PMIx, Slurm.
-SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+# The job size, as MPI launchers set it in every rank: PMI (MPICH's Hydra, Intel MPI, Slurm's srun
+# with PMI-2) and Open MPI.
+SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 
 
 class CollectiveTimeout(NumcnnError):
@@ -35,7 +36,7 @@ def launched_size() -> int:
 
     Read from the launcher's environment, so it costs nothing and needs no mpi4py.
     """
-    for var in SIZE_VARS[:3]:
+    for var in SIZE_VARS:
         value = os.environ.get(var, "")
         if value.isdigit():
             return int(value)

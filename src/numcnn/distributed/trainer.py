@@ -268,7 +268,7 @@ class DistributedTrainer(Trainer):
         elif self.comm.size > 1 or saved > 1:
             self._seed_rank_streams(self.epoch)
             random = [name for name, layer in self.model.named_layers() if layer.rng is not None]
-            per_rank_bn = self.model_has_batch_norm() and not self.sync_bn
+            per_rank_bn = self._has_batch_norm() and not self.sync_bn
             if (random or per_rank_bn) and self.log is not None:
                 why = " and ".join(w for w, on in (("dropout masks", random), ("per-process batch norm "
                                    "statistics", per_rank_bn)) if on)
@@ -277,7 +277,7 @@ class DistributedTrainer(Trainer):
         self.config.update(processes=self.comm.size, sync_bn=self.sync_bn)
         return meta
 
-    def model_has_batch_norm(self) -> bool:
+    def _has_batch_norm(self) -> bool:
         from ..layers.norm import _BatchNorm
 
         return any(isinstance(layer, _BatchNorm) for _, layer in self.model.named_layers())
