@@ -4,11 +4,11 @@
 
 Step time on N hosts = compute of the host's share of the global batch + one ring all-reduce of
 the gradients: 2(N-1)/N x M bytes over the link of bandwidth W, plus 2(N-1) messages of latency
-a each. Nothing overlaps (numcnn all-reduces after the whole backward). The host rates are the
-best ones measured on the README's 2-core machine; the link latencies are assumptions (stated).
+a each. Nothing overlaps (numcnn all-reduces after the whole backward). The host rates are those
+of the faster configuration in the README's run A (2-core machine); the link latencies are assumptions (stated).
 """
 
-MODELS = {  # name: (parameters, images/s of one 2-core host as measured, per-host batch)
+MODELS = {  # name: (parameters, images/s of one 2-core host, run A, per-host batch)
     "simple-convnet": (433_890, 1694, 120),
     "fashion-net": (105_490, 197, 120),
     "cifar-resnet": (68_786, 189, 64),
