@@ -22,7 +22,8 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Heavier parts load on first use, so `import numcnn` stays NumPy-only and fast.
     import importlib
-    if name in ("optim", "data", "zoo", "interop", "viz", "recipe", "backend", "threads", "train"):
+    if name in ("optim", "data", "zoo", "interop", "viz", "recipe", "backend", "threads", "train",
+                "distributed"):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module

@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    train.add_argument("--dtype", choices=("float32", "float64"), help="weights, images and arithmetic (default float32)")
+    train.add_argument("--processes", type=_positive_int, metavar="N",
+                       help="train data-parallel on N processes of this machine, started through MPI's "
+                            "mpiexec (needs numcnn[mpi]); --batch-size stays the global batch. On several "
+                            "hosts, start `mpiexec -n N -hosts a,b numcnn train ...` yourself")
+    train.add_argument("--sync-bn", action="store_true", default=None,
+                       help="with several processes: batch norm with the global batch's statistics "
+                            "(default: each process's own, as PyTorch's DDP)")
     _add_common_train_flags(train)
 
     evaluate = commands.add_parser("evaluate", help="accuracy and loss of a model on a test set")
@@ -215,8 +223,12 @@ def _version() -> str:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+QUIET = False  # set on the ranks of a distributed run other than rank 0
+
+
 def _say(text: str = "") -> None:
-    print(text, flush=True)
+    if not QUIET:
+        print(text, flush=True)
 
 
 def _show_progress(args) -> bool:
@@ -232,16 +244,21 @@ def _given(args) -> dict:
 
 
 # -- train -------------------------------------------------------------------------------------
-def cmd_train(args) -> int:
+def cmd_train(args, trainer_class=None) -> int:
+    """trainer_class: the Trainer subclass a distributed rank trains with (None: Trainer)."""
     from . import recipe
 
+    if trainer_class is None and ((args.processes or 1) > 1 or _launched_size() > 1):
+        from .distributed.command import train  # needs mpi4py, said in one line if missing
+        return train(args)
+    extra = {} if trainer_class is None else {"trainer_class": trainer_class}
     plots = _plots_available(not args.no_plots)  # said before any work
     if args.resume:
         if args.out is not None or args.overwrite:
             raise ConfigError("--resume RUN_DIR continues the run in RUN_DIR; drop --out and --overwrite")
         given = {key: value for key, value in _given(args).items() if key not in ("epochs", "data_dir")}
         run, trainer = recipe.resume(args.resume, given, epochs=args.epochs, data_dir=args.data_dir,
-                                     progress=_show_progress(args), log=_say)
+                                     progress=_show_progress(args), log=_say, **extra)
         trainer.model.to(args.device)  # a checkpoint is host arrays: any device resumes it
         _say(f"data: {run.config['dataset']} from {run.source}")
         _say(f"resuming {args.resume} after epoch {trainer.epoch} of {run.config['epochs']}")
@@ -249,7 +266,13 @@ def cmd_train(args) -> int:
     config = recipe.settings(_given(args))  # every cheap check before the data is read
     name = Path(config["dataset"]).name  # an image folder's own name, or the dataset's
     out = recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-{name}"), args.overwrite)
-    return _train_new(config, out, _show_progress(args), plots, device=args.device)
+    return _train_new(config, out, _show_progress(args), plots, device=args.device, **extra)
+
+
+def _launched_size() -> int:
+    from .distributed.comm import launched_size  # reads the environment only, no MPI
+
+    return launched_size()
 
 
 def _plots_available(plots: bool) -> bool:
@@ -266,7 +289,7 @@ def _plots_available(plots: bool) -> bool:
 
 
 def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note: str = "",
-               device: str = "cpu") -> int:
+               device: str = "cpu", **extra) -> int:
     from . import recipe
 
     run = recipe.build(config, progress=None if progress else False)  # a bar for large folders
@@ -278,7 +301,7 @@ def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note
     _say(f"model: {config['model']} ({run.model.num_params():,} parameters), {type(run.optimizer).__name__} "
          f"lr {config['lr']:g}, batch {config['batch_size']}, {config['epochs']} epochs, "
          f"seed {config['seed']}{'' if device == 'cpu' else ', on ' + device} -> {out}")
-    return _fit_and_report(run, run.trainer(out, progress=progress, log=_say), plots)
+    return _fit_and_report(run, run.trainer(out, progress=progress, log=_say, **extra), plots)
 
 
 def _fit_and_report(run, trainer, plots: bool) -> int:
@@ -478,6 +501,7 @@ def _main(argv: list[str]) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help and --version
             return int(exc.code or 0)
+        args.argv = argv  # a distributed launch starts the same command on every rank
         _set_threads(args)
         _check_device(args)
         return COMMANDS[args.command](args)

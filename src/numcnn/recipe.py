@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
+import numpy as np
+
 from . import data, init, optim, zoo
 from .errors import ConfigError, DataError, ModelFileError
 from .layers import Layer, Normalize
@@ -39,7 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # Per-channel standardisation in the model (None: as the dataset says), colour jitter
     # strength for augment, and the zoo model's width (None: the model's default).
     "normalize": None, "jitter": 0.0, "width": None,
+    # The floating-point type of the weights, the images and every computation.
+    "dtype": "float32",
 }
+DTYPES = ("float32", "float64")
 SCHEDULES = ("none", "step", "cosine", "warmup-cosine")
 # What a resumed run takes from its checkpoint and may not change; epochs may grow and the data
 # may have moved (data_dir).
@@ -94,6 +99,8 @@ def settings(given: dict[str, Any] | None = None) -> dict[str, Any]:
     if out["jitter"] > 1:
         raise ConfigError(f"jitter must be a number in [0, 1], got {out['jitter']!r}")
     _check_number(out, "width", int, 1, optional=True)
+    if out["dtype"] not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {out['dtype']!r}")
     if out["width"] is not None and "width" not in zoo.options(out["model"]):
         raise ConfigError(f"width: {out['model']} has no width to set (models with one: "
                           f"{', '.join(name for name in zoo.MODELS if 'width' in zoo.options(name))})")
@@ -200,6 +207,12 @@ def load_data(config: dict[str, Any], progress: bool | None = None) -> Loaded:
         x, y = x[:config["limit"]], y[:config["limit"]]
     if config["test_limit"] is not None:
         x_test, y_test = x_test[:config["test_limit"]], y_test[:config["test_limit"]]
+    if config.get("dtype", "float32") != "float32":
+        # Kernels compute in their input's dtype, so float64 training needs float64 images:
+        # 8 bytes a pixel in memory instead of uint8's 1.
+        dtype = np.dtype(config["dtype"])
+        x, x_test = (data.as_float_images(part, dtype) if part.dtype == np.uint8 else part.astype(dtype)
+                     for part in (np.asarray(x), np.asarray(x_test)))
     return Loaded((x, y), (x_test, y_test), source, described)
 
 
@@ -228,15 +241,17 @@ class Run:
     augment: Callable | None
 
     def trainer(self, out_dir=None, progress: bool = False, log: Callable[[str], Any] | None = None,
-                hooks: Iterable[Hook] = ()) -> Trainer:
+                hooks: Iterable[Hook] = (), trainer_class: Callable[..., Trainer] = Trainer) -> Trainer:
         """A Trainer for this run, writing checkpoints into out_dir (None: no files).
+
+        trainer_class: Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``.
 
         Its record (in the checkpoint and model.npz) is the settings plus what predicting needs
         without the data: the class names and whether the pictures are light on dark.
         """
         record = {**self.config, "classes": list(self.dataset.classes),
                   "dark_background": self.dataset.dark_background}
-        return Trainer(self.model, None, self.optimizer, self.schedule, seed=self.config["seed"], out_dir=out_dir,
+        return trainer_class(self.model, None, self.optimizer, self.schedule, seed=self.config["seed"], out_dir=out_dir,
                        progress=progress, log=log, config=record, schedule_per=self.schedule_per,
                        hooks=hooks)
 
@@ -269,6 +284,7 @@ def build(config: dict[str, Any], loaded: Loaded | None = None, progress: bool |
     if config["normalize"]:
         mean, std = data.channel_stats(train[0])
         model = Sequential(Normalize(mean, std), *model.layers, input_shape=model.input_shape)
+    cast_model(model, config["dtype"])
     # Without weight_decay each optimizer keeps its own default (0, or 1e-2 for AdamW).
     extra = {"weight_decay": config["weight_decay"]} if config["weight_decay"] is not None else {}
     optimizer = optim.get_optimizer(config["optimizer"], model, lr=config["lr"], **extra)
@@ -277,6 +293,19 @@ def build(config: dict[str, Any], loaded: Loaded | None = None, progress: bool |
     schedule, per = build_schedule(config["schedule"], optimizer, config["epochs"], batches)
     augment = _augmentation(config, dataset)
     return Run(config, dataset, train, test, source, model, optimizer, schedule, per, augment)
+
+
+def cast_model(model: Layer, dtype) -> Layer:
+    """Convert every floating-point weight and buffer of model to dtype, in place; returns model."""
+    dtype = np.dtype(dtype)
+    for _, layer in model.named_layers():
+        for store in (layer.params, layer.buffers):
+            for key, value in store.items():
+                if value.dtype.kind == "f":
+                    store[key] = value.astype(dtype)
+        if isinstance(getattr(layer, "dtype", None), np.dtype):
+            layer.dtype = dtype  # recorded in the architecture, so a resumed run rebuilds it alike
+    return model
 
 
 def start_run_dir(out: Path, overwrite: bool = False) -> Path:
@@ -295,13 +324,14 @@ def start_run_dir(out: Path, overwrite: bool = False) -> Path:
 
 def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = None, data_dir=None,
            progress: bool = False, log: Callable[[str], Any] | None = None,
-           hooks: Iterable[Hook] = ()) -> tuple[Run, Trainer]:
+           hooks: Iterable[Hook] = (), trainer_class: type[Trainer] = Trainer) -> tuple[Run, Trainer]:
     """The run in run_dir, rebuilt from its checkpoint, and a Trainer in its saved state.
 
     given    : settings the caller states (e.g. from the command line); each must equal the
                run's, else ResumeMismatchError names both values
     epochs   : the run's new total (default: as planned); never fewer than it completed
     data_dir : where the data is now, if it moved
+    trainer_class : Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -331,7 +361,7 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     if data_dir is not None:
         config["data_dir"] = str(data_dir)
 
-    trainer = Trainer.resume(run_dir, progress=progress, log=log, hooks=hooks)
+    trainer = trainer_class.resume(run_dir, progress=progress, log=log, hooks=hooks)
     if config["epochs"] > planned and trainer.schedule is not None and log is not None:
         # Re-planning the schedule would change the run; keeping it is the honest default.
         log(f"note: the {config['schedule']} schedule was planned for {planned} epochs and is kept as it "
@@ -344,5 +374,5 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     return run, trainer
 
 
-__all__ = ["DEFAULTS", "SCHEDULES", "Loaded", "Run", "build", "build_schedule", "data_of", "dataset_options", "load_data",
+__all__ = ["DEFAULTS", "DTYPES", "SCHEDULES", "cast_model", "Loaded", "Run", "build", "build_schedule", "data_of", "dataset_options", "load_data",
            "resume", "settings", "start_run_dir"]

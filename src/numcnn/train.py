@@ -201,8 +201,6 @@ class Trainer:
         Raises DivergenceError when a loss is NaN or infinite (or an update makes a weight so):
         nothing of that epoch is saved, the previous epoch's checkpoint stays as it was.
         """
-        from .data import DataLoader  # the data package is only needed once training starts
-
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
         if validation is not None and (not isinstance(validation, (tuple, list)) or len(validation) != 2):
@@ -214,10 +212,7 @@ class Trainer:
                 self.load_checkpoint(self.out_dir / CHECKPOINT)
         if len(x) == 0:
             raise DataError("fit: got no training samples")
-        # uint8 images stay uint8 until each batch reaches the model's device (unless an
-        # augmentation, which works on floats, needs them earlier).
-        loader = DataLoader(x, y, batch_size, shuffle=shuffle, seed=self._loader_seed, augment=augment,
-                            as_float=augment is not None)
+        loader = self.make_loader(x, y, batch_size, shuffle=shuffle, seed=self._loader_seed, augment=augment)
         fit_args = {"batch_size": int(batch_size), "shuffle": bool(shuffle), "augment": describe_augment(augment)}
         if self._checkpoint_fit is not None:
             check_resume_settings(self._checkpoint_fit, fit_args, self.out_dir or "the checkpoint")
@@ -231,6 +226,21 @@ class Trainer:
             while self.epoch < epochs:
                 self._train_epoch(loader, epochs, validation)
         return self.history
+
+    def make_loader(self, x, y, batch_size: int, shuffle: bool, seed: int, augment):
+        """The epoch's mini-batches: a ``numcnn.data.DataLoader`` (the seam where a subclass
+        shards them, e.g. ``numcnn.distributed``). It must keep its generator in ``.rng``."""
+        from .data import DataLoader
+
+        # uint8 images stay uint8 until each batch reaches the model's device (unless an
+        # augmentation, which works on floats, needs them earlier).
+        return DataLoader(x, y, batch_size, shuffle=shuffle, seed=seed, augment=augment,
+                          as_float=augment is not None)
+
+    def epoch_totals(self, seen: int, loss_sum: float, correct: int) -> tuple[int, float, int]:
+        """The epoch's sample count, loss sum and correct count for its history row: this
+        process's own here; a subclass sums them over processes."""
+        return seen, loss_sum, correct
 
     def _train_epoch(self, loader, epochs: int, validation) -> None:
         epoch = self.epoch + 1
@@ -279,6 +289,7 @@ class Trainer:
         if self.schedule is not None and self.schedule_per == "epoch":
             self.schedule.step()
 
+        seen, loss_sum, correct = self.epoch_totals(seen, loss_sum, correct)
         row = {"epoch": epoch, "loss": loss_sum / seen, "accuracy": correct / seen,
                "val_loss": val["loss"] if val else None, "val_accuracy": val["accuracy"] if val else None,
                "lr": lr, "time": elapsed}

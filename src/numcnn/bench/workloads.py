@@ -17,6 +17,7 @@ from ..functional import output_size
 from ..init import manual_seed
 from ..layers import BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear, ReLU
 from ..model import Residual, Sequential
+from ..recipe import cast_model
 
 
 @dataclass(frozen=True)
@@ -154,14 +155,8 @@ def build_net(case: NetCase, dtype, dropout: bool = True) -> Sequential:
     check that compares deterministic steps."""
     manual_seed(0)
     model = NETWORKS[case.network](case.input_shape)
-    dtype = np.dtype(dtype)
+    cast_model(model, dtype)
     for _, layer in model.named_layers():
-        for store in (layer.params, layer.buffers):
-            for key, value in store.items():
-                if value.dtype.kind == "f":
-                    store[key] = value.astype(dtype)
-        if hasattr(layer, "dtype"):
-            layer.dtype = dtype
         if isinstance(layer, Dropout) and not dropout:
             layer.p = 0.0
     return model

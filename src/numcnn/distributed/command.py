@@ -1,0 +1,329 @@
+"""``numcnn train --processes N``: start the ranks through mpiexec, run one rank, report faults.
+
+Two roles of the same command:
+
+* the launcher (``--processes N``, not under MPI): checks what it can before any work, then runs
+  ``mpiexec -n N python -m numcnn train ...`` with the same arguments, each rank computing with
+  cores / N threads. It passes the ranks' output through, keeps MPI's multi-line termination
+  banner out of it, and ends a failed job with one ``error:`` line that names the rank.
+* a rank (started by any MPI launcher, on one host or many): trains with a
+  ``DistributedTrainer``. Any exception, Ctrl-C included, ends the whole job through
+  ``MPI_Abort``, after the rank has said why.
+
+If a rank dies (killed, out of memory), MPICH's mpiexec ends every other rank at once; a rank
+that waits on a collective longer than the deadline (see ``comm``) raises and aborts the job.
+The checkpoint of the last completed epoch stays on disk, and ``--resume`` continues from it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import ConfigError
+from .comm import CollectiveTimeout, Comm, import_mpi, launched_size, world
+
+# A folder where each rank writes rank-K.pid and, when it fails, rank-K.error (one line). The
+# launcher makes a temporary one unless this variable names one.
+REPORT_VAR = "NUMCNN_MPI_REPORT"
+# Set by the launcher when its stderr is a terminal: rank 0 then shows its progress bar, which
+# reaches the terminal through mpiexec and the launcher's relay.
+TERMINAL_VAR = "NUMCNN_MPI_TERMINAL"
+# Lines of MPICH's and Open MPI's own termination messages, which the launcher replaces with one line.
+BANNER = re.compile(r"^(=+|=\s.*|YOUR APPLICATION TERMINATED.*|This typically refers.*|Please see the FAQ.*|"
+                    r"Abort\(\d+\) on node.*|application called MPI_Abort.*|\[mpiexec@.*|-+|\s*)$")
+
+
+def train(args) -> int:
+    """The ``train`` command with --processes N (launch), or on a rank of an MPI job."""
+    if getattr(args, "device", "cpu") != "cpu":
+        raise ConfigError(f"--device {args.device}: training on several processes works on the CPU only "
+                          f"(the gradient all-reduce sends NumPy buffers)")
+    if launched_size() > 1:
+        return run_rank(args)
+    return launch(args)
+
+
+# -- the launcher ------------------------------------------------------------------------------
+def find_mpiexec() -> str:
+    """The mpiexec of the MPI that mpi4py uses: the one installed beside this Python (the mpich
+    wheel puts it in the environment's bin/), else the first on PATH."""
+    here = Path(sysconfig.get_path("scripts")) / "mpiexec"
+    beside = Path(sys.executable).parent / "mpiexec"
+    for path in (beside, here):
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    found = shutil.which("mpiexec")
+    if found is None:
+        raise ConfigError("--processes needs MPI's mpiexec, found neither beside this Python nor on PATH; "
+                          "pip install 'numcnn[mpi]'")
+    return found
+
+
+def _rank_argv(argv: list[str]) -> list[str]:
+    """The command line without --processes N (the ranks are the processes)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--processes":
+            skip = True
+        elif not arg.startswith("--processes="):
+            out.append(arg)
+    return out
+
+
+def _check_before_launch(args) -> Path:
+    """Every check that needs no data, made once here rather than N times; returns the run folder."""
+    from .. import cli, recipe
+    from ..train import read_checkpoint
+    from .trainer import check_shards
+
+    n = args.processes
+    if args.resume:
+        if args.out is not None or args.overwrite:
+            raise ConfigError("--resume RUN_DIR continues the run in RUN_DIR; drop --out and --overwrite")
+        _, meta = read_checkpoint(args.resume)
+        batch_size = int(meta["config"].get("batch_size", 0)) or 1
+        if args.sync_bn and not meta["config"].get("sync_bn", False):
+            raise ConfigError(f"{args.resume} was trained without --sync-bn; resume it without the flag")
+        out = Path(args.resume)
+    else:
+        config = recipe.settings(cli._given(args))
+        batch_size = config["batch_size"]
+        out = recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-{Path(config['dataset']).name}"),
+                                   args.overwrite)
+        if args.out is None:
+            args.argv = [*args.argv, "--out", str(out)]  # the ranks must agree on the folder
+    check_shards(batch_size, batch_size, n)  # the global batch must divide among the ranks
+    return out
+
+
+def launch(args) -> int:
+    """Run the training as N ranks of an MPI job on this host; returns the exit status."""
+    from .. import threads
+
+    import_mpi()
+    mpiexec = find_mpiexec()
+    out = _check_before_launch(args)
+    n = args.processes
+    env = dict(os.environ)
+    if args.threads is None and threads.ENV_VAR not in env:
+        env[threads.ENV_VAR] = str(max(1, threads.available_cores() // n))
+    report = Path(env.get(REPORT_VAR) or tempfile.mkdtemp(prefix="numcnn-mpi-"))
+    report.mkdir(parents=True, exist_ok=True)
+    env[REPORT_VAR] = str(report)
+    if sys.stderr.isatty():
+        env[TERMINAL_VAR] = "1"
+    command = [mpiexec, "-n", str(n), sys.executable, "-m", "numcnn", *_rank_argv(args.argv)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    banner: list[str] = []
+    relays = [threading.Thread(target=_relay, args=(source, target, banner), daemon=True)
+              for source, target in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))]
+    for relay in relays:
+        relay.start()
+    interrupted = False
+    try:
+        status = process.wait()
+    except KeyboardInterrupt:  # mpiexec got the same Ctrl-C and passes it to the ranks
+        interrupted = True
+        status = _wait_or_kill(process)
+    for relay in relays:
+        relay.join(timeout=5)
+    if status == 0 and not interrupted:
+        _clean(report, env)
+        return 0
+    line = _failure(report, banner, status, interrupted)
+    _clean(report, env)
+    resume = ("" if "--resume" in line else
+              f"; the last completed epoch's checkpoint (if any) is kept: numcnn train --resume {out} --processes {n}")
+    print(f"error: {line}{resume}", file=sys.stderr, flush=True)
+    return 130 if interrupted or "interrupted" in line else 2
+
+
+def _wait_or_kill(process, grace: float = 20.0) -> int:
+    try:
+        return process.wait(timeout=grace)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        process.kill()  # mpiexec's own cleanup ends its ranks
+        return process.wait()
+
+
+def _clean(report: Path, env: dict) -> None:
+    if REPORT_VAR not in os.environ:  # ours, not a folder the caller asked for
+        shutil.rmtree(report, ignore_errors=True)
+
+
+def _relay(stream, target, banner: list[str]) -> None:
+    """Copy the ranks' output (mpiexec's stdout or stderr) to target as it comes, progress bars
+    included, keeping MPI's termination banner lines in ``banner`` instead."""
+    pending = ""
+    while True:
+        chunk = os.read(stream.fileno(), 65536)
+        if not chunk:
+            break
+        pending += chunk.decode(errors="replace")
+        *lines, pending = pending.split("\n")
+        text = []
+        for line in lines:
+            if BANNER.match(line):
+                banner.append(line)
+            else:
+                text.append(line + "\n")
+        if "\r" in pending:  # a progress bar redraws its line with \r: pass it on now
+            cut = pending.rindex("\r") + 1
+            text.append(pending[:cut])
+            pending = pending[cut:]
+        if text:
+            target.write("".join(text))
+            target.flush()
+    if pending and not BANNER.match(pending):
+        target.write(pending)
+        target.flush()
+
+
+def _rank_files(report: Path, suffix: str) -> dict[int, str]:
+    found = {}
+    for path in report.glob(f"rank-*.{suffix}"):
+        try:
+            found[int(path.name.split("-")[1].split(".")[0])] = path.read_text().strip()
+        except (ValueError, OSError):
+            continue
+    return found
+
+
+def _failure(report: Path, banner: list[str], status: int, interrupted: bool) -> str:
+    """One line saying which rank failed and why."""
+    errors = _rank_files(report, "error")
+    first = [r for r in sorted(errors) if "did not complete within" not in errors[r]]
+    if first:
+        return errors[first[0]]
+    text = "\n".join(banner)
+    pid = re.search(r"PID (\d+)", text)
+    code = re.search(r"EXIT CODE: (\d+)", text)
+    if pid:
+        pids = {int(p): r for r, p in _rank_files(report, "pid").items() if p.isdigit()}
+        rank = pids.get(int(pid.group(1)))
+        who = f"rank {rank} (pid {pid.group(1)})" if rank is not None else f"process {pid.group(1)}"
+        number = int(code.group(1)) if code else None
+        how = (f"was killed by signal {number} ({signal.Signals(number).name})"
+               if number in {s.value for s in signal.Signals} and number > 2 else f"exited with status {number}")
+        return f"{who} {how}; every rank of the job was stopped"
+    if errors:
+        return errors[min(errors)]
+    if interrupted:
+        return "interrupted; every rank was stopped"
+    return f"mpiexec exited with status {status}"
+
+
+# -- a rank ------------------------------------------------------------------------------------
+@contextmanager
+def abort_on_error(comm: Comm | None = None) -> Iterator[Comm]:
+    """Wrap a rank's main: any exception, Ctrl-C included, ends the whole job.
+
+        with distributed.abort_on_error() as comm:
+            ...                     # this rank's work
+
+    The failing rank says why in one ``error: rank R of N: ...`` line on stderr (or, under the
+    ``--processes`` launcher, in its report folder, which the launcher reads), then calls
+    ``MPI_Abort``, which stops every rank; the other ranks would otherwise wait for it in their
+    next collective. With one process the exception propagates as usual.
+    """
+    comm = comm if comm is not None else world()
+    report = os.environ.get(REPORT_VAR)
+    if report:
+        (Path(report) / f"rank-{comm.rank}.pid").write_text(str(os.getpid()))
+    try:
+        yield comm
+    except BaseException as exc:  # noqa: BLE001 - every way out must end the other ranks too
+        if comm.size == 1 or (isinstance(exc, SystemExit) and not exc.code):
+            raise
+        status, message = _describe(exc)
+        line = f"rank {comm.rank} of {comm.size}: {message}"
+        if report:
+            (Path(report) / f"rank-{comm.rank}.error").write_text(line)
+        elif comm.rank == 0 or not isinstance(exc, CollectiveTimeout):
+            print(f"error: {line}", file=sys.stderr, flush=True)
+        comm.abort(status)
+
+
+def run_rank(args) -> int:
+    """Train as this rank of the MPI job; on any failure, say so and abort the whole job."""
+    from .. import cli
+
+    with abort_on_error() as comm:
+        cli.QUIET = comm.rank != 0
+        if comm.rank == 0 and os.environ.get(TERMINAL_VAR) == "1":
+            sys.stderr = _Terminal(sys.stderr)
+        _set_rank_threads(args, comm)
+        return _train_rank(args, comm)
+
+
+class _Terminal:
+    """A stream that says it is a terminal: rank 0's stderr, relayed to the launcher's terminal."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _describe(exc: BaseException) -> tuple[int, str]:
+    from .. import cli
+    from ..errors import NumcnnError
+
+    if isinstance(exc, cli.Interrupted):
+        return cli.EXIT_INTERRUPTED, cli._one_line(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return cli.EXIT_INTERRUPTED, "interrupted"
+    if isinstance(exc, SystemExit):
+        return int(exc.code) if isinstance(exc.code, int) else cli.EXIT_ERROR, f"exited with status {exc.code}"
+    if isinstance(exc, (NumcnnError, OSError)):
+        return cli.EXIT_ERROR, cli._one_line(exc)
+    return cli.EXIT_ERROR, f"{type(exc).__name__}: {cli._one_line(exc)}"
+
+
+def _set_rank_threads(args, comm: Comm) -> None:
+    """Without --threads or NUMCNN_NUM_THREADS, the ranks of one host share its cores evenly."""
+    from .. import threads
+
+    if args.threads is None and threads.ENV_VAR not in os.environ:
+        threads.set_num_threads(max(1, threads.available_cores() // comm.local_size()))
+
+
+def _train_rank(args, comm: Comm) -> int:
+    from .. import cli, recipe
+    from .trainer import DistributedTrainer
+
+    trainer_class = DistributedTrainer.with_options(sync_bn=bool(args.sync_bn))
+    if args.resume:
+        from ..train import read_checkpoint
+
+        _, meta = read_checkpoint(args.resume)
+        if args.sync_bn and not meta["config"].get("sync_bn", False):
+            raise ConfigError(f"{args.resume} was trained without --sync-bn; resume it without the flag")
+    elif comm.rank == 0:
+        # One rank prepares the run folder (--overwrite removes an old checkpoint) before the
+        # others look at it.
+        config = recipe.settings(cli._given(args))
+        args.out = str(recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-"
+                                                 f"{Path(config['dataset']).name}"), args.overwrite))
+    if not args.resume:
+        args.out = comm.comm.bcast(args.out, root=0)  # the others wait for rank 0's folder
+        args.overwrite = True  # it is ready: an old checkpoint is gone
+    return cli.cmd_train(args, trainer_class=trainer_class)
+
