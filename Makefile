@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: test demo bench install clean photos
+.PHONY: test demo bench install clean photos docs
 
 # The virtual environment, then one stamp per set of extras: the demo needs the runtime
 # extras only (NumPy, tqdm, matplotlib, Pillow); the tests add pytest, hypothesis, onnx and torch.
@@ -18,6 +18,10 @@ $(VENV)/.dev: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.train
 
+$(VENV)/.docs: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $@ $(VENV)/.train
+
 install: $(VENV)/.dev
 
 test: $(VENV)/.dev
@@ -28,6 +32,13 @@ demo: $(VENV)/.train
 
 bench: $(VENV)/.dev
 	$(VENV)/bin/numcnn bench
+
+# The notebooks of docs/ executed, with their outputs and figures, into build/docs/ (as .ipynb
+# and as .html for reading in a browser); the copies in docs/ stay without outputs.
+docs: $(VENV)/.docs
+	$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=600 \
+		--output-dir build/docs docs/*.ipynb
+	$(PY) -m jupyter nbconvert --to html --output-dir build/docs build/docs/*.ipynb
 
 # The README's colour result: ten photos shipped in scikit-image's and scikit-learn's wheels
 # (read from the wheels, nothing installed) cut into a folder of 32x32 crops, then cifar-resnet.
