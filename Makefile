@@ -2,10 +2,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: test demo bench install clean photos gpu-check
+.PHONY: test demo bench install clean photos gpu-check docs
 
 # The virtual environment, then one stamp per set of extras: the demo needs the runtime
-# extras only (NumPy, tqdm, matplotlib, Pillow); the tests add pytest, hypothesis, onnx and torch.
+# extras only (NumPy, tqdm, matplotlib, Pillow); the tests add pytest, hypothesis, torch (the
+# oracle), onnx, serve (Starlette, Playwright), mpi (mpi4py, MPICH) and docs (Jupyter, nbmake).
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -16,6 +17,10 @@ $(VENV)/.train: pyproject.toml | $(PY)
 
 $(VENV)/.dev: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.train $(VENV)/.docs
+
+$(VENV)/.docs: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[docs]'
 	touch $@ $(VENV)/.train
 
 install: $(VENV)/.dev
@@ -28,6 +33,13 @@ demo: $(VENV)/.train
 
 bench: $(VENV)/.dev
 	$(VENV)/bin/numcnn bench
+
+# The notebooks of docs/ executed, with their outputs and figures, into build/docs/ (as .ipynb
+# and as .html for reading in a browser); the copies in docs/ stay without outputs.
+docs: $(VENV)/.docs
+	$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=600 \
+		--output-dir build/docs docs/*.ipynb
+	$(PY) -m jupyter nbconvert --to html --output-dir build/docs build/docs/*.ipynb
 
 # The README's colour result: ten photos shipped in scikit-image's and scikit-learn's wheels
 # (read from the wheels, nothing installed) cut into a folder of 32x32 crops, then cifar-resnet.

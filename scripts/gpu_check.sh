@@ -19,7 +19,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee 
 "$PY" -c "import cupy, torch, numpy; print('cupy', cupy.__version__, '| CUDA runtime', cupy.cuda.runtime.runtimeGetVersion(), '| torch', torch.__version__, 'CUDA', torch.version.cuda, 'cuDNN', torch.backends.cudnn.version(), '| numpy', numpy.__version__)" 2>&1 | tee -a "$OUT/gpu.txt"
 
 # Parity on the GPU against PyTorch CUDA and numcnn on the CPU; the loss curve against the CPU's.
-step "$PY" -m pytest -m cuda -q -p no:cacheprovider tests/test_layers.py tests/test_device.py
+step "$PY" -m pytest -o addopts=-q -m cuda -p no:cacheprovider tests/test_layers.py tests/test_device.py
 # The layer table at batch 256, training steps, DeepConvNet memory, epochs.
 step "$PY" -m numcnn bench --device cuda --dtype float32 --mode fwdbwd --batch 256 --rounds 3 --json "$OUT/bench.json"
 step "$PY" -m numcnn bench --device cuda --memory --json "$OUT/memory.json"
