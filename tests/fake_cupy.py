@@ -17,6 +17,7 @@ import types
 import numpy as np
 import pytest
 
+SYNCS: list = []  # the shapes of device arrays read on the host, in order (see DeviceArray._sync)
 ALLOCATORS = ("empty", "zeros", "ones", "full", "empty_like", "zeros_like", "arange")
 
 
@@ -38,17 +39,52 @@ class _Device:
 
 
 class DeviceArray(np.ndarray):
-    """An array that says it comes from "cupy", as cupy.ndarray does."""
+    """An array that says it comes from "cupy", as cupy.ndarray does, and, as CuPy does,
+    refuses to compute with a host array: a ufunc (matmul included) given both raises."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        operands = inputs + tuple(kwargs.get("out", ()))
+        if any(type(a) is np.ndarray and a.ndim > 0 for a in operands):
+            raise TypeError(f"{ufunc.__name__} mixes a host ndarray with a device array")
+        plain = [a.view(np.ndarray) if isinstance(a, DeviceArray) else a for a in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(a.view(np.ndarray) if isinstance(a, DeviceArray) else a for a in kwargs["out"])
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        return tuple(map(_on_device, result)) if isinstance(result, tuple) else _on_device(result)
+
+    # Reading a value on the host waits for the GPU: each such read is counted as a sync.
+    def _sync(self):
+        SYNCS.append(self.shape)
+
+    def __float__(self):
+        self._sync()
+        return float(self.view(np.ndarray))
+
+    def __int__(self):
+        self._sync()
+        return int(self.view(np.ndarray))
+
+    def __bool__(self):
+        self._sync()
+        return bool(self.view(np.ndarray))
 
     @property
     def device(self):
         return _Device()
 
     def get(self) -> np.ndarray:
+        self._sync()
         return np.array(self.view(np.ndarray), copy=True)
 
 
 DeviceArray.__module__ = "cupy"
+
+
+def _on_device(result):
+    """A NumPy result as CuPy gives it: arrays, and 0-d arrays for scalars, on the device."""
+    if type(result) is np.ndarray or isinstance(result, np.generic):
+        return np.asarray(result).view(DeviceArray)
+    return result
 
 
 def install(monkeypatch) -> types.ModuleType:
@@ -81,8 +117,7 @@ def install(monkeypatch) -> types.ModuleType:
             return attr
 
         def on_device(*args, **kwargs):
-            result = attr(*args, **kwargs)
-            return result.view(DeviceArray) if type(result) is np.ndarray else result
+            return _on_device(attr(*args, **kwargs))
         return on_device
 
     def asarray(value, dtype=None):
@@ -93,6 +128,8 @@ def install(monkeypatch) -> types.ModuleType:
         setattr(module, name, device(name))
     module.asarray = asarray
     module.host_forbidden = host_forbidden
+    module.syncs = SYNCS
+    SYNCS.clear()
     module.cuda = types.SimpleNamespace(
         Device=_Device,
         runtime=types.SimpleNamespace(getDeviceCount=lambda: 1, getDevice=lambda: 0))

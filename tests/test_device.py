@@ -270,3 +270,24 @@ def test_the_serve_explainer_computes_on_the_device(fake_cupy):
 def test_summary_of_a_model_on_the_device(fake_cupy):
     text = tiny_net().to("cuda").summary()
     assert "(N, 4, 13, 13)" in text and "(N, 10)" in text and "total params: 6,818" in text
+
+
+def test_a_training_step_reads_one_value_back_from_the_device(fake_cupy):
+    """The loss, once per step (to stop on divergence); the accuracy and the weights' check once
+    per epoch; nothing inside the kernels."""
+    x, y = uint8_images(60)
+    model = tiny_net().to("cuda")
+    trainer = Trainer(model, nc.SoftmaxCrossEntropy(), optim.SGD(model, lr=0.01), seed=0, progress=False)
+    fake_cupy.syncs.clear()
+    trainer.fit(x, y, epochs=1, batch_size=10)
+    steps, params = 6, len(list(model.named_parameters()))
+    assert sum(shape == () for shape in fake_cupy.syncs) == steps + 1 + params  # losses, correct, finiteness
+    assert len(fake_cupy.syncs) == steps + 1 + params
+
+
+def test_a_host_input_to_a_device_model_is_a_device_error(fake_cupy):
+    model = tiny_net().to("cuda")
+    with pytest.raises(DeviceError, match=r"Conv2d: the input is on cpu but the weight on cuda:0"):
+        model.forward(np.zeros((2, 1, 28, 28), np.float32))
+    with pytest.raises(DeviceError, match=r"Linear: the input is on cuda:0 but the weight on cpu"):
+        nc.Linear(4, 2).forward(to_device(np.zeros((3, 4), np.float32), "cuda"))

@@ -26,6 +26,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 import numcnn  # noqa: E402
 from numcnn import cli  # noqa: E402
+from numcnn.errors import ConfigError  # noqa: E402
 from numcnn.data import read_image  # noqa: E402
 from numcnn.functional import im2col  # noqa: E402
 from numcnn.layers import (AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Normalize, ReLU,  # noqa: E402
@@ -524,3 +525,15 @@ def test_every_zoo_model_is_explained(tmp_path, name, shape):
             c, h, w = layer["output_shape"]
             d = explainer.detail(x, layer["index"], c - 1, h - 1, w // 2)
             assert d["value"] == pytest.approx(d["sum"] if d["kind"] == "conv" else d["result"], rel=1e-4, abs=1e-5)
+
+
+def test_serve_without_pillow_is_one_error_line_before_the_model_is_read(monkeypatch, capsys, tmp_path):
+    """Every request decodes an image: a missing Pillow is said at start, not by every request."""
+    from numcnn import serve
+
+    monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL raises ImportError
+    with pytest.raises(ConfigError, match=r"needs Pillow, which is not installed: pip install 'numcnn\[serve\]'"):
+        serve.require()
+    assert cli.main(["serve", str(tmp_path / "no-such-model.npz"), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs Pillow" in err[0]

@@ -34,6 +34,7 @@ from . import init
 from .backend import get_array_module, to_device, to_numpy
 from .errors import ConfigError, DataError, DivergenceError, ModelFileError, ResumeMismatchError
 from .functional.activation import softmax
+from .functional.loss import check_labels
 from .io import atomic_savez, atomic_write_bytes, read_npz
 from .layers import MSELoss, SoftmaxCrossEntropy
 from .model import MODEL_FILE, from_config, load_state_dict, save, state_dict, to_config
@@ -46,10 +47,11 @@ HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "
 LOSSES = {"SoftmaxCrossEntropy": SoftmaxCrossEntropy, "MSELoss": MSELoss}
 
 
-def _accuracy_count(logits: np.ndarray, y: np.ndarray) -> int:
-    """Correct predictions in a batch; y is labels (N,) or one-hot / probability rows (N, K)."""
+def _correct(logits: np.ndarray, y: np.ndarray):
+    """Correct predictions in a batch, as a 0-d count where the logits are (no host sync on a
+    GPU); y is labels (N,) or one-hot / probability rows (N, K)."""
     target = y if y.ndim == 1 else y.argmax(axis=1)
-    return int((logits.argmax(axis=1) == target).sum())
+    return (logits.argmax(axis=1) == target).sum()
 
 
 def to_model_device(model, xb, yb=None):
@@ -251,10 +253,12 @@ class Trainer:
         loss_sum = 0.0
         start = time.perf_counter()
         try:
-            for step, (xb, yb) in enumerate(loader, start=1):
-                xb, yb = to_model_device(self.model, xb, yb)
+            for step, (xb, y_host) in enumerate(loader, start=1):
+                xb, yb = to_model_device(self.model, xb, y_host)
                 self.optimizer.zero_grad()
                 logits = self.model.forward(xb)
+                if yb is not y_host:  # on a GPU the loss kernel leaves the labels' check to us
+                    check_labels(y_host, logits.shape[-1], type(self.loss).__name__)
                 loss = float(self.loss.forward(logits, yb))  # on a GPU, the step's one host sync
                 if not math.isfinite(loss):
                     self._diverged(epoch, step, loss, f"loss {loss}")
@@ -267,13 +271,14 @@ class Trainer:
                 n = len(xb)
                 seen += n
                 loss_sum += loss * n
-                correct += _accuracy_count(logits, yb)
+                correct = correct + _correct(logits, yb)  # read once per epoch, or by the bar
                 if bar is not None:
                     rate = seen / max(time.perf_counter() - start, 1e-9)
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{int(correct) / seen:.4f}",
                                     img_s=f"{rate:.0f}", refresh=False)
                     bar.update(1)
             elapsed = time.perf_counter() - start
+            correct = int(correct)
             # An update can overflow a weight even when this batch's loss was finite; such weights
             # must never reach a checkpoint.
             if not all(bool(get_array_module(p).isfinite(p).all())
@@ -466,21 +471,25 @@ def evaluate(model, x, y, loss=None, batch_size: int = 500) -> dict[str, float]:
     SoftmaxCrossEntropy(). Returns {"loss": float, "accuracy": float}.
     """
     loss = loss if loss is not None else SoftmaxCrossEntropy()
-    x, y = np.asarray(x), np.asarray(y)
+    x, y = to_numpy(x), to_numpy(y)  # the data stays on the host; batches go to the model
     if len(x) == 0 or len(x) != len(y):
         raise DataError(f"evaluate: expected x and y with the same, non-zero number of samples, "
                         f"got shapes {x.shape} and {y.shape}")
     loss_sum, correct = 0.0, 0
     for part, logits in batched_logits(model, x, batch_size):
         yb = to_device(y[part], model.device)
+        if model.device != "cpu":  # on a GPU the loss kernel leaves the labels' check to us
+            check_labels(y[part], logits.shape[-1], type(loss).__name__)
         loss_sum += float(loss.forward(logits, yb)) * len(logits)
-        correct += _accuracy_count(logits, yb)
-    return {"loss": loss_sum / len(x), "accuracy": correct / len(x)}
+        correct = correct + _correct(logits, yb)
+    return {"loss": loss_sum / len(x), "accuracy": int(correct) / len(x)}
 
 
 def predict_proba(model, x, batch_size: int = 500) -> np.ndarray:
-    """Softmax probabilities (N, K) of a model's logits, in eval mode and batch_size at a time."""
-    x = np.asarray(x)
+    """Softmax probabilities (N, K) of a model's logits, in eval mode and batch_size at a time.
+
+    x: (N, C, H, W) floats or uint8 pixels, on the host (or the GPU: then copied to the host first)."""
+    x = to_numpy(x)
     if len(x) == 0:
         raise DataError("predict: got no samples")
     return np.concatenate([to_numpy(softmax(logits, axis=1)) for _, logits in batched_logits(model, x, batch_size)])

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .backend import to_device, to_numpy
 from .data.loader import as_float_images
 from .errors import ConfigError, DataError, ModelFileError, ShapeError
 from .layers import Conv2d
@@ -117,7 +118,7 @@ def plot_filters(model, path) -> Path:
     For a multi-channel input the filters are shown as RGB if there are 3 channels, else
     channel 0 alone.
     """
-    weight = first_conv(model).params["weight"].astype(np.float32)  # (F, C, KH, KW)
+    weight = to_numpy(first_conv(model).params["weight"]).astype(np.float32)  # (F, C, KH, KW), on the host
     n, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
     w = weight if weight.shape[1] == 3 else weight[:, :1]
     low = w.min(axis=(1, 2, 3), keepdims=True)
@@ -146,11 +147,11 @@ def plot_feature_maps(model, x_one, path, max_channels: int = 8) -> Path:
     layers = list(model.layers) if hasattr(model, "layers") else [model]
     rows = [("input", x[0])]
     with model.evaluating():
-        out = x
+        out = to_device(x, model.device)  # computed where the model is, drawn from host copies
         for i, layer in enumerate(layers):
             out = layer.forward(out)
             if out.ndim == 4 and out.shape[-1] > 1:
-                rows.append((f"{i}: {type(layer).__name__}", out[0]))
+                rows.append((f"{i}: {type(layer).__name__}", to_numpy(out[0])))
     cols = min(max_channels, max(r[1].shape[0] for r in rows))
     fig = _figure(cols * 1.1 + 1.4, len(rows) * 1.15 + 0.4)
     axes = np.atleast_1d(fig.subplots(len(rows), 1))

@@ -1,8 +1,8 @@
 """The processes of a job and the three collectives training needs, over mpi4py.
 
-Every collective moves one contiguous NumPy buffer with MPI's buffer interface (upper-case
-``Allreduce``/``Bcast``), never pickled objects, except ``gather_objects`` for the small JSON
-states a checkpoint records.
+Every collective moves contiguous NumPy buffers with MPI's buffer interface (upper-case
+``Iallreduce``/``Ibcast``/``Igatherv``), never pickled objects: the small JSON states a
+checkpoint records travel as UTF-8 bytes (``gather_json``, ``broadcast_json``).
 
 Why not the blocking ``Allreduce``: a rank whose peer has died waits in it for ever, inside C,
 where neither Ctrl-C nor a timer reaches it. ``allreduce_sum`` starts a non-blocking
@@ -13,6 +13,7 @@ default 120) and Ctrl-C both end the wait with an exception; the rank's main the
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -135,11 +136,35 @@ class Comm:
             self._wait(self.comm.Ibcast(buffer, root=root), what)
         return buffer
 
-    def gather_objects(self, obj, root: int = 0) -> list | None:
-        """[obj of rank 0, rank 1, ...] on root, None elsewhere (pickled: for small metadata only)."""
+    def gather_json(self, obj, root: int = 0, what: str = "gather") -> list | None:
+        """[obj of rank 0, rank 1, ...] on root, None elsewhere; obj: anything json.dumps takes.
+
+        The sizes go first (an all-gather of one int64 each), then the bytes (a gather into
+        one buffer at their offsets); both wait under the deadline like every collective.
+        """
+        data = np.frombuffer(json.dumps(obj).encode(), np.uint8)
         if self.size == 1:
             return [obj]
-        return self.comm.gather(obj, root=root)
+        sizes = np.zeros(self.size, np.int64)
+        self._wait(self.comm.Iallgather(np.array([data.size], np.int64), sizes), f"{what} (sizes)")
+        received = np.empty(int(sizes.sum()), np.uint8) if self.rank == root else None
+        target = [received, sizes.tolist()] if self.rank == root else None
+        self._wait(self.comm.Igatherv(data, target, root=root), what)
+        if self.rank != root:
+            return None
+        ends = np.cumsum(sizes)
+        return [json.loads(received[end - size:end].tobytes()) for size, end in zip(sizes, ends)]
+
+    def broadcast_json(self, obj, root: int = 0, what: str = "broadcast") -> object:
+        """root's obj on every rank (anything json.dumps takes), under the deadline."""
+        if self.size == 1:
+            return obj
+        data = np.frombuffer(json.dumps(obj).encode(), np.uint8) if self.rank == root else None
+        size = np.array([data.size if data is not None else 0], np.int64)
+        self.broadcast(size, root, f"{what} (size)")
+        buffer = data.copy() if data is not None else np.empty(int(size[0]), np.uint8)
+        self.broadcast(buffer, root, what)
+        return json.loads(buffer.tobytes())
 
     def abort(self, code: int) -> None:
         """End every rank of the job now (MPI_Abort); never returns."""

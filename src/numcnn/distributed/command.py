@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ConfigError
+from ..train import CHECKPOINT
 from .comm import CollectiveTimeout, Comm, import_mpi, launched_size, world
 
 # A folder where each rank writes rank-K.pid and, when it fails, rank-K.error (one line). The
@@ -145,8 +146,9 @@ def launch(args) -> int:
         return 0
     line = _failure(report, banner, status, interrupted)
     _clean(report, env)
-    resume = ("" if "--resume" in line else
-              f"; the last completed epoch's checkpoint (if any) is kept: numcnn train --resume {out} --processes {n}")
+    kept = out is not None and (Path(out) / CHECKPOINT).exists()
+    resume = ("" if "--resume" in line or not kept else
+              f"; the last completed epoch's checkpoint is kept: numcnn train --resume {out} --processes {n}")
     print(f"error: {line}{resume}", file=sys.stderr, flush=True)
     return 130 if interrupted or "interrupted" in line else 2
 
@@ -323,7 +325,7 @@ def _train_rank(args, comm: Comm) -> int:
         args.out = str(recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-"
                                                  f"{Path(config['dataset']).name}"), args.overwrite))
     if not args.resume:
-        args.out = comm.comm.bcast(args.out, root=0)  # the others wait for rank 0's folder
+        args.out = comm.broadcast_json(args.out, what="the run folder")  # the others wait for rank 0's folder
         args.overwrite = True  # it is ready: an old checkpoint is gone
     return cli.cmd_train(args, trainer_class=trainer_class)
 

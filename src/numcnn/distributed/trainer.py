@@ -252,7 +252,7 @@ class DistributedTrainer(Trainer):
 
     def save_checkpoint(self):
         """Gather every rank's random states; rank 0 writes the files (each atomically)."""
-        self._rank_states = self.comm.gather_objects(self.model.rng_states())
+        self._rank_states = self.comm.gather_json(self.model.rng_states(), what="random states")
         if self.comm.rank != 0:
             return None
         return super().save_checkpoint()

@@ -33,7 +33,7 @@ import numpy as np
 from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
 from ..threads import PIECES, run_chunks
-from .validate import check_float_array
+from .validate import check_float_array, check_same_device
 from .window import Window, make_window, pad, padded_shape, unpad
 
 COL_BUDGET_BYTES = 8 * 2**20
@@ -214,6 +214,7 @@ def _is_pointwise(win: Window) -> bool:
 def _check_conv_args(x, weight, bias, groups):
     x = check_float_array(x, "conv2d", 4)
     weight = check_float_array(weight, "conv2d", 4, what="weight")
+    check_same_device("conv2d", x, weight=weight, bias=bias)
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ConfigError(f"conv2d: groups must be a positive int, got {groups!r}")
     f, cg = weight.shape[:2]

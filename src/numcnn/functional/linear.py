@@ -7,7 +7,7 @@ import math
 from ..backend import get_array_module, on_host
 from ..errors import ShapeError
 from ..threads import PIECES, run_chunks, split
-from .validate import check_float_array
+from .validate import check_float_array, check_same_device
 
 # Below this many multiply-adds a product is not worth handing to other threads.
 _PARALLEL_MIN_MACS = 1 << 21
@@ -40,6 +40,7 @@ def linear_forward(x, weight, bias=None):
     """
     x = check_float_array(x, "linear")
     weight = check_float_array(weight, "linear", 2, what="weight")
+    check_same_device("linear", x, weight=weight, bias=bias)
     if x.ndim < 2 or math.prod(x.shape[1:]) != weight.shape[1]:
         raise ShapeError(f"linear: expected input (N, ...) with {weight.shape[1]} features per sample, "
                          f"got shape {x.shape}")

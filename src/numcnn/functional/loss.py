@@ -1,17 +1,30 @@
 """Losses: softmax cross-entropy and mean squared error, forward and backward side by side.
 
-Each forward returns the mean loss as a Python float plus a cache; backward returns the
-gradient of that mean with respect to the prediction, in the prediction's dtype.
+Each forward returns the mean loss as a 0-d value (a NumPy scalar, or a 0-d CuPy array that
+stays on the GPU) plus a cache; backward returns the gradient of that mean with respect to the
+prediction, in the prediction's dtype.
+
+On the CPU the labels' range is checked here. On a GPU that check would stop the queue for a
+host sync at every call, so the kernel leaves it to its caller, who holds the labels on the host
+(``check_labels``; numcnn's Trainer does it for every batch before moving it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, on_host
 from ..errors import DTypeError, ShapeError
 from .validate import check_float_array
 from .activation import log_softmax
+
+
+def check_labels(labels, k: int, op: str = "cross_entropy") -> None:
+    """ShapeError unless every integer label lies in [0, k). labels: (N,) ints on the host
+    (float targets pass: they are checked by shape in the kernel)."""
+    labels = np.asarray(labels)
+    if labels.size and np.issubdtype(labels.dtype, np.integer) and (labels.min() < 0 or labels.max() >= k):
+        raise ShapeError(f"{op}: labels must lie in [0, {k}), got values in [{labels.min()}, {labels.max()}]")
 
 
 def _check_target(target, logits: np.ndarray, op: str) -> np.ndarray:
@@ -22,9 +35,8 @@ def _check_target(target, logits: np.ndarray, op: str) -> np.ndarray:
     if np.issubdtype(target.dtype, np.integer):
         if target.shape != (n,):
             raise ShapeError(f"{op}: expected integer labels of shape ({n},), got {target.shape}")
-        if n and (target.min() < 0 or target.max() >= k):
-            raise ShapeError(f"{op}: labels must lie in [0, {k}), got values in "
-                             f"[{target.min()}, {target.max()}]")
+        if on_host(xp):
+            check_labels(target, k, op)
         return target
     if np.issubdtype(target.dtype, np.floating):
         if target.shape != (n, k):

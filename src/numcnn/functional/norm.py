@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..backend import get_array_module, on_host
 from ..errors import ShapeError
 from ..threads import pieces, run_chunks
-from .validate import check_float_array
+from .validate import check_float_array, check_same_device
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True,
@@ -29,6 +29,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     """
     xp = get_array_module(x)
     x = check_float_array(x, "batch_norm")
+    check_same_device("batch_norm", x, weight=weight, bias=bias, running_mean=running_mean)
     dtype = x.dtype
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)

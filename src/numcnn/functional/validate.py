@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import is_array
-from ..errors import DTypeError, ShapeError
+from ..backend import device_of, is_array
+from ..errors import DeviceError, DTypeError, ShapeError
 
 
 def check_float_array(x: Any, layer: str, ndim: int | tuple[int, ...] | None = None,
@@ -31,3 +31,16 @@ def check_float_array(x: Any, layer: str, ndim: int | tuple[int, ...] | None = N
             want = " or ".join(f"{r}-D" for r in ranks)
             raise ShapeError(f"{layer}: expected a {want} {what}, got shape {x.shape} ({x.ndim}-D)")
     return x
+
+
+def check_same_device(op: str, x: Any, **arrays: Any) -> None:
+    """DeviceError unless every array given lives on x's device ("cpu" or "cuda:N").
+
+    Kernels compute with the module of their input, so a host input meeting GPU weights (or
+    the reverse) would fail deep inside CuPy; this names the two devices instead.
+    """
+    where = device_of(x)
+    for what, array in arrays.items():
+        if array is not None and is_array(array) and device_of(array) != where:
+            raise DeviceError(f"{op}: the input is on {where} but the {what} on {device_of(array)}; move the "
+                              f"model (model.to(...)) or the input (numcnn.backend.to_device) to one device")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
+from ..functional.validate import check_same_device
 from .base import Layer, backward_before_forward, check_input, register_layer
 
 
@@ -43,6 +44,7 @@ class Normalize(Layer):
 
     def forward(self, x):
         x = check_input(x, "Normalize", None, self.num_channels)
+        check_same_device("Normalize", x, mean=self.buffers["mean"])
         if x.ndim < 2:
             raise ShapeError(f"Normalize: expected (N, C, ...) input, got shape {x.shape}")
         # Keep only std: backward is dout / std.

@@ -18,15 +18,16 @@ __all__ = ["require", "create_app", "serve", "Explainer"]
 
 
 def require() -> None:
-    """Raise ConfigError naming the extra when Starlette or uvicorn is missing (say it before any work)."""
+    """Raise ConfigError naming the extra when Starlette, uvicorn or Pillow (every request decodes
+    an image) is missing: said before any work, not as a failure of every request."""
     missing = []
-    for module in ("starlette", "uvicorn"):
+    for module, name in (("starlette", "starlette"), ("uvicorn", "uvicorn"), ("PIL", "Pillow")):
         try:
             __import__(module)
         except ImportError:
-            missing.append(module)
+            missing.append(name)
     if missing:
-        raise ConfigError(f"numcnn serve needs {' and '.join(missing)}, which "
+        raise ConfigError(f"numcnn serve needs {', '.join(missing)}, which "
                           f"{'is' if len(missing) == 1 else 'are'} not installed: pip install 'numcnn[serve]'")
 
 
