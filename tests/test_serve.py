@@ -537,3 +537,15 @@ def test_serve_without_pillow_is_one_error_line_before_the_model_is_read(monkeyp
     assert cli.main(["serve", str(tmp_path / "no-such-model.npz"), "--port", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs Pillow" in err[0]
+
+
+def test_an_unforeseen_failure_is_a_json_500_and_the_server_goes_on(monkeypatch, tmp_path):
+    explainer = Explainer(tiny_model())
+    client = TestClient(create_app(explainer), raise_server_exceptions=False)
+    body = png(np.zeros((28, 28), np.uint8))
+    monkeypatch.setattr(explainer, "predict", lambda x: 1 / 0)
+    answer = client.post("/api/predict", content=body, headers={"content-type": "image/png"})
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal error: ZeroDivisionError: division by zero"}
+    monkeypatch.undo()
+    assert client.post("/api/predict", content=body, headers={"content-type": "image/png"}).status_code == 200

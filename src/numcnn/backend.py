@@ -69,7 +69,8 @@ def check_device(device: Any) -> str:
 
 
 def cuda_module(device: str = "cuda") -> ModuleType:
-    """CuPy, with the device's GPU made current; a DeviceError when CuPy or the GPU is missing.
+    """CuPy, once the device's GPU is known to exist; a DeviceError when CuPy or the GPU is
+    missing. The current GPU is left as it is.
 
     The one place numcnn imports CuPy. ``pip install 'numcnn[cuda]'`` names the wheel (see the
     README: ``cupy-cuda12x`` or ``cupy-cuda13x``, to match the driver's CUDA version).
@@ -86,7 +87,6 @@ def cuda_module(device: str = "cuda") -> ModuleType:
     index = int(device.partition(":")[2] or 0)
     if index >= count:
         raise DeviceError(f"device {device!r}: this machine has {count} GPU(s)")
-    cupy.cuda.Device(index).use()
     return cupy
 
 

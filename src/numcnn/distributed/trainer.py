@@ -179,6 +179,9 @@ class DistributedTrainer(Trainer):
     def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
                  progress: bool = True, log=None, config=None, schedule_per: str = "epoch", hooks=(),
                  comm: Comm | None = None, sync_bn: bool | None = None):
+        if getattr(model, "device", "cpu") != "cpu":
+            raise ConfigError(f"DistributedTrainer: the model is on {model.device}; training on several "
+                              f"processes works on the CPU only (its buffers go through MPI from host memory)")
         self.comm = comm if comm is not None else world()
         lead = self.comm.rank == 0
         self.allreduce = GradientAllreduce(self.comm)

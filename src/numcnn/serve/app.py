@@ -9,7 +9,7 @@ and answers JSON. No numerics live here.
 
 Every error is JSON {"error": "..."}: 400 for a body that is not a readable image or a bad
 query, 413 for a body over MAX_BODY_BYTES or a picture beyond Pillow's decompression-bomb
-limit, 404 and 405 for a wrong path or method.
+limit, 404 and 405 for a wrong path or method, 500 for anything unforeseen.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def create_app(explainer: Explainer) -> Starlette:
             Route("/api/detail", detail, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
-        exception_handlers={HTTPException: _http_error, ImageTooLarge: _error(413), NumcnnError: _error(400)},
+        exception_handlers={HTTPException: _http_error, ImageTooLarge: _error(413), NumcnnError: _error(400),
+                            Exception: _internal_error},
     )
 
 
@@ -113,6 +114,11 @@ async def _http_error(request, exc: HTTPException):
     elif exc.status_code == 404:
         message = f"no such route: {request.url.path} (the API is /api/model, /api/predict, /api/explain, /api/detail)"
     return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _internal_error(request, exc: Exception):
+    # Anything unforeseen is still JSON, naming the failure; the server keeps running.
+    return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
 
 
 def _error(status: int):
