@@ -13,7 +13,7 @@ from .validate import check_float_array, check_same_device
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True,
-                       momentum=0.1, eps=1e-5, num_batches_tracked=None):
+                       momentum=0.1, eps=1e-5, num_batches_tracked=None, reduce=None):
     """Normalise each channel, then scale by weight and shift by bias.
 
     x            : (N, C, *spatial)
@@ -26,6 +26,13 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     with the unbiased batch variance; momentum=None gives the cumulative average over
     num_batches_tracked batches. Eval mode normalises with the running statistics and returns
     them as they were. The caller keeps what it is given back: the kernel owns no state.
+
+    reduce : None, or a callable that sums per-channel sums over the batches of other processes
+             (an all-reduce): ``reduce(sums, "forward")`` gets the (C + 1,) sums of x and the
+             count, then the (C,) sums of squared deviations; ``reduce(sums, "backward")`` the
+             (2C,) sums of dout and dout * x_hat, in the units of the global batch's loss. It
+             returns the totals. Training then normalises with the statistics of the union of
+             the batches, and the input gradient is that union's (sync batch norm).
     """
     xp = get_array_module(x)
     x = check_float_array(x, "batch_norm")
@@ -39,15 +46,20 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     x_hat = xp.empty_like(x)
     if training:
         count = x.size // x.shape[1]
+        total = _total(run_chunks(lambda part: x[part].sum(axis=axes), parts))
+        if reduce is not None:
+            both = reduce(xp.concatenate([total, xp.full(1, count, dtype)]), "forward")
+            total, count = both[:-1], int(round(float(both[-1])))
         if count < 2:
             raise ShapeError(f"batch_norm: training needs more than 1 value per channel, got input {x.shape}")
-        mean = _total(run_chunks(lambda part: x[part].sum(axis=axes), parts)) / dtype.type(count)
+        mean = total / dtype.type(count)
 
         def centre(part):
             xp.subtract(x[part], mean.reshape(shape), out=x_hat[part])  # normalised in place below
             return xp.square(x_hat[part]).sum(axis=axes)
 
-        var = _total(run_chunks(centre, parts)) / dtype.type(count)
+        squares = _total(run_chunks(centre, parts))
+        var = (squares if reduce is None else reduce(squares, "forward")) / dtype.type(count)
         if momentum is not None:
             factor = momentum
         else:  # a cumulative average; on a GPU without a host sync (float64, then cast)
@@ -58,6 +70,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
 
         running = moved(running_mean, mean), moved(running_var, var, count / (count - 1))
     else:
+        count = x.size // x.shape[1]
         running = (running_mean, running_var)
         mean = running_mean.astype(dtype, copy=False).reshape(shape)
         run_chunks(lambda part: xp.subtract(x[part], mean, out=x_hat[part]), parts)
@@ -73,7 +86,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
         out[part] += shift
 
     run_chunks(normalise, parts)
-    return out, (x_hat, inv_std, w, training, axes, shape), running
+    return out, (x_hat, inv_std, w, training, axes, shape, count, reduce), running
 
 
 def _total(partial_sums: list):
@@ -92,17 +105,21 @@ def batch_norm_backward(dout, cache):
     In training mode the batch statistics depend on x, which adds the two mean terms.
     """
     xp = get_array_module(dout)
-    x_hat, inv_std, w, training, axes, shape = cache
+    x_hat, inv_std, w, training, axes, shape, count, reduce = cache
     parts = pieces(len(x_hat), x_hat.size, on_host(xp))
     sums = run_chunks(lambda part: (dout[part].sum(axis=axes), (dout[part] * x_hat[part]).sum(axis=axes)), parts)
-    dbias, dweight = _total([s for s, _ in sums]), _total([s for _, s in sums])
+    dbias, dweight = _total([s for s, _ in sums]), _total([s for _, s in sums])  # this batch's own
     scale = (w * inv_std).reshape(shape)
     dx = xp.empty_like(x_hat)
     if not training:
         run_chunks(lambda part: xp.multiply(dout[part], scale, out=dx[part]), parts)
         return dx, dweight, dbias
-    count = x_hat.size // x_hat.shape[1]
-    slope, offset = (dweight / count).reshape(shape), (dbias / count).reshape(shape)
+    total_b, total_w = dbias, dweight
+    if reduce is not None:  # the batch statistics were the union's: so are these two means
+        c = dbias.shape[0]
+        both = reduce(xp.concatenate([dbias, dweight]), "backward")
+        total_b, total_w = both[:c], both[c:]
+    slope, offset = (total_w / count).reshape(shape), (total_b / count).reshape(shape)
 
     def input_grad(part):
         # dx = scale * (dout - mean(dout) - x_hat * mean(dout * x_hat)), in place

@@ -13,7 +13,9 @@ class _BatchNorm(Layer):
     """Params weight (ones) and bias (zeros); buffers running_mean, running_var, num_batches_tracked.
 
     Train mode normalises with the batch statistics and updates the running ones; eval mode
-    normalises with the running statistics.
+    normalises with the running statistics. ``reduce`` (None) may be set to a callable that sums
+    the statistics over other processes' batches (see ``functional.batch_norm_forward``): that
+    is sync batch norm, and the layer is otherwise unchanged (same state dict, same file).
     """
 
     ranks: tuple[int, ...] = ()
@@ -34,6 +36,7 @@ class _BatchNorm(Layer):
         self.buffers["running_var"] = np.ones(num_features, self.dtype)
         self.buffers["num_batches_tracked"] = np.zeros((), np.int64)
         self._cache = None
+        self.reduce = None
 
     def forward(self, x):
         name = type(self).__name__
@@ -44,7 +47,7 @@ class _BatchNorm(Layer):
             out, self._cache, running = batch_norm_forward(
                 x, self.params["weight"], self.params["bias"], self.buffers["running_mean"],
                 self.buffers["running_var"], self.training, self.momentum, self.eps,
-                self.buffers["num_batches_tracked"])
+                self.buffers["num_batches_tracked"], self.reduce)
         self.buffers["running_mean"], self.buffers["running_var"] = running
         return out
 
