@@ -18,7 +18,7 @@ import pytest
 
 from numcnn import data
 from numcnn.distributed import check_shards, shard_bounds
-from numcnn.distributed.command import find_mpiexec
+from numcnn.launcher import find_mpiexec
 from numcnn.distributed.trainer import ShardedLoader
 from numcnn.errors import ConfigError
 from numcnn.model import state_dict

@@ -21,19 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataError, ModelFileError, NumcnnError
+from .errors import (EXIT_ERROR, EXIT_INTERRUPTED, ConfigError, DataError, Interrupted, ModelFileError,
+                     NumcnnError, one_line)
 
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
 DEMO_EPOCHS = {"fashion-mnist": 3, "sample": 8}
 
 
 class UsageError(Exception):
     """A command-line mistake found by argparse or by our own checks."""
-
-
-class Interrupted(Exception):
-    """Ctrl-C during training, with the message saying what was kept."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -249,7 +244,7 @@ def cmd_train(args, trainer_class=None) -> int:
     from . import recipe
 
     if trainer_class is None and ((args.processes or 1) > 1 or _launched_size() > 1):
-        from .distributed.command import train  # needs mpi4py, said in one line if missing
+        from .launcher import train  # needs mpi4py, said in one line if missing
         return train(args)
     extra = {} if trainer_class is None else {"trainer_class": trainer_class}
     plots = _plots_available(not args.no_plots)  # said before any work
@@ -476,12 +471,8 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
             "plot": cmd_plot, "demo": cmd_demo, "export": cmd_export, "import": cmd_import, "serve": cmd_serve}
 
 
-def _one_line(message: str) -> str:
-    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
-
-
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"warning: {_one_line(message)}", file=sys.stderr if file is None else file, flush=True)
+    print(f"warning: {one_line(message)}", file=sys.stderr if file is None else file, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -506,17 +497,17 @@ def _main(argv: list[str]) -> int:
         _check_device(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
     except Interrupted as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except NumcnnError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
     except OSError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
     except ImportError as exc:  # plots, progress bars and images need the "train" extra
         print(f"error: {exc.name or exc} is not installed; pip install 'numcnn[train]'", file=sys.stderr)
     return EXIT_ERROR

@@ -6,6 +6,16 @@ values and shapes, ``TypeError`` for bad dtypes), so ``except ValueError`` keeps
 """
 
 
+# The exit statuses of numcnn's commands (and of an MPI job a failing rank aborts).
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def one_line(message) -> str:
+    """A message on one line: its non-empty lines, stripped and joined by spaces."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
 class NumcnnError(Exception):
     """Base class of every error numcnn raises on purpose."""
 
@@ -46,3 +56,7 @@ class DivergenceError(NumcnnError, FloatingPointError):
 class DeviceError(NumcnnError, RuntimeError):
     """A device was asked for that this machine cannot give (``cuda`` without CuPy or a GPU),
     or arrays of two devices met in one operation."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training, with the message saying what was kept (exit status 130)."""

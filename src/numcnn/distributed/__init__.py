@@ -28,7 +28,7 @@ from .sync_bn import sync_batch_norm
 def __getattr__(name):
     # The trainer pulls in numcnn.train; load it on first use.
     if name == "abort_on_error":
-        from .command import abort_on_error
+        from .abort import abort_on_error
         return abort_on_error
     if name in ("DistributedTrainer", "GradientAllreduce", "ShardedLoader", "broadcast_parameters",
                 "broadcast_buffers", "check_shards", "shard_bounds"):

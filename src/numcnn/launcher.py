@@ -1,5 +1,7 @@
 """``numcnn train --processes N``: start the ranks through mpiexec, run one rank, report faults.
 
+The command-line side of ``numcnn.distributed`` (which knows nothing of the command line).
+
 Two roles of the same command:
 
 * the launcher (``--processes N``, not under MPI): checks what it can before any work, then runs
@@ -26,17 +28,13 @@ import sys
 import sysconfig
 import tempfile
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from ..errors import ConfigError
-from ..train import CHECKPOINT
-from .comm import CollectiveTimeout, Comm, import_mpi, launched_size, world
+from .distributed.abort import REPORT_VAR, abort_on_error
+from .distributed.comm import Comm, import_mpi, launched_size
+from .errors import ConfigError
+from .train import CHECKPOINT
 
-# A folder where each rank writes rank-K.pid and, when it fails, rank-K.error (one line). The
-# launcher makes a temporary one unless this variable names one.
-REPORT_VAR = "NUMCNN_MPI_REPORT"
 # Set by the launcher when its stderr is a terminal: rank 0 then shows its progress bar, which
 # reaches the terminal through mpiexec and the launcher's relay.
 TERMINAL_VAR = "NUMCNN_MPI_TERMINAL"
@@ -86,9 +84,9 @@ def _rank_argv(argv: list[str]) -> list[str]:
 
 def _check_before_launch(args) -> Path:
     """Every check that needs no data, made once here rather than N times; returns the run folder."""
-    from .. import cli, recipe
-    from ..train import read_checkpoint
-    from .trainer import check_shards
+    from . import cli, recipe
+    from .distributed.trainer import check_shards
+    from .train import read_checkpoint
 
     n = args.processes
     if args.resume:
@@ -112,7 +110,7 @@ def _check_before_launch(args) -> Path:
 
 def launch(args) -> int:
     """Run the training as N ranks of an MPI job on this host; returns the exit status."""
-    from .. import threads
+    from . import threads
 
     import_mpi()
     mpiexec = find_mpiexec()
@@ -229,39 +227,9 @@ def _failure(report: Path, banner: list[str], status: int, interrupted: bool) ->
 
 
 # -- a rank ------------------------------------------------------------------------------------
-@contextmanager
-def abort_on_error(comm: Comm | None = None) -> Iterator[Comm]:
-    """Wrap a rank's main: any exception, Ctrl-C included, ends the whole job.
-
-        with distributed.abort_on_error() as comm:
-            ...                     # this rank's work
-
-    The failing rank says why in one ``error: rank R of N: ...`` line on stderr (or, under the
-    ``--processes`` launcher, in its report folder, which the launcher reads), then calls
-    ``MPI_Abort``, which stops every rank; the other ranks would otherwise wait for it in their
-    next collective. With one process the exception propagates as usual.
-    """
-    comm = comm if comm is not None else world()
-    report = os.environ.get(REPORT_VAR)
-    if report:
-        (Path(report) / f"rank-{comm.rank}.pid").write_text(str(os.getpid()))
-    try:
-        yield comm
-    except BaseException as exc:  # noqa: BLE001 - every way out must end the other ranks too
-        if comm.size == 1 or (isinstance(exc, SystemExit) and not exc.code):
-            raise
-        status, message = _describe(exc)
-        line = f"rank {comm.rank} of {comm.size}: {message}"
-        if report:
-            (Path(report) / f"rank-{comm.rank}.error").write_text(line)
-        elif comm.rank == 0 or not isinstance(exc, CollectiveTimeout):
-            print(f"error: {line}", file=sys.stderr, flush=True)
-        comm.abort(status)
-
-
 def run_rank(args) -> int:
     """Train as this rank of the MPI job; on any failure, say so and abort the whole job."""
-    from .. import cli
+    from . import cli
 
     with abort_on_error() as comm:
         cli.QUIET = comm.rank != 0
@@ -284,36 +252,21 @@ class _Terminal:
         return getattr(self._stream, name)
 
 
-def _describe(exc: BaseException) -> tuple[int, str]:
-    from .. import cli
-    from ..errors import NumcnnError
-
-    if isinstance(exc, cli.Interrupted):
-        return cli.EXIT_INTERRUPTED, cli._one_line(exc)
-    if isinstance(exc, KeyboardInterrupt):
-        return cli.EXIT_INTERRUPTED, "interrupted"
-    if isinstance(exc, SystemExit):
-        return int(exc.code) if isinstance(exc.code, int) else cli.EXIT_ERROR, f"exited with status {exc.code}"
-    if isinstance(exc, (NumcnnError, OSError)):
-        return cli.EXIT_ERROR, cli._one_line(exc)
-    return cli.EXIT_ERROR, f"{type(exc).__name__}: {cli._one_line(exc)}"
-
-
 def _set_rank_threads(args, comm: Comm) -> None:
     """Without --threads or NUMCNN_NUM_THREADS, the ranks of one host share its cores evenly."""
-    from .. import threads
+    from . import threads
 
     if args.threads is None and threads.ENV_VAR not in os.environ:
         threads.set_num_threads(max(1, threads.available_cores() // comm.local_size()))
 
 
 def _train_rank(args, comm: Comm) -> int:
-    from .. import cli, recipe
-    from .trainer import DistributedTrainer
+    from . import cli, recipe
+    from .distributed.trainer import DistributedTrainer
 
     trainer_class = DistributedTrainer.with_options(sync_bn=bool(args.sync_bn))
     if args.resume:
-        from ..train import read_checkpoint
+        from .train import read_checkpoint
 
         _, meta = read_checkpoint(args.resume)
         if args.sync_bn and not meta["config"].get("sync_bn", False):

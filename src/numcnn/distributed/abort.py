@@ -1,0 +1,62 @@
+"""A rank's guard: any exception, Ctrl-C included, ends every rank of the job (``MPI_Abort``).
+
+Without it a failing rank would leave the others waiting in their next collective.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, Interrupted, NumcnnError, one_line
+from .comm import CollectiveTimeout, Comm, world
+
+# A folder where each rank writes rank-K.pid and, when it fails, rank-K.error (one line). The
+# ``--processes`` launcher makes a temporary one unless this variable names one.
+REPORT_VAR = "NUMCNN_MPI_REPORT"
+
+
+@contextmanager
+def abort_on_error(comm: Comm | None = None) -> Iterator[Comm]:
+    """Wrap a rank's main: any exception, Ctrl-C included, ends the whole job.
+
+        with distributed.abort_on_error() as comm:
+            ...                     # this rank's work
+
+    The failing rank says why in one ``error: rank R of N: ...`` line on stderr (or, under the
+    ``--processes`` launcher, in its report folder, which the launcher reads), then calls
+    ``MPI_Abort``, which stops every rank; the other ranks would otherwise wait for it in their
+    next collective. With one process the exception propagates as usual.
+    """
+    comm = comm if comm is not None else world()
+    report = os.environ.get(REPORT_VAR)
+    if report:
+        (Path(report) / f"rank-{comm.rank}.pid").write_text(str(os.getpid()))
+    try:
+        yield comm
+    except BaseException as exc:  # noqa: BLE001 - every way out must end the other ranks too
+        if comm.size == 1 or (isinstance(exc, SystemExit) and not exc.code):
+            raise
+        status, message = _describe(exc)
+        line = f"rank {comm.rank} of {comm.size}: {message}"
+        if report:
+            (Path(report) / f"rank-{comm.rank}.error").write_text(line)
+        elif comm.rank == 0 or not isinstance(exc, CollectiveTimeout):
+            print(f"error: {line}", file=sys.stderr, flush=True)
+        comm.abort(status)
+
+
+def _describe(exc: BaseException) -> tuple[int, str]:
+    """(exit status, one-line message) of the exception a rank failed with."""
+    if isinstance(exc, Interrupted):
+        return EXIT_INTERRUPTED, one_line(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, "interrupted"
+    if isinstance(exc, SystemExit):
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR, f"exited with status {exc.code}"
+    if isinstance(exc, (NumcnnError, OSError)):
+        return EXIT_ERROR, one_line(exc)
+    return EXIT_ERROR, f"{type(exc).__name__}: {one_line(exc)}"
