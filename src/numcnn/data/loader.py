@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import init
-from ..backend import is_array
+from ..backend import is_array, to_numpy
 from ..errors import ConfigError, DataError, ShapeError
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -45,7 +45,7 @@ def as_float_images(x, dtype=np.float32) -> np.ndarray:
     return out
 
 
-def _as_generator(seed) -> np.random.Generator:
+def as_generator(seed) -> np.random.Generator:
     """A Generator from an int, a Generator (used as is, not copied) or None.
 
     None draws a seed from numcnn's default generator, so ``numcnn.manual_seed`` also makes
@@ -60,12 +60,14 @@ def _as_generator(seed) -> np.random.Generator:
                           f"got {seed!r}") from exc
 
 
-def _check(x, y, batch_size, augment) -> tuple[np.ndarray, np.ndarray]:
+def check_batching(x, y, batch_size, augment) -> tuple[np.ndarray, np.ndarray]:
+    """x (N, ...) and y (N, ...) as host arrays, once batch_size (an int >= 1) and augment (None
+    or a callable) are known to be good: ConfigError or DataError otherwise."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(f"expected batch_size to be an int >= 1, got {batch_size!r}")
     if augment is not None and not callable(augment):
         raise ConfigError(f"expected augment to be None or a callable (xb, rng) -> xb, got {augment!r}")
-    x, y = np.asarray(x), np.asarray(y)
+    x, y = to_numpy(x), to_numpy(y)  # batches are drawn on the host, then moved to the model
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
         raise DataError(f"expected x and y with the same number of samples, got x of shape {x.shape} "
                         f"and y of shape {y.shape}")
@@ -98,7 +100,7 @@ def batches(x, y, batch_size: int, shuffle: bool = True, seed=None, drop_last: b
     x, y       : (N, ...) and (N, ...) arrays, e.g. images (N, 1, 28, 28) and labels (N,).
     batch_size : samples per batch, >= 1; the last batch is smaller unless drop_last.
     shuffle    : visit the samples in a random order drawn from the generator.
-    seed       : int, np.random.Generator (advanced in place), or None (see ``_as_generator``).
+    seed       : int, np.random.Generator (advanced in place), or None (see ``as_generator``).
     drop_last  : skip the final batch if it has fewer than batch_size samples.
     augment    : callable (xb, rng) -> xb applied to each image batch, e.g. ``RandomShift()``.
 
@@ -112,8 +114,8 @@ def batches(x, y, batch_size: int, shuffle: bool = True, seed=None, drop_last: b
     ConfigError for a bad batch_size, seed or augment; DataError if len(x) != len(y). Both are
     raised by the call itself, not at the first batch.
     """
-    x, y = _check(x, y, batch_size, augment)
-    rng = _as_generator(seed)
+    x, y = check_batching(x, y, batch_size, augment)
+    rng = as_generator(seed)
     return _iterate(x, y, int(batch_size), shuffle, rng, drop_last, augment)
 
 
@@ -128,13 +130,13 @@ class DataLoader:
 
     def __init__(self, x, y, batch_size: int, shuffle: bool = True, seed=None, drop_last: bool = False,
                  augment: Augment | None = None, as_float: bool = True):
-        self.x, self.y = _check(x, y, batch_size, augment)
+        self.x, self.y = check_batching(x, y, batch_size, augment)
         self.as_float = bool(as_float)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.augment = augment
-        self.rng = _as_generator(seed)
+        self.rng = as_generator(seed)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return _iterate(self.x, self.y, self.batch_size, self.shuffle, self.rng, self.drop_last, self.augment,

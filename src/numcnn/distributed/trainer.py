@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.loader import _as_generator, _check, as_float_images
+from ..data.loader import as_float_images, as_generator, check_batching
 from ..errors import ConfigError, DataError
 from ..train import Hook, Trainer, evaluate
 from .comm import Comm, world
@@ -56,11 +56,11 @@ class ShardedLoader:
 
     def __init__(self, x, y, batch_size: int, rank: int, size: int, shuffle: bool = True, seed=None,
                  augment=None):
-        self.x, self.y = _check(x, y, batch_size, augment)
+        self.x, self.y = check_batching(x, y, batch_size, augment)
         check_shards(len(self.x), int(batch_size), size)
         self.batch_size, self.rank, self.size = int(batch_size), rank, size
         self.shuffle, self.augment = shuffle, augment
-        self.rng = _as_generator(seed)
+        self.rng = as_generator(seed)
         self.weight = 1.0 / size
 
     def __len__(self) -> int:
