@@ -10,12 +10,12 @@ the schedule's state, the loader's generator (which draws the shuffle order and 
 augmentations), every dropout layer's generator, numcnn's default generator, the epoch count and
 the history. ``Trainer.resume(out_dir)`` (or ``fit(..., resume=True)``) restores all of it, so a
 run killed after epoch k and resumed ends with exactly the weights of a run never interrupted.
+Each file is written to a temporary name, fsynced and renamed, so a crash at any instant leaves
+the previous epoch's checkpoint whole.
 
 Training runs where the model is (``model.to("cuda")``): the data stays on the host, uint8 if
 it was, and each batch is moved to the model's device and converted there. Checkpoints hold
 host arrays, so a run saved on a GPU resumes on the CPU and the reverse.
-Each file is written to a temporary name, fsynced and renamed, so a crash at any instant leaves
-the previous epoch's checkpoint whole.
 """
 
 from __future__ import annotations
