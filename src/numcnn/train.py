@@ -338,7 +338,8 @@ class Trainer:
 
     # -- inference ------------------------------------------------------------------------------
     def evaluate(self, x, y, batch_size: int = 500) -> dict[str, float]:
-        """Mean loss and accuracy of the model over (x, y); see the module function ``evaluate``."""
+        """Mean loss and accuracy of the model over x (N, C, H, W) and y (N,) labels or (N, K)
+        targets: {"loss": float, "accuracy": float}; see the module function ``evaluate``."""
         return evaluate(self.model, x, y, self.loss, batch_size)
 
     def predict(self, x, batch_size: int = 500) -> np.ndarray:

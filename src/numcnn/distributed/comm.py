@@ -131,7 +131,8 @@ class Comm:
         return buffer
 
     def broadcast(self, buffer: np.ndarray, root: int = 0, what: str = "broadcast") -> np.ndarray:
-        """Overwrite buffer on every rank with root's, in place; returns it."""
+        """Overwrite buffer (a contiguous array, the same shape and dtype on every rank) with
+        root's, in place; returns it."""
         if self.size > 1:
             self._wait(self.comm.Ibcast(buffer, root=root), what)
         return buffer

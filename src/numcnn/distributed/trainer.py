@@ -234,7 +234,8 @@ class DistributedTrainer(Trainer):
         return int(round(totals[0])), float(totals[1]), int(round(totals[2]))
 
     def evaluate(self, x, y, batch_size: int = 500) -> dict[str, float]:
-        """Mean loss and accuracy over (x, y): each rank evaluates its slice, the sums are added."""
+        """Mean loss and accuracy over x (N, C, H, W) and y (N,) labels or (N, K) targets, as
+        {"loss": float, "accuracy": float}: each rank evaluates its slice, the sums are added."""
         x, y = np.asarray(x), np.asarray(y)
         if len(x) == 0 or len(x) != len(y):
             raise DataError(f"evaluate: expected x and y with the same, non-zero number of samples, "
