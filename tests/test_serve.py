@@ -549,3 +549,15 @@ def test_an_unforeseen_failure_is_a_json_500_and_the_server_goes_on(monkeypatch,
     assert answer.json() == {"error": "internal error: ZeroDivisionError: division by zero"}
     monkeypatch.undo()
     assert client.post("/api/predict", content=body, headers={"content-type": "image/png"}).status_code == 200
+
+
+def test_pictures_are_capped_at_fifty_megapixels_below_pillows_own_limit(client, monkeypatch):
+    from numcnn.serve.explain import MAX_PIXELS, check_image_size
+
+    assert MAX_PIXELS < Image.MAX_IMAGE_PIXELS
+    decoded = []
+    monkeypatch.setattr("numcnn.serve.explain.read_image", lambda *a, **k: decoded.append(1) or (None, False))
+    answer = client.post("/api/predict", content=header_only_png(7100, 7100))  # 50.4 megapixels
+    assert answer.status_code == 413 and "more than the limit of 50,000,000" in answer.json()["error"]
+    assert decoded == []
+    assert check_image_size(header_only_png(8000, 6000)) == (8000, 6000)  # a 48-megapixel photo

@@ -39,6 +39,9 @@ class ImageTooLarge(DataError):
     """An uploaded picture declares more pixels than Pillow's decompression-bomb limit."""
 
 
+MAX_PIXELS = 50_000_000  # per uploaded picture: a 48-megapixel phone photo, not a poster scan
+
+
 class _Upload(io.BytesIO):
     """Request bytes that read_image can open; named in its error messages."""
 
@@ -50,15 +53,17 @@ def check_image_size(body: bytes) -> tuple[int, int]:
     """(width, height) from the image's header, refusing a decompression bomb before decoding.
 
     Pillow raises DecompressionBombError above twice ``Image.MAX_IMAGE_PIXELS`` and only warns
-    between one and two times it; both are refused here (ImageTooLarge). A body that is not an
-    image at all is a DataError.
+    between one and two times it; both are refused here (ImageTooLarge), and so is anything above
+    MAX_PIXELS (a 48-megapixel photo passes; each decode runs in its own worker thread, so the
+    cap bounds the memory many requests at once can take). A body that is not an image at all
+    is a DataError.
     """
     Image = require_pillow()
     from PIL import UnidentifiedImageError
 
     if not body:
         raise DataError("the request body is empty; send the image file's bytes")
-    limit = Image.MAX_IMAGE_PIXELS
+    limit = min(Image.MAX_IMAGE_PIXELS or MAX_PIXELS, MAX_PIXELS)
     try:
         with Image.open(io.BytesIO(body)) as image:  # reads the header only
             width, height = image.size
@@ -69,7 +74,7 @@ def check_image_size(body: bytes) -> tuple[int, int]:
                         "WebP, ...)") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"the uploaded image cannot be read: {exc}") from None
-    if limit and width * height > limit:
+    if width * height > limit:
         raise ImageTooLarge(f"the image is too large to decode: {width}x{height} = {width * height:,} pixels, "
                             f"more than the limit of {limit:,}")
     return width, height
