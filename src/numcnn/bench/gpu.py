@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import cuda_module, to_numpy
+from ..backend import cuda_module, to_device, to_numpy
 
 
 class NumcnnGPU:
@@ -26,7 +26,7 @@ class NumcnnGPU:
         self.device = device
 
     def to(self, array: np.ndarray):
-        return self.cupy.asarray(array)
+        return to_device(array, self.device)
 
     def host(self, array) -> np.ndarray:
         return to_numpy(array)

@@ -81,11 +81,11 @@ class ShardedLoader:
                 yield xb[lo:hi], self.y[batch[lo:hi]]
 
 
-def _float_arrays(model, buffers: bool) -> list[tuple[dict, str]]:
-    """(store, key) of every float parameter, and of every float buffer if buffers, in model order."""
+def _float_arrays(model, params: bool) -> list[tuple[dict, str]]:
+    """(store, key) of every float buffer, and of every float parameter first if params, in model order."""
     found = []
     for _, layer in model.named_layers():
-        stores = (layer.params, layer.buffers) if buffers else (layer.buffers,)
+        stores = (layer.params, layer.buffers) if params else (layer.buffers,)
         for store in stores:
             found.extend((store, key) for key, value in store.items() if value.dtype.kind == "f")
     return found
@@ -106,12 +106,12 @@ def _broadcast_arrays(comm: Comm, entries: list[tuple[dict, str]], what: str) ->
 def broadcast_parameters(model, comm: Comm) -> None:
     """Give every rank rank 0's weights and buffers (one fused broadcast, in float64 so either
     float type arrives unchanged)."""
-    _broadcast_arrays(comm, _float_arrays(model, buffers=True), "broadcast of the weights")
+    _broadcast_arrays(comm, _float_arrays(model, params=True), "broadcast of the weights")
 
 
 def broadcast_buffers(model, comm: Comm) -> None:
     """Give every rank rank 0's float buffers (batch norm's running statistics)."""
-    _broadcast_arrays(comm, _float_arrays(model, buffers=False), "broadcast of the buffers")
+    _broadcast_arrays(comm, _float_arrays(model, params=False), "broadcast of the buffers")
 
 
 class GradientAllreduce(Hook):
