@@ -123,6 +123,21 @@ def test_conv2d_matches_reference(config, seed):
         assert_close("conv2d dbias", ours.grads["bias"], ref_dbias, F64)
 
 
+@given(config=conv_configs(), dtype=dtypes, seed=seeds)
+def test_conv2d_backward_without_the_input_gradient_gives_the_same_weight_gradients(config, dtype, seed):
+    rng = np.random.default_rng(seed)
+    ours, _, geometry = conv_kernel(config, dtype, rng)
+    x = rng.standard_normal(config["x_shape"]).astype(dtype)
+    out, cache = F.conv2d_forward(x, ours.params["weight"], ours.params.get("bias"), **geometry)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    _, dweight, dbias = F.conv2d_backward(dout, cache)
+    no_dx, dweight_only, dbias_only = F.conv2d_backward(dout, cache, input_grad=False)
+    assert no_dx is None
+    np.testing.assert_array_equal(dweight_only, dweight)
+    if dbias is not None:
+        np.testing.assert_array_equal(dbias_only, dbias)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("budget", [1, 3000])
 @pytest.mark.parametrize("case", [

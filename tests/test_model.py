@@ -76,6 +76,47 @@ def test_residual_backward_adds_the_skip_gradient():
     assert nc.gradcheck(with_shortcut, np.random.default_rng(1).standard_normal((2, 2, 4, 4)))
 
 
+def test_backward_params_gives_backwards_gradients_and_skips_what_only_the_input_needs():
+    def model():
+        nc.manual_seed(2)
+        return nc.Sequential(nc.ReLU(), nc.Sequential(small_model(np.float64), nc.Tanh()), nc.Linear(3, 2, dtype=np.float64))
+    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8))
+    dout = np.random.default_rng(1).standard_normal((4, 2))
+    full, lean = model(), model()
+    for m in (full, lean):
+        m.seed(3)
+        m.forward(x)
+    assert full.backward(dout).shape == x.shape
+
+    def refuse(_):
+        raise AssertionError("a layer before the first trainable one ran its backward")
+    lean[0].backward = refuse
+    first_conv = lean[1][0][0]
+    first_conv.backward = lambda dout, input_grad=True: (
+        refuse(dout) if input_grad else type(first_conv).backward(first_conv, dout, input_grad))
+    assert lean.backward_params(dout) is None
+    expected = dict(full.gradients())
+    got = dict(lean.gradients())
+    assert list(got) == list(expected)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_backward_params_matches_backward(dtype):
+    nc.manual_seed(4)
+    layer = nc.Linear(6, 3, dtype=dtype)
+    rng = np.random.default_rng(0)
+    layer.forward(rng.standard_normal((5, 2, 3)).astype(dtype))
+    dout = rng.standard_normal((5, 3)).astype(dtype)
+    assert layer.backward(dout).shape == (5, 2, 3)
+    expected = {k: v.copy() for k, v in layer.grads.items()}
+    layer.zero_grad()
+    assert layer.backward_params(dout) is None
+    for key in expected:
+        np.testing.assert_array_equal(layer.grads[key], expected[key])
+
+
 def test_residual_shape_mismatch_is_a_clear_error():
     block = nc.Residual(nc.Conv2d(2, 3, 3, padding=1))
     with pytest.raises(nc.ShapeError, match="shortcut"):

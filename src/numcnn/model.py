@@ -53,6 +53,16 @@ class Sequential(Layer):
             dout = layer.backward(dout)
         return dout
 
+    def backward_params(self, dout):
+        """Backward without the input's gradient: layers before the first one with parameters
+        are skipped, and that one computes only its own gradients (what training needs)."""
+        trainable = [i for i, layer in enumerate(self.layers) if layer.has_params()]
+        if not trainable:
+            return
+        for layer in reversed(self.layers[trainable[0] + 1:]):
+            dout = layer.backward(dout)
+        self.layers[trainable[0]].backward_params(dout)
+
     def append(self, layer: Layer) -> "Sequential":
         self.layers.append(layer)
         return self

@@ -262,7 +262,7 @@ class Trainer:
                 loss = float(self.loss.forward(logits, yb))  # on a GPU, the step's one host sync
                 if not math.isfinite(loss):
                     self._diverged(epoch, step, loss, f"loss {loss}")
-                self.model.backward(self.loss.backward())
+                self.model.backward_params(self.loss.backward())
                 for hook in self.hooks:
                     hook.after_backward(self)
                 self.optimizer.step()

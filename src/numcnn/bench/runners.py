@@ -154,7 +154,7 @@ class NumcnnTrainer(_Trainer):
         x, y = to_model_device(self.model, x, y)
         logits = self.model.forward(x)
         self.loss.forward(logits, y)
-        self.model.backward(self.loss.backward())
+        self.model.backward_params(self.loss.backward())
         return logits
 
     def gradients(self, x, y):

@@ -293,12 +293,13 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     return out, cache
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, input_grad=True):
     """Gradients of conv2d_forward.
 
     dout   : (N, F, OH, OW)
     returns: dx (N, C, H, W), dweight (F, C // groups, KH, KW), dbias (F,) or None, all in
-             the forward input's dtype
+             the forward input's dtype. With input_grad=False, dx is not computed (None):
+             a model's first layer in training needs only its weights' gradients.
     """
     xp = get_array_module(dout)
     x_pad, x_shape, w_mat, w_shape, win, groups, has_bias, plan = cache
@@ -316,18 +317,19 @@ def conv2d_backward(dout, cache):
         d3 = dout.reshape(n, groups, f // groups, -1)
         col = x_pad.reshape(n, groups, cg, -1)
         dw = xp.matmul(d3, col.transpose(0, 1, 3, 2)).sum(axis=0)
-        return xp.matmul(w_t, d3).reshape(x_pad.shape), dw.reshape(w_shape), db
+        dx = xp.matmul(w_t, d3).reshape(x_pad.shape) if input_grad else None
+        return dx, dw.reshape(w_shape), db
     if isinstance(plan, _ChannelPlan):
-        dx, dw = _depthwise_flat_backward(dout, x_pad, w_mat, plan)
+        dx, dw = _depthwise_flat_backward(dout, x_pad, w_mat, plan, input_grad)
         return dx, dw.reshape(w_shape), db
     if cg == 1 and groups > 1:
-        dx_pad, dw = _depthwise_backward(dout, x_pad, w_mat, plan)
-        return plan.unpad(dx_pad), dw.reshape(w_shape), db
+        dx_pad, dw = _depthwise_backward(dout, x_pad, w_mat, plan, input_grad)
+        return (plan.unpad(dx_pad) if input_grad else None), dw.reshape(w_shape), db
 
     d_t = plan.widen_t(dout)  # (F, N, L)
     # dW^T = col @ d^T: OpenBLAS runs this long-K product faster with the taller (C*KH*KW)
     # operand on the left, so the weight gradient is accumulated transposed.
-    dx_pad = xp.empty(x_pad.shape, dtype=dtype)
+    dx_pad = xp.empty(x_pad.shape, dtype=dtype) if input_grad else None
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
     wide = isinstance(plan, _WidePlan) and _correlation_pays(f, c)
@@ -337,17 +339,17 @@ def conv2d_backward(dout, cache):
         nb = part.stop - part.start
         col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
         d_part = d_t[:, part].reshape(groups, f // groups, nb * plan.length)
-        if not wide:
+        if input_grad and not wide:
             plan.fold(xp.matmul(w_t, d_part), dx_pad[part])
         return xp.matmul(col, d_part.transpose(0, 2, 1))
 
     dw_t, *shares = run_chunks(chunk_grads, _chunks(n, c * kh * kw * plan.length * x_pad.itemsize, xp))
     for share in shares:
         dw_t += share
-    if wide:
+    if input_grad and wide:
         _wide_input_grad(plan, dout, w_mat, groups, dx_pad)
     dw = dw_t.transpose(0, 2, 1)
-    return plan.unpad(dx_pad), dw.reshape(w_shape), db
+    return (plan.unpad(dx_pad) if input_grad else None), dw.reshape(w_shape), db
 
 
 def _wide_input_grad(plan: _WidePlan, dout, w_mat, groups, dx_pad):
@@ -425,28 +427,34 @@ def _depthwise_flat_forward(x_flat, w_mat, plan: _ChannelPlan):
     return plan.to_nchw(out.reshape(c * m, -1), plan.win.oh, plan.win.ow, 0, 0)
 
 
-def _depthwise_flat_backward(dout, x_flat, w_mat, plan: _ChannelPlan):
-    """Gradients of _depthwise_flat_forward: dx (N, C, H, W) and dw (C, M, KH*KW)."""
+def _depthwise_flat_backward(dout, x_flat, w_mat, plan: _ChannelPlan, input_grad=True):
+    """Gradients of _depthwise_flat_forward: dx (N, C, H, W) (None without input_grad) and
+    dw (C, M, KH*KW)."""
     xp = get_array_module(dout)
     c, m, taps = w_mat.shape
     n, f, oh, ow = dout.shape
     d = xp.zeros((f, plan.total), dtype=dout.dtype)
     d.reshape(f, n, -1, plan.wp)[:, :, :oh, :ow] = dout.transpose(1, 0, 2, 3)
     d = d.reshape(c, m, plan.total)
-    dx_flat = xp.zeros(x_flat.shape, dtype=x_flat.dtype)
+    dx_flat = xp.zeros(x_flat.shape, dtype=x_flat.dtype) if input_grad else None
     dw = xp.empty(w_mat.shape, dtype=x_flat.dtype)
     for part in plan.chunks(c, 3 * m, x_flat.itemsize, xp):
-        d_part, dx_part = d[part], dx_flat[part]
+        d_part = d[part]
         for t, offset in enumerate(plan.offsets):
             x_tap = x_flat[part, offset:offset + plan.total]
             # dw[c, m, t] = <d[c, m], x_tap[c]>: one long dot product per channel, a stacked
             # matrix-vector product (contiguous rows, so BLAS takes it).
             dw[part, :, t] = xp.matmul(d_part, x_tap[:, :, None])[:, :, 0]
+            if not input_grad:
+                continue
             # dx[c, tap] += sum_m w[c, m, t] * d[c, m]
+            dx_part = dx_flat[part, offset:offset + plan.total]
             if m == 1:
-                dx_part[:, offset:offset + plan.total] += d_part[:, 0] * w_mat[part, 0, t, None]
+                dx_part += d_part[:, 0] * w_mat[part, 0, t, None]
             else:
-                dx_part[:, offset:offset + plan.total] += xp.einsum("cm,cmt->ct", w_mat[part, :, t], d_part)
+                dx_part += xp.einsum("cm,cmt->ct", w_mat[part, :, t], d_part)
+    if not input_grad:
+        return None, dw
     top, _, left, _ = plan.win.pads
     h = plan.padded_shape[2] - plan.extra_row - plan.win.pads[0] - plan.win.pads[1]
     w = plan.wp - plan.win.pads[2] - plan.win.pads[3]
@@ -473,8 +481,9 @@ def _depthwise_forward(x_pad, w_mat, plan: _Plan):
     return out.reshape(n, g * m, -1)
 
 
-def _depthwise_backward(dout, x_pad, w_mat, plan: _Plan):
-    """Gradients of _depthwise_forward: dx_pad (N, G, Hp, Wp) and dw (G, M, KH*KW)."""
+def _depthwise_backward(dout, x_pad, w_mat, plan: _Plan, input_grad=True):
+    """Gradients of _depthwise_forward: dx_pad (N, G, Hp, Wp) (None without input_grad) and
+    dw (G, M, KH*KW)."""
     xp = get_array_module(dout)
     n, g = x_pad.shape[:2]
     m = w_mat.shape[1]
@@ -482,13 +491,15 @@ def _depthwise_backward(dout, x_pad, w_mat, plan: _Plan):
     spatial = x_taps[0].shape[2:]
     d = plan.widen(dout).reshape((n, g, m) + spatial)
     sum_axes = (0,) + tuple(range(3, 3 + len(spatial)))
-    dx_pad = xp.zeros(x_pad.shape, dtype=x_pad.dtype)
-    dx_taps = plan.tap_views(dx_pad)  # views: adding into them accumulates into dx_pad
+    dx_pad = xp.zeros(x_pad.shape, dtype=x_pad.dtype) if input_grad else None
+    dx_taps = plan.tap_views(dx_pad) if input_grad else [None] * len(x_taps)  # views into dx_pad
     dw = xp.empty(w_mat.shape, dtype=x_pad.dtype)
     tmp = xp.empty_like(d)
     for t, (x_view, dx_view) in enumerate(zip(x_taps, dx_taps)):
         xp.multiply(d, x_view[:, :, None], out=tmp)
         dw[:, :, t] = tmp.sum(axis=sum_axes)
+        if not input_grad:
+            continue
         xp.multiply(d, w_mat[:, :, t].reshape((g, m) + (1,) * len(spatial)), out=tmp)
         dx_view += tmp.sum(axis=2) if m > 1 else tmp[:, :, 0]
     return dx_pad, dw

@@ -53,12 +53,12 @@ def linear_forward(x, weight, bias=None):
     return out, (x2, x.shape, w, bias is not None)
 
 
-def linear_backward(dout, cache):
+def linear_backward(dout, cache, input_grad=True):
     """Gradients of linear_forward.
 
     dout   : (N, out_features)
-    returns: dx (N, ...) in the input's shape, dweight (out_features, in_features),
-             dbias (out_features,) or None
+    returns: dx (N, ...) in the input's shape (None when input_grad is False), dweight
+             (out_features, in_features), dbias (out_features,) or None
     """
     x2, x_shape, w, has_bias = cache
     dout = check_float_array(dout, "linear_backward", 2, what="dout")
@@ -67,4 +67,5 @@ def linear_backward(dout, cache):
     dout = dout.astype(x2.dtype, copy=False)
     dweight = _matmul(dout.T, x2)
     dbias = dout.sum(axis=0) if has_bias else None
-    return _matmul(dout, w).reshape(x_shape), dweight, dbias
+    dx = _matmul(dout, w).reshape(x_shape) if input_grad else None
+    return dx, dweight, dbias

@@ -51,6 +51,17 @@ class Layer:
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def backward_params(self, dout: np.ndarray) -> None:
+        """The parameters' gradients only, for a layer whose input needs none (the first
+        trainable layer of a model in training, as PyTorch skips an input that does not
+        require grad). dout has ``backward``'s shape; ``grads`` is set as ``backward`` sets it.
+        Layers where the input gradient is a separate product (Conv2d, Linear) skip it."""
+        self.backward(dout)
+
+    def has_params(self) -> bool:
+        """Whether this layer or any layer inside it has a trainable array."""
+        return any(True for _ in self.named_parameters())
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 

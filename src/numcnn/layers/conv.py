@@ -54,15 +54,18 @@ class Conv2d(Layer):
                                               self.stride, self.padding, self.dilation, self.groups)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         if self._cache is None:
             raise backward_before_forward("Conv2d")
         with errors_named("Conv2d"):
-            dx, dw, db = conv2d_backward(dout, self._cache)
+            dx, dw, db = conv2d_backward(dout, self._cache, input_grad)
         self.grads["weight"] = dw
         if db is not None:
             self.grads["bias"] = db
         return dx
+
+    def backward_params(self, dout):
+        self.backward(dout, input_grad=False)
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,

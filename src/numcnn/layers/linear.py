@@ -38,14 +38,17 @@ class Linear(Layer):
             out, self._cache = linear_forward(x, self.params["weight"], self.params.get("bias"))
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         if self._cache is None:
             raise backward_before_forward("Linear")
         with errors_named("Linear"):
-            dx, self.grads["weight"], db = linear_backward(dout, self._cache)
+            dx, self.grads["weight"], db = linear_backward(dout, self._cache, input_grad)
         if db is not None:
             self.grads["bias"] = db
         return dx
+
+    def backward_params(self, dout):
+        self.backward(dout, input_grad=False)
 
     def config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,
