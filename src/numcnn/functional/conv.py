@@ -268,23 +268,18 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         # The GEMM yields channel-major (F, nb*L) blocks. They are assembled as (F, N, L) and
         # handed on as an NCHW *view* of that buffer: transposing to NCHW memory would copy the
         # whole output, and every later layer reads any strides anyway.
-        chunks = _chunks(n, c * kh * kw * plan.length * x.itemsize, xp)
+        out_cm = xp.empty((f, n, plan.length), dtype=dtype)
+        b = bias.astype(dtype, copy=False)[:, None] if bias is not None else None
 
-        def product(part):
+        def into_output(part):
+            """This chunk's GEMM, straight into its block of the output, and its bias."""
             nb = part.stop - part.start
             col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
-            return xp.matmul(w_mat, col).reshape(f, nb, plan.length)
-
-        if len(chunks) == 1:
-            out_cm = product(chunks[0])
-        else:
-            out_cm = xp.empty((f, n, plan.length), dtype=dtype)
-
-            def into_output(part):
-                out_cm[:, part] = product(part)
-            run_chunks(into_output, chunks)
-        if bias is not None:
-            out_cm += bias.astype(dtype, copy=False)[:, None, None]
+            block = out_cm[:, part].reshape(f, nb * plan.length)  # a view: rows nb*L long
+            xp.matmul(w_mat, col, out=block.reshape(groups, f // groups, nb * plan.length))
+            if b is not None:
+                block += b  # while the block is still in cache
+        run_chunks(into_output, _chunks(n, c * kh * kw * plan.length * x.itemsize, xp))
         out = plan.narrow(out_cm.transpose(1, 0, 2))
     if bias is not None and plan_is_direct:
         out += bias.astype(dtype, copy=False)[:, None, None]
@@ -310,8 +305,9 @@ def conv2d_backward(dout, cache, input_grad=True):
     if dout.shape != (n, f, win.oh, win.ow):
         raise ShapeError(f"conv2d_backward: expected dout of shape {(n, f, win.oh, win.ow)}, got {dout.shape}")
     dout = dout.astype(dtype, copy=False)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     w_t = w_mat.transpose(0, 2, 1)  # (G, Cg*KH*KW, F/G)
+    if plan is None or isinstance(plan, _ChannelPlan) or (cg == 1 and groups > 1):
+        db = dout.sum(axis=(0, 2, 3)) if has_bias else None
 
     if plan is None:  # pointwise
         d3 = dout.reshape(n, groups, f // groups, -1)
@@ -326,50 +322,54 @@ def conv2d_backward(dout, cache, input_grad=True):
         dx_pad, dw = _depthwise_backward(dout, x_pad, w_mat, plan, input_grad)
         return (plan.unpad(dx_pad) if input_grad else None), dw.reshape(w_shape), db
 
-    d_t = plan.widen_t(dout)  # (F, N, L)
-    # dW^T = col @ d^T: OpenBLAS runs this long-K product faster with the taller (C*KH*KW)
-    # operand on the left, so the weight gradient is accumulated transposed.
     dx_pad = xp.empty(x_pad.shape, dtype=dtype) if input_grad else None
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
-    wide = isinstance(plan, _WidePlan) and _correlation_pays(f, c)
+    wide = input_grad and isinstance(plan, _WidePlan) and _correlation_pays(f, c)
+    if wide:
+        # W'[g, c, (f, t)] = W[g*fg + f, c, t]
+        w_prime = w_mat.reshape(groups, f // groups, cg, kh * kw).transpose(0, 2, 1, 3).reshape(
+            groups, cg, f // groups * kh * kw)
 
     def chunk_grads(part):
-        """This chunk's share of dW^T; its dx rows are written in place (chunks are disjoint)."""
+        """This chunk's shares of dW^T and db; its dx rows are written in place (chunks are
+        disjoint). Every pass over the chunk runs here, on its thread, while it is in cache."""
         nb = part.stop - part.start
+        d_part = plan.widen_t(dout[part])  # (F, nb, L); wide rows' extra columns are zeros
+        db_share = d_part.sum(axis=(1, 2)) if has_bias else None
+        d_part = d_part.reshape(groups, f // groups, nb * plan.length)
         col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
-        d_part = d_t[:, part].reshape(groups, f // groups, nb * plan.length)
-        if input_grad and not wide:
+        # dW^T = col @ d^T: OpenBLAS runs this long-K product faster with the taller
+        # (C*KH*KW) operand on the left, so the weight gradient is accumulated transposed.
+        dw_share = xp.matmul(col, d_part.transpose(0, 2, 1))
+        del col
+        if wide:
+            _wide_input_grad(plan, dout[part], w_prime, dx_pad[part])
+        elif input_grad:
             plan.fold(xp.matmul(w_t, d_part), dx_pad[part])
-        return xp.matmul(col, d_part.transpose(0, 2, 1))
+        return dw_share, db_share
 
-    dw_t, *shares = run_chunks(chunk_grads, _chunks(n, c * kh * kw * plan.length * x_pad.itemsize, xp))
-    for share in shares:
-        dw_t += share
-    if input_grad and wide:
-        _wide_input_grad(plan, dout, w_mat, groups, dx_pad)
+    per_sample = c * kh * kw * plan.length
+    if wide:
+        per_sample = max(per_sample, f * kh * kw * plan.flat_size)
+    shares = run_chunks(chunk_grads, _chunks(n, per_sample * x_pad.itemsize, xp))
+    dw_t, db = shares[0]
+    for dw_share, db_share in shares[1:]:  # in chunk order, whatever the thread count
+        dw_t += dw_share
+        if has_bias:
+            db += db_share
     dw = dw_t.transpose(0, 2, 1)
     return (plan.unpad(dx_pad) if input_grad else None), dw.reshape(w_shape), db
 
 
-def _wide_input_grad(plan: _WidePlan, dout, w_mat, groups, dx_pad):
-    """dx_pad (N, C, Hp+1, Wp) <- stride-1 correlation of the widened dout with W^T, as GEMMs."""
+def _wide_input_grad(plan: _WidePlan, dout, w_prime, dx_pad):
+    """dx_pad (nb, C, Hp+1, Wp) <- stride-1 correlation of dout (nb, F, OH, OW) with W^T, as
+    one GEMM of w_prime (G, Cg, F/G*KH*KW) over the gradient's columns."""
     xp = get_array_module(dout)
-    n, c = dx_pad.shape[:2]
-    g, fg, cgkk = w_mat.shape
-    taps = len(plan.offsets)
-    cg = cgkk // taps
-    # W'[g, c, (f, t)] = W[g*fg + f, c, t]
-    w_prime = w_mat.reshape(g, fg, cg, taps).transpose(0, 2, 1, 3).reshape(g, cg, fg * taps)
-    src = plan.grad_source(dout)
-    dx_flat = dx_pad.reshape(n, c, -1)
-
-    def chunk_dx(part):
-        nb = part.stop - part.start
-        col = plan.grad_columns(src[part]).reshape(g, fg * taps, nb * plan.flat_size)
-        dx_flat[part] = xp.matmul(w_prime, col).reshape(c, nb, plan.flat_size).transpose(1, 0, 2)
-
-    run_chunks(chunk_dx, _chunks(n, g * fg * taps * plan.flat_size * dx_pad.itemsize, xp))
+    nb, c = dx_pad.shape[:2]
+    g, _, fgkk = w_prime.shape
+    col = plan.grad_columns(plan.grad_source(dout)).reshape(g, fgkk, nb * plan.flat_size)
+    dx_pad.reshape(nb, c, -1)[:] = xp.matmul(w_prime, col).reshape(c, nb, plan.flat_size).transpose(1, 0, 2)
 
 
 class _ChannelPlan(_WidePlan):
