@@ -41,11 +41,13 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
     # The batch goes in pieces on numcnn's threads; the per-channel sums of the pieces are
-    # added in a fixed order, so the result does not depend on the thread count.
+    # added in a fixed order, so the result does not depend on the thread count. The output
+    # is the one full-size array made: it holds x - mean until it is scaled, and backward
+    # keeps x itself rather than a normalised copy (a fresh array costs a page fault per page).
     parts = pieces(len(x), x.size, on_host(xp))
-    x_hat = xp.empty_like(x)
+    out = xp.empty_like(x)
+    count = x.size // x.shape[1]
     if training:
-        count = x.size // x.shape[1]
         total = _total(run_chunks(lambda part: x[part].sum(axis=axes), parts))
         if reduce is not None:
             both = reduce(xp.concatenate([total, xp.full(1, count, dtype)]), "forward")
@@ -55,8 +57,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
         mean = total / dtype.type(count)
 
         def centre(part):
-            xp.subtract(x[part], mean.reshape(shape), out=x_hat[part])  # normalised in place below
-            return xp.square(x_hat[part]).sum(axis=axes)
+            centred = xp.subtract(x[part], mean.reshape(shape), out=out[part])
+            return _channel_dot(xp, centred, centred)
 
         squares = _total(run_chunks(centre, parts))
         var = (squares if reduce is None else reduce(squares, "forward")) / dtype.type(count)
@@ -70,23 +72,29 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
 
         running = moved(running_mean, mean), moved(running_var, var, count / (count - 1))
     else:
-        count = x.size // x.shape[1]
         running = (running_mean, running_var)
-        mean = running_mean.astype(dtype, copy=False).reshape(shape)
-        run_chunks(lambda part: xp.subtract(x[part], mean, out=x_hat[part]), parts)
+        mean = running_mean.astype(dtype, copy=False)
+        run_chunks(lambda part: xp.subtract(x[part], mean.reshape(shape), out=out[part]), parts)
         var = running_var.astype(dtype, copy=False)
     inv_std = (1 / xp.sqrt(var + dtype.type(eps))).astype(dtype, copy=False)
     w = weight.astype(dtype, copy=False)
-    scale, shift = inv_std.reshape(shape), bias.astype(dtype, copy=False).reshape(shape)
-    out = xp.empty_like(x_hat)
+    scale, shift = (w * inv_std).reshape(shape), bias.astype(dtype, copy=False).reshape(shape)
 
     def normalise(part):
-        x_hat[part] *= scale
-        xp.multiply(x_hat[part], w.reshape(shape), out=out[part])
+        out[part] *= scale
         out[part] += shift
 
     run_chunks(normalise, parts)
-    return out, (x_hat, inv_std, w, training, axes, shape, count, reduce), running
+    return out, (x, mean, inv_std, w, training, axes, shape, count, reduce), running
+
+
+def _channel_dot(xp, a, b):
+    """sum(a * b) over every axis but the channel axis 1, without an a * b temporary.
+
+    a, b : (n, C, *spatial) -> (C,)
+    """
+    axes = "nc" + "hwdxyz"[:a.ndim - 2]
+    return xp.einsum(f"{axes},{axes}->c", a, b)
 
 
 def _total(partial_sums: list):
@@ -105,12 +113,19 @@ def batch_norm_backward(dout, cache):
     In training mode the batch statistics depend on x, which adds the two mean terms.
     """
     xp = get_array_module(dout)
-    x_hat, inv_std, w, training, axes, shape, count, reduce = cache
-    parts = pieces(len(x_hat), x_hat.size, on_host(xp))
-    sums = run_chunks(lambda part: (dout[part].sum(axis=axes), (dout[part] * x_hat[part]).sum(axis=axes)), parts)
-    dbias, dweight = _total([s for s, _ in sums]), _total([s for _, s in sums])  # this batch's own
+    x, mean, inv_std, w, training, axes, shape, count, reduce = cache
+    parts = pieces(len(x), x.size, on_host(xp))
+    m = mean.reshape(shape)
+    dx = xp.empty_like(dout)
+
+    def sums(part):
+        centred = xp.subtract(x[part], m, out=dx[part])  # dx holds x - mean until input_grad
+        return dout[part].sum(axis=axes), _channel_dot(xp, dout[part], centred)
+
+    partial = run_chunks(sums, parts)
+    # this batch's own sums: dbias = sum(dout), dweight = sum(dout * x_hat), x_hat = (x - mean) * inv_std
+    dbias, dweight = _total([s for s, _ in partial]), _total([s for _, s in partial]) * inv_std
     scale = (w * inv_std).reshape(shape)
-    dx = xp.empty_like(x_hat)
     if not training:
         run_chunks(lambda part: xp.multiply(dout[part], scale, out=dx[part]), parts)
         return dx, dweight, dbias
@@ -119,12 +134,13 @@ def batch_norm_backward(dout, cache):
         c = dbias.shape[0]
         both = reduce(xp.concatenate([dbias, dweight]), "backward")
         total_b, total_w = both[:c], both[c:]
-    slope, offset = (total_w / count).reshape(shape), (total_b / count).reshape(shape)
+    # x_hat * mean(dout * x_hat) = (x - mean) * slope
+    slope, offset = (total_w * inv_std / count).reshape(shape), (total_b / count).reshape(shape)
 
     def input_grad(part):
-        # dx = scale * (dout - mean(dout) - x_hat * mean(dout * x_hat)), in place
+        # dx = scale * (dout - mean(dout) - x_hat * mean(dout * x_hat)), in place over x - mean
         d = dx[part]
-        xp.multiply(x_hat[part], slope, out=d)
+        d *= slope
         xp.subtract(dout[part], d, out=d)
         d -= offset
         d *= scale
