@@ -56,11 +56,13 @@ class _Plan:
 
     def __init__(self, x_shape, win: Window):
         self.win = win
+        self.pads = win.pads  # what pad() adds: (top, bottom, left, right)
         self.padded_shape = padded_shape(x_shape, win.pads)
         self.length = win.oh * win.ow
 
-    def pad(self, x):
-        return pad(x, self.win.pads)
+    def pad(self, x, out=None):
+        """x (N, C, H, W) -> (N, C, Hp, Wp), into out if given; x itself if no padding."""
+        return pad(x, self.pads, out=out)
 
     def columns(self, x_pad):
         """x_pad (nb, C, Hp, Wp) -> (C*KH*KW, nb*L)."""
@@ -118,16 +120,14 @@ class _WidePlan(_Plan):
         n, c, hp, wp = self.padded_shape
         self.wp = wp
         self.extra_row = 1 if win.kw > 1 else 0
+        top, bottom, left, right = win.pads
+        self.pads = (top, bottom + self.extra_row, left, right)
         self.padded_shape = (n, c, hp + self.extra_row, wp)
         self.length = win.oh * wp
         self.offsets = [i * win.dh * wp + j * win.dw for i in range(win.kh) for j in range(win.kw)]
         self.flat_size = (hp + self.extra_row) * wp
         # Gradient columns read dout shifted back by each tap's offset, hence the reversed offsets.
         self.grad_offsets = [self.offsets[-1] - o for o in self.offsets]
-
-    def pad(self, x):
-        top, bottom, left, right = self.win.pads
-        return pad(x, (top, bottom + self.extra_row, left, right))
 
     @staticmethod
     def _flat_columns(flat, offsets, length):
@@ -264,7 +264,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     else:
         plan_is_direct = False
         plan = _WidePlan(x.shape, win) if (win.sh, win.sw) == (1, 1) else _Plan(x.shape, win)
-        x_pad = plan.pad(x)
+        # Each chunk pads its own samples on its thread, just before their columns read them.
+        x_pad = xp.empty(plan.padded_shape, dtype=dtype) if any(plan.pads) else x
         # The GEMM yields channel-major (F, nb*L) blocks. They are assembled as (F, N, L) and
         # handed on as an NCHW *view* of that buffer: transposing to NCHW memory would copy the
         # whole output, and every later layer reads any strides anyway.
@@ -274,6 +275,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         def into_output(part):
             """This chunk's GEMM, straight into its block of the output, and its bias."""
             nb = part.stop - part.start
+            if x_pad is not x:
+                plan.pad(x[part], out=x_pad[part])
             col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
             block = out_cm[:, part].reshape(f, nb * plan.length)  # a view: rows nb*L long
             xp.matmul(w_mat, col, out=block.reshape(groups, f // groups, nb * plan.length))
@@ -322,10 +325,15 @@ def conv2d_backward(dout, cache, input_grad=True):
         dx_pad, dw = _depthwise_backward(dout, x_pad, w_mat, plan, input_grad)
         return (plan.unpad(dx_pad) if input_grad else None), dw.reshape(w_shape), db
 
-    dx_pad = xp.empty(x_pad.shape, dtype=dtype) if input_grad else None
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
     wide = input_grad and isinstance(plan, _WidePlan) and _correlation_pays(f, c)
+    dx_pad = None
+    if wide:  # its GEMM yields (C, nb*S) blocks: dx is made channel-major and handed on as a view
+        dx_cm = xp.empty((c, n) + tuple(x_pad.shape[2:]), dtype=dtype)
+        dx_pad = dx_cm.transpose(1, 0, 2, 3)
+    elif input_grad:
+        dx_pad = xp.empty(x_pad.shape, dtype=dtype)
     if wide:
         # W'[g, c, (f, t)] = W[g*fg + f, c, t]
         w_prime = w_mat.reshape(groups, f // groups, cg, kh * kw).transpose(0, 2, 1, 3).reshape(
@@ -344,7 +352,7 @@ def conv2d_backward(dout, cache, input_grad=True):
         dw_share = xp.matmul(col, d_part.transpose(0, 2, 1))
         del col
         if wide:
-            _wide_input_grad(plan, dout[part], w_prime, dx_pad[part])
+            _wide_input_grad(plan, dout[part], w_prime, dx_cm[:, part])
         elif input_grad:
             plan.fold(xp.matmul(w_t, d_part), dx_pad[part])
         return dw_share, db_share
@@ -362,14 +370,15 @@ def conv2d_backward(dout, cache, input_grad=True):
     return (plan.unpad(dx_pad) if input_grad else None), dw.reshape(w_shape), db
 
 
-def _wide_input_grad(plan: _WidePlan, dout, w_prime, dx_pad):
-    """dx_pad (nb, C, Hp+1, Wp) <- stride-1 correlation of dout (nb, F, OH, OW) with W^T, as
-    one GEMM of w_prime (G, Cg, F/G*KH*KW) over the gradient's columns."""
+def _wide_input_grad(plan: _WidePlan, dout, w_prime, dx_cm):
+    """dx_cm (C, nb, Hp+1, Wp), channel-major <- stride-1 correlation of dout (nb, F, OH, OW)
+    with W^T: one GEMM of w_prime (G, Cg, F/G*KH*KW) over the gradient's columns, written
+    straight into dx_cm."""
     xp = get_array_module(dout)
-    nb, c = dx_pad.shape[:2]
-    g, _, fgkk = w_prime.shape
+    c, nb = dx_cm.shape[:2]
+    g, cg, fgkk = w_prime.shape
     col = plan.grad_columns(plan.grad_source(dout)).reshape(g, fgkk, nb * plan.flat_size)
-    dx_pad.reshape(nb, c, -1)[:] = xp.matmul(w_prime, col).reshape(c, nb, plan.flat_size).transpose(1, 0, 2)
+    xp.matmul(w_prime, col, out=dx_cm.reshape(g, cg, nb * plan.flat_size))
 
 
 class _ChannelPlan(_WidePlan):

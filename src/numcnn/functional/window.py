@@ -106,10 +106,11 @@ def padded_shape(x_shape: tuple[int, ...], pads: tuple[int, int, int, int]) -> t
     return (*x_shape[:-2], x_shape[-2] + top + bottom, x_shape[-1] + left + right)
 
 
-def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
+def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0, out=None) -> np.ndarray:
     """Pad the last two axes of x; returns x itself when there is nothing to pad.
 
-    x: (..., H, W) -> (..., H + PT + PB, W + PL + PR)
+    x: (..., H, W) -> (..., H + PT + PB, W + PL + PR), written into out when given (an
+    array of that shape, e.g. one batch chunk of a larger padded buffer).
     Written by hand because np.pad is several times slower on these shapes.
     """
     xp = get_array_module(x)
@@ -117,7 +118,8 @@ def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> n
     if not (top or bottom or left or right):
         return x
     h, w = x.shape[-2:]
-    out = xp.empty(x.shape[:-2] + (h + top + bottom, w + left + right), dtype=x.dtype)
+    if out is None:
+        out = xp.empty(padded_shape(x.shape, pads), dtype=x.dtype)
     out[..., :top, :] = value
     out[..., top + h:, :] = value
     out[..., top:top + h, :left] = value
