@@ -5,6 +5,8 @@ clear errors."""
 import builtins
 import subprocess
 import sys
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -85,6 +87,45 @@ def test_run_chunks_keeps_order_and_the_callers_errstate(restore_threads):
         with np.errstate(over="ignore"):
             products = threads.run_chunks(lambda v: v * v, [big, big, big])
     assert all(np.isinf(p).all() for p in products)
+
+
+def test_run_chunks_raises_an_items_error_only_once_every_started_item_is_done(restore_threads):
+    threads.set_num_threads(3)
+    lock, running, finished, other_started = threading.Lock(), [0], [], threading.Event()
+
+    def item(i):
+        with lock:
+            running[0] += 1
+        try:
+            if i == 0:  # most likely the calling thread's: it starts before the helpers wake
+                other_started.wait(1)
+                raise ValueError("item 0")
+            other_started.set()
+            time.sleep(0.05)
+            finished.append(i)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    with pytest.raises(ValueError, match="item 0"):
+        threads.run_chunks(item, range(12))
+    assert running[0] == 0
+    assert len(finished) < 11  # the others stopped taking items
+
+
+def test_run_chunks_nested_in_an_item_runs_serially_and_the_pool_is_used_again_after(restore_threads):
+    threads.set_num_threads(2)
+
+    def outer(i):
+        inner = threads.run_chunks(lambda j: threading.current_thread().name, range(4))
+        assert len(set(inner)) == 1  # serial, on this item's own thread
+        time.sleep(0.02)
+        return threading.current_thread().name
+
+    names = set(threads.run_chunks(outer, range(6)))
+    assert any(name.startswith("numcnn") for name in names)  # a pool thread took some items
+    again = set(threads.run_chunks(lambda i: (time.sleep(0.02), threading.current_thread().name)[1], range(6)))
+    assert len(again) == 2  # the calling thread's flag was restored: both threads work again
 
 
 def test_split_cuts_evenly_and_never_empty():

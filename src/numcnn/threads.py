@@ -6,8 +6,9 @@ Why numcnn splits work itself rather than leave it to BLAS: OpenBLAS's threads s
 wait for work. Two programs that both do so on the same cores spend most of their time
 spinning (two trainings started together on 2 cores each ran 6-16x slower than alone, where 2x
 is fair), and the copies and elementwise passes around each GEMM get no threads at all. So with
-``n > 1`` threads numcnn runs whole batch chunks (the column copy and its GEMM) on a pool of
-``n`` Python threads, which sleep while idle, and the BLAS runs single-threaded inside them.
+``n > 1`` threads numcnn runs whole batch chunks (the column copy and its GEMM) on ``n``
+threads, the calling one and a pool of ``n - 1`` Python threads that sleep while idle, and the
+BLAS runs single-threaded inside them.
 NumPy releases the GIL in these loops, so the threads really run in parallel.
 
 With one thread (the default for the library; the CLI defaults to every core it may use) the
@@ -19,6 +20,7 @@ dependency: without it only one thread is available.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -123,6 +125,8 @@ def run_chunks(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
     Results come back in the order of items. fn must only write to places no other item
     writes to. Called from inside a pool thread (a kernel within a kernel), it runs serially.
+    The calling thread works too: it and up to threads - 1 pool threads each take the next
+    item until none is left, so a call costs one hand-off per helper, not one per item.
     """
     items = list(items)
     if _threads == 1 or len(items) < 2 or getattr(_in_pool, "active", False):
@@ -130,20 +134,40 @@ def run_chunks(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(_threads, thread_name_prefix="numcnn")
-        pool = _pool
+            _pool = ThreadPoolExecutor(_threads - 1, thread_name_prefix="numcnn")
+        pool, helpers = _pool, min(_threads, len(items)) - 1
+    results: list = [None] * len(items)
+    next_index = itertools.count()  # next() on it is atomic under the GIL
+    failed = threading.Event()
 
-    def work(item):
+    def drain():
+        was_active = getattr(_in_pool, "active", False)
         _in_pool.active = True
         try:
-            return fn(item)
+            for i in next_index:
+                if i >= len(items) or failed.is_set():
+                    return
+                results[i] = fn(items[i])
+        except BaseException:
+            failed.set()  # the others stop taking items
+            raise
         finally:
-            _in_pool.active = False
+            _in_pool.active = was_active
 
-    # Each piece runs in a copy of the caller's context, so settings held in context variables
-    # (NumPy's errstate among them) hold in the pool's threads as they do in the caller's.
-    contexts = [contextvars.copy_context() for _ in items]
-    return list(pool.map(lambda context, item: context.run(work, item), contexts, items))
+    # Each helper runs in a copy of the caller's context, so settings held in context
+    # variables (NumPy's errstate among them) hold in the pool's threads as in the caller's.
+    futures = [pool.submit(contextvars.copy_context().run, drain) for _ in range(helpers)]
+    try:
+        drain()
+    finally:
+        # A helper that has not started yet is cancelled (nothing is left for it); one that
+        # has is waited for: never return, or raise, while a helper still writes.
+        started = [future for future in futures if not future.cancel()]
+        for future in started:
+            future.exception()
+    for future in started:
+        future.result()
+    return results
 
 
 def pieces(n: int, size: int | None = None, host: bool = True) -> list[slice]:
