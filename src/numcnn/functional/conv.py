@@ -19,6 +19,9 @@ textbook's in four ways, each paying for itself in the benchmark:
   On a GPU (CuPy arrays) there is no cache to fit and every launch costs: the budget is
   ``DEVICE_COL_BUDGET_BYTES``, one chunk for any usual batch.
   Backward rebuilds columns chunk by chunk rather than keeping them (KH*KW times the input).
+  Every other pass over the batch happens per chunk too, on the chunk's thread while its data
+  is in cache: padding, the bias, the GEMM written straight into its block of the output,
+  dout's widening and its sum for the bias gradient.
 * The input gradient is, for stride 1, itself a correlation of the gradient with W^T, a GEMM
   with a long reduction instead of a thin GEMM plus col2im scatter-adds.
 
@@ -328,16 +331,14 @@ def conv2d_backward(dout, cache, input_grad=True):
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
     wide = input_grad and isinstance(plan, _WidePlan) and _correlation_pays(f, c)
-    dx_pad = None
     if wide:  # its GEMM yields (C, nb*S) blocks: dx is made channel-major and handed on as a view
         dx_cm = xp.empty((c, n) + tuple(x_pad.shape[2:]), dtype=dtype)
         dx_pad = dx_cm.transpose(1, 0, 2, 3)
-    elif input_grad:
-        dx_pad = xp.empty(x_pad.shape, dtype=dtype)
-    if wide:
         # W'[g, c, (f, t)] = W[g*fg + f, c, t]
         w_prime = w_mat.reshape(groups, f // groups, cg, kh * kw).transpose(0, 2, 1, 3).reshape(
             groups, cg, f // groups * kh * kw)
+    else:
+        dx_pad = xp.empty(x_pad.shape, dtype=dtype) if input_grad else None
 
     def chunk_grads(part):
         """This chunk's shares of dW^T and db; its dx rows are written in place (chunks are
