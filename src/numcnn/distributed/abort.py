@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -17,6 +18,7 @@ from .comm import CollectiveTimeout, Comm, world
 # A folder where each rank writes rank-K.pid and, when it fails, rank-K.error (one line). The
 # ``--processes`` launcher makes a temporary one unless this variable names one.
 REPORT_VAR = "NUMCNN_MPI_REPORT"
+ABORT_GRACE_S = 0.5  # between a rank's error line on stderr and MPI_Abort
 
 
 @contextmanager
@@ -46,6 +48,9 @@ def abort_on_error(comm: Comm | None = None) -> Iterator[Comm]:
             (Path(report) / f"rank-{comm.rank}.error").write_text(line)
         elif comm.rank == 0 or not isinstance(exc, CollectiveTimeout):
             print(f"error: {line}", file=sys.stderr, flush=True)
+            # mpiexec forwards each rank's stderr through its proxy, and MPI_Abort may end the
+            # job before the line got through (seen under load): give it a moment first.
+            time.sleep(ABORT_GRACE_S)
         comm.abort(status)
 
 
