@@ -312,8 +312,9 @@ def conv2d_backward(dout, cache, input_grad=True):
         raise ShapeError(f"conv2d_backward: expected dout of shape {(n, f, win.oh, win.ow)}, got {dout.shape}")
     dout = dout.astype(dtype, copy=False)
     w_t = w_mat.transpose(0, 2, 1)  # (G, Cg*KH*KW, F/G)
-    if plan is None or isinstance(plan, _ChannelPlan) or (cg == 1 and groups > 1):
-        db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    # The GEMM path below sums db per chunk, with its other passes; the direct paths here.
+    direct = plan is None or (cg == 1 and groups > 1)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias and direct else None
 
     if plan is None:  # pointwise
         d3 = dout.reshape(n, groups, f // groups, -1)
@@ -324,7 +325,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     if isinstance(plan, _ChannelPlan):
         dx, dw = _depthwise_flat_backward(dout, x_pad, w_mat, plan, input_grad)
         return dx, dw.reshape(w_shape), db
-    if cg == 1 and groups > 1:
+    if direct:
         dx_pad, dw = _depthwise_backward(dout, x_pad, w_mat, plan, input_grad)
         return (plan.unpad(dx_pad) if input_grad else None), dw.reshape(w_shape), db
 
