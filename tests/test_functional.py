@@ -138,6 +138,21 @@ def test_conv2d_backward_without_the_input_gradient_gives_the_same_weight_gradie
         np.testing.assert_array_equal(dbias_only, dbias)
 
 
+@pytest.mark.parametrize("budget", [1, 92160, 184320, 8 * 2**20])
+def test_conv2d_weight_gradients_do_not_depend_on_input_grad_at_any_chunking(budget, monkeypatch):
+    """The chunks are cut the same with or without dx, so dW sums the same shares in order."""
+    monkeypatch.setattr(importlib.import_module("numcnn.functional.conv"), "COL_BUDGET_BYTES", budget)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 16, 8, 8), dtype=np.float32)
+    w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)
+    out, cache = F.conv2d_forward(x, w, np.zeros(16, np.float32), padding=1)
+    dout = rng.standard_normal(out.shape, dtype=np.float32)
+    _, dweight, dbias = F.conv2d_backward(dout, cache)
+    _, dweight_only, dbias_only = F.conv2d_backward(dout, cache, input_grad=False)
+    np.testing.assert_array_equal(dweight_only, dweight)
+    np.testing.assert_array_equal(dbias_only, dbias)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("budget", [1, 3000])
 @pytest.mark.parametrize("case", [

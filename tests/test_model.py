@@ -102,6 +102,28 @@ def test_backward_params_gives_backwards_gradients_and_skips_what_only_the_input
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
 
 
+@pytest.mark.parametrize("body_has_params", [True, False])
+def test_backward_params_trains_the_shortcut_of_a_leading_residual_block(body_has_params):
+    def model():
+        nc.manual_seed(5)
+        body = [nc.Conv2d(3, 4, 3, padding=1, dtype=np.float64), nc.ReLU()] if body_has_params else [nc.ReLU()]
+        shortcut = nc.Conv2d(3, 4 if body_has_params else 3, 1, dtype=np.float64)
+        return nc.Sequential(nc.Residual(*body, shortcut=shortcut), nc.Flatten(),
+                             nc.Linear((4 if body_has_params else 3) * 36, 2, dtype=np.float64))
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+    dout = np.random.default_rng(1).standard_normal((2, 2))
+    full, lean = model(), model()
+    full.forward(x)
+    full.backward(dout)
+    lean.forward(x)
+    lean.zero_grad()
+    lean.backward_params(dout)
+    expected, got = dict(full.gradients()), dict(lean.gradients())
+    assert "0.shortcut.weight" in got
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_linear_backward_params_matches_backward(dtype):
     nc.manual_seed(4)

@@ -129,6 +129,11 @@ class Residual(Sequential):
         dx = super().backward(dout)
         return dx + (self.shortcut.backward(dout) if self.shortcut is not None else dout)
 
+    def backward_params(self, dout):
+        super().backward_params(dout)
+        if self.shortcut is not None:  # the identity path has nothing to train
+            self.shortcut.backward_params(dout)
+
     def config(self):
         return {}
 

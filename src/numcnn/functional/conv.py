@@ -331,7 +331,8 @@ def conv2d_backward(dout, cache, input_grad=True):
 
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
-    wide = input_grad and isinstance(plan, _WidePlan) and _correlation_pays(f, c)
+    correlation = isinstance(plan, _WidePlan) and _correlation_pays(f, c)
+    wide = input_grad and correlation
     if wide:  # its GEMM yields (C, nb*S) blocks: dx is made channel-major and handed on as a view
         dx_cm = xp.empty((c, n) + tuple(x_pad.shape[2:]), dtype=dtype)
         dx_pad = dx_cm.transpose(1, 0, 2, 3)
@@ -359,8 +360,9 @@ def conv2d_backward(dout, cache, input_grad=True):
             plan.fold(xp.matmul(w_t, d_part), dx_pad[part])
         return dw_share, db_share
 
+    # The chunks do not depend on input_grad: dW sums the same shares in the same order either way.
     per_sample = c * kh * kw * plan.length
-    if wide:
+    if correlation:
         per_sample = max(per_sample, f * kh * kw * plan.flat_size)
     shares = run_chunks(chunk_grads, _chunks(n, per_sample * x_pad.itemsize, xp))
     dw_t, db = shares[0]
