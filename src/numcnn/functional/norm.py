@@ -26,6 +26,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     with the unbiased batch variance; momentum=None gives the cumulative average over
     num_batches_tracked batches. Eval mode normalises with the running statistics and returns
     them as they were. The caller keeps what it is given back: the kernel owns no state.
+    The cache holds x itself (not a copy): x must not be changed in place before backward.
 
     reduce : None, or a callable that sums per-channel sums over the batches of other processes
              (an all-reduce): ``reduce(sums, "forward")`` gets the (C + 1,) sums of x and the
