@@ -192,9 +192,14 @@ class _WidePlan(_Plan):
         return dx_pad[..., top:hp - bottom - self.extra_row, left:wp - right]
 
 
-def _correlation_pays(f: int, c: int) -> bool:
-    """Input gradient as a correlation (reads F*KH*KW columns) rather than col2im (writes C*KH*KW)?"""
-    return f <= c
+def _correlation_pays(f: int, c: int, win: Window, x_shape) -> bool:
+    """Input gradient as a correlation (reads F*KH*KW columns) rather than col2im (writes C*KH*KW)?
+
+    The correlation runs over every position of the padded input. Padding wider than "same"
+    (an output larger than the input) makes most of those padding, and col2im is then cheaper:
+    32 -> 32 channels, 3x3, padding 2 on 14x14, batch 100, 2 threads: backward 16 ms against 12.
+    """
+    return f <= c and win.oh * win.ow <= x_shape[2] * x_shape[3]
 
 
 def _chunks(n: int, bytes_per_sample: int, xp=np):
@@ -331,7 +336,7 @@ def conv2d_backward(dout, cache, input_grad=True):
 
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
-    correlation = isinstance(plan, _WidePlan) and _correlation_pays(f, c)
+    correlation = isinstance(plan, _WidePlan) and _correlation_pays(f, c, win, x_shape)
     wide = input_grad and correlation
     if wide:  # its GEMM yields (C, nb*S) blocks: dx is made channel-major and handed on as a view
         dx_cm = xp.empty((c, n) + tuple(x_pad.shape[2:]), dtype=dtype)
