@@ -173,14 +173,17 @@ class _WidePlan(_Plan):
     def widen_t(self, dout):
         return self.widen(dout.transpose(1, 0, 2, 3))
 
-    def grad_source(self, dout):
-        """dout (N, F, OH, OW) -> (N, F, S): the wide gradient placed after offsets[-1] zeros."""
-        xp = get_array_module(dout)
-        n, f = dout.shape[:2]
+    def grad_source(self, d_wide):
+        """d_wide (F, nb, L), from ``widen_t`` -> (nb, F, S'): the wide gradient placed after
+        offsets[-1] zeros (a view of an (F, nb, S') buffer)."""
+        xp = get_array_module(d_wide)
+        f, nb = d_wide.shape[:2]
         start = self.offsets[-1]
-        src = xp.zeros((n, f, start + self.flat_size), dtype=dout.dtype)
-        src[:, :, start:start + self.length].reshape(n, f, self.win.oh, self.wp)[..., :self.win.ow] = dout
-        return src
+        src = xp.empty((f, nb, start + self.flat_size), dtype=d_wide.dtype)
+        src[:, :, :start] = 0
+        src[:, :, start:start + self.length] = d_wide
+        src[:, :, start + self.length:] = 0
+        return src.transpose(1, 0, 2)
 
     def grad_columns(self, src):
         """Columns of the gradient source, (F*KH*KW, nb*S_x), for the input-gradient GEMM."""
@@ -351,16 +354,16 @@ def conv2d_backward(dout, cache, input_grad=True):
         """This chunk's shares of dW^T and db; its dx rows are written in place (chunks are
         disjoint). Every pass over the chunk runs here, on its thread, while it is in cache."""
         nb = part.stop - part.start
-        d_part = plan.widen_t(dout[part])  # (F, nb, L); wide rows' extra columns are zeros
-        db_share = d_part.sum(axis=(1, 2)) if has_bias else None
-        d_part = d_part.reshape(groups, f // groups, nb * plan.length)
+        d_wide = plan.widen_t(dout[part])  # (F, nb, L); wide rows' extra columns are zeros
+        db_share = d_wide.sum(axis=(1, 2)) if has_bias else None
+        d_part = d_wide.reshape(groups, f // groups, nb * plan.length)
         col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
         # dW^T = col @ d^T: OpenBLAS runs this long-K product faster with the taller
         # (C*KH*KW) operand on the left, so the weight gradient is accumulated transposed.
         dw_share = xp.matmul(col, d_part.transpose(0, 2, 1))
         del col
         if wide:
-            _wide_input_grad(plan, dout[part], w_prime, dx_cm[:, part])
+            _wide_input_grad(plan, d_wide, w_prime, dx_cm[:, part])
         elif input_grad:
             plan.fold(xp.matmul(w_t, d_part), dx_pad[part])
         return dw_share, db_share
@@ -379,14 +382,14 @@ def conv2d_backward(dout, cache, input_grad=True):
     return (plan.unpad(dx_pad) if input_grad else None), dw.reshape(w_shape), db
 
 
-def _wide_input_grad(plan: _WidePlan, dout, w_prime, dx_cm):
-    """dx_cm (C, nb, Hp+1, Wp), channel-major <- stride-1 correlation of dout (nb, F, OH, OW)
-    with W^T: one GEMM of w_prime (G, Cg, F/G*KH*KW) over the gradient's columns, written
-    straight into dx_cm."""
-    xp = get_array_module(dout)
+def _wide_input_grad(plan: _WidePlan, d_wide, w_prime, dx_cm):
+    """dx_cm (C, nb, Hp+1, Wp), channel-major <- stride-1 correlation of the widened gradient
+    d_wide (F, nb, L) with W^T: one GEMM of w_prime (G, Cg, F/G*KH*KW) over the gradient's
+    columns, written straight into dx_cm."""
+    xp = get_array_module(d_wide)
     c, nb = dx_cm.shape[:2]
     g, cg, fgkk = w_prime.shape
-    col = plan.grad_columns(plan.grad_source(dout)).reshape(g, fgkk, nb * plan.flat_size)
+    col = plan.grad_columns(plan.grad_source(d_wide)).reshape(g, fgkk, nb * plan.flat_size)
     xp.matmul(w_prime, col, out=dx_cm.reshape(g, cg, nb * plan.flat_size))
 
 
