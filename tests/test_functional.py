@@ -170,6 +170,29 @@ def test_conv2d_batch_split_into_chunks(case, budget, dtype, monkeypatch):
     check_against_torch(ours, theirs, config["x_shape"], dtype, seed=0)
 
 
+@pytest.mark.parametrize("route", ["correlation", "col2im"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [
+    dict(x_shape=(4, 6, 9, 8), in_channels=6, out_channels=5, kernel_size=3, padding=1),
+    dict(x_shape=(3, 4, 4, 5), in_channels=4, out_channels=4, kernel_size=(2, 3), padding=(0, 1), dilation=(2, 1)),
+    dict(x_shape=(2, 6, 7, 7), in_channels=6, out_channels=4, kernel_size=3, padding=1, groups=2),
+], ids=["same", "dilated", "grouped"])
+def test_conv2d_input_gradient_by_either_route_matches_torch(case, dtype, route, monkeypatch):
+    """The stride-1 input gradient is a correlation or a col2im, by image size: both agree with torch."""
+    conv = importlib.import_module("numcnn.functional.conv")
+    monkeypatch.setattr(conv, "CORRELATION_MAX_STRETCH", 1e9 if route == "correlation" else 0.0)
+    config = dict(case, bias=True, stride=1, padding=case["padding"], dilation=case.get("dilation", 1),
+                  groups=case.get("groups", 1))
+    k = case["kernel_size"] if isinstance(case["kernel_size"], tuple) else (case["kernel_size"],) * 2
+    x = np.zeros(case["x_shape"], np.float32)
+    w = np.zeros((case["out_channels"], case["in_channels"] // config["groups"]) + k, np.float32)
+    plan = F.conv2d_forward(x, w, None, 1, case["padding"], config["dilation"], config["groups"])[1][-1]
+    assert conv._correlation_pays(case["out_channels"], case["in_channels"], plan, x.shape) == (
+        route == "correlation")
+    ours, theirs, _ = conv_kernel(config, dtype, np.random.default_rng(0))
+    check_against_torch(ours, theirs, config["x_shape"], dtype, seed=0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_conv2d_forward_only_matches_torch_and_reference(dtype):
     rng = np.random.default_rng(1)
