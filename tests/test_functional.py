@@ -176,7 +176,8 @@ def test_conv2d_batch_split_into_chunks(case, budget, dtype, monkeypatch):
     dict(x_shape=(4, 6, 9, 8), in_channels=6, out_channels=5, kernel_size=3, padding=1),
     dict(x_shape=(3, 4, 4, 5), in_channels=4, out_channels=4, kernel_size=(2, 3), padding=(0, 1), dilation=(2, 1)),
     dict(x_shape=(2, 6, 7, 7), in_channels=6, out_channels=4, kernel_size=3, padding=1, groups=2),
-], ids=["same", "dilated", "grouped"])
+    dict(x_shape=(2, 3, 5, 4), in_channels=3, out_channels=3, kernel_size=2, padding=(3, 2)),
+], ids=["same", "dilated", "grouped", "padding past the kernel"])
 def test_conv2d_input_gradient_by_either_route_matches_torch(case, dtype, route, monkeypatch):
     """The stride-1 input gradient is a correlation or a col2im, by image size: both agree with torch."""
     conv = importlib.import_module("numcnn.functional.conv")
@@ -187,7 +188,7 @@ def test_conv2d_input_gradient_by_either_route_matches_torch(case, dtype, route,
     x = np.zeros(case["x_shape"], np.float32)
     w = np.zeros((case["out_channels"], case["in_channels"] // config["groups"]) + k, np.float32)
     plan = F.conv2d_forward(x, w, None, 1, case["padding"], config["dilation"], config["groups"])[1][-1]
-    assert conv._correlation_pays(case["out_channels"], case["in_channels"], plan, x.shape) == (
+    assert conv._correlation_pays(case["out_channels"], case["in_channels"], plan) == (
         route == "correlation")
     ours, theirs, _ = conv_kernel(config, dtype, np.random.default_rng(0))
     check_against_torch(ours, theirs, config["x_shape"], dtype, seed=0)

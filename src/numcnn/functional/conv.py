@@ -23,9 +23,8 @@ textbook's in four ways, each paying for itself in the benchmark:
   is in cache: padding, the bias, the GEMM written straight into its block of the output,
   dout's widening and its sum for the bias gradient.
 * The input gradient is, for stride 1, itself a correlation of the gradient with W^T, a GEMM
-  with a long reduction instead of a thin GEMM plus col2im scatter-adds. On small images,
-  where the padding is a large share of the positions it runs over, col2im is kept
-  (``_correlation_pays``).
+  with a long reduction instead of a thin GEMM plus col2im scatter-adds, over the input's own
+  rows only (``_correlation_pays`` says where it pays).
 
 1x1 convolutions skip im2col entirely; depthwise ones (one input channel per group) skip the
 GEMM and work tap by tap on each channel's whole batch as one flat vector.
@@ -117,7 +116,9 @@ class _WidePlan(_Plan):
 
     The input gradient is then itself a stride-1 correlation: dx_flat[q] = sum over taps of
     W_tap^T @ dwide[q - offset_tap]. Computing it as a GEMM over columns of the gradient keeps
-    the reduction (F*KH*KW) long, where a col2im would need a thin GEMM and a scatter-add.
+    the reduction (F*KH*KW) long, where a col2im would need a thin GEMM and a scatter-add. It
+    runs over the input's own rows only, H rows Wp wide (``dx_length`` positions per sample),
+    from q0 = top*Wp on; the padding rows above and below are never computed.
     """
 
     def __init__(self, x_shape, win: Window):
@@ -131,8 +132,12 @@ class _WidePlan(_Plan):
         self.length = win.oh * wp
         self.offsets = [i * win.dh * wp + j * win.dw for i in range(win.kh) for j in range(win.kw)]
         self.flat_size = (hp + self.extra_row) * wp
-        # Gradient columns read dout shifted back by each tap's offset, hence the reversed offsets.
+        self.left, self.width = left, x_shape[3]
+        self.dx_length = x_shape[2] * wp
+        # Gradient columns read dout shifted back by each tap's offset, hence the reversed
+        # offsets; the source starts at q0 = top*Wp, so dout itself starts offsets[-1] - q0 in.
         self.grad_offsets = [self.offsets[-1] - o for o in self.offsets]
+        self.grad_shift = self.offsets[-1] - top * wp
 
     @staticmethod
     def _flat_columns(flat, offsets, length):
@@ -176,20 +181,27 @@ class _WidePlan(_Plan):
         return self.widen(dout.transpose(1, 0, 2, 3))
 
     def grad_source(self, d_wide):
-        """d_wide (F, nb, L), from ``widen_t`` -> (nb, F, S'): the wide gradient placed after
-        offsets[-1] zeros (a view of an (F, nb, S') buffer)."""
+        """d_wide (F, nb, L), from ``widen_t`` -> (nb, F, S') with S' = offsets[-1] + dx_length:
+        src[p] = d_wide[p - grad_shift], zero where that is outside d_wide (a view of an
+        (F, nb, S') buffer). Wide positions that only reach padding rows are left out."""
         xp = get_array_module(d_wide)
-        f, nb = d_wide.shape[:2]
-        start = self.offsets[-1]
-        src = xp.empty((f, nb, start + self.flat_size), dtype=d_wide.dtype)
+        f, nb, length = d_wide.shape
+        size = self.offsets[-1] + self.dx_length
+        start, skip = max(self.grad_shift, 0), max(-self.grad_shift, 0)
+        stop = start + max(0, min(length - skip, size - start))
+        src = xp.empty((f, nb, size), dtype=d_wide.dtype)
         src[:, :, :start] = 0
-        src[:, :, start:start + self.length] = d_wide
-        src[:, :, start + self.length:] = 0
+        src[:, :, start:stop] = d_wide[:, :, skip:skip + stop - start]
+        src[:, :, stop:] = 0
         return src.transpose(1, 0, 2)
 
     def grad_columns(self, src):
-        """Columns of the gradient source, (F*KH*KW, nb*S_x), for the input-gradient GEMM."""
-        return self._flat_columns(src, self.grad_offsets, self.flat_size)
+        """Columns of the gradient source, (F*KH*KW, nb*dx_length), for the input-gradient GEMM."""
+        return self._flat_columns(src, self.grad_offsets, self.dx_length)
+
+    def dx_view(self, dx_cm):
+        """(C, N, H, Wp) channel-major correlation output -> dx (N, C, H, W), a view."""
+        return dx_cm[..., self.left:self.left + self.width].transpose(1, 0, 2, 3)
 
     def unpad(self, dx_pad):
         top, bottom, left, right = self.win.pads
@@ -197,23 +209,21 @@ class _WidePlan(_Plan):
         return dx_pad[..., top:hp - bottom - self.extra_row, left:wp - right]
 
 
-# The correlation's GEMM is longer than col2im's by flat_size / length (padded input positions
-# over wide output positions); above this it loses to col2im's thin GEMM and scatter-adds.
+# The correlation's GEMM runs over the input's rows (dx_length positions a sample) where col2im's
+# runs over the output's (length): a "valid" convolution that shrinks its input much is left to col2im.
 CORRELATION_MAX_STRETCH = 1.25
 
 
-def _correlation_pays(f: int, c: int, plan: "_WidePlan", x_shape) -> bool:
+def _correlation_pays(f: int, c: int, plan: "_WidePlan") -> bool:
     """Input gradient as a correlation (reads F*KH*KW columns) rather than col2im (writes C*KH*KW)?
 
-    The correlation runs over every position of the padded input (and its extra row). On small
-    images the padding is a large share of those, and on padding wider than "same" (an output
-    larger than the input) most of them. col2im is then cheaper. Batch 100, 3x3, 2 threads:
-    16 -> 16 channels on 28x28 (stretch 1.11): backward 13.5 ms against 19.3 by col2im;
-    64 -> 64 on 8x8 (stretch 1.38): 13.1 against 11.8; 32 -> 32, padding 2 on 14x14: 16 against 12.
+    The correlation wins where its column buffer is the smaller one (F <= C) and its GEMM is not
+    much longer than col2im's; it also needs no scatter-adds. Backward, batch 100, 3x3, 2 threads,
+    measured with other jobs running, correlation against col2im: 64 -> 64 channels on 8x8
+    11.9 ms against 13.5; 32 -> 32 with padding 2 on 14x14, 13.3 against 16.2; 16 -> 32 on 14x14
+    (F > C), 8.1 against 7.7.
     """
-    win = plan.win
-    return (f <= c and win.oh * win.ow <= x_shape[2] * x_shape[3]
-            and plan.flat_size <= CORRELATION_MAX_STRETCH * plan.length)
+    return f <= c and plan.dx_length <= CORRELATION_MAX_STRETCH * plan.length
 
 
 def _chunks(n: int, bytes_per_sample: int, xp=np):
@@ -350,11 +360,10 @@ def conv2d_backward(dout, cache, input_grad=True):
 
     # The correlation form of the input gradient reads F*KH*KW columns and the col2im form
     # writes C*KH*KW: take whichever buffer is smaller.
-    correlation = isinstance(plan, _WidePlan) and _correlation_pays(f, c, plan, x_shape)
+    correlation = isinstance(plan, _WidePlan) and _correlation_pays(f, c, plan)
     wide = input_grad and correlation
-    if wide:  # its GEMM yields (C, nb*S) blocks: dx is made channel-major and handed on as a view
-        dx_cm = xp.empty((c, n) + tuple(x_pad.shape[2:]), dtype=dtype)
-        dx_pad = dx_cm.transpose(1, 0, 2, 3)
+    if wide:  # its GEMM yields (C, nb*H*Wp) blocks: dx is made channel-major, handed on as a view
+        dx_cm = xp.empty((c, n, x_shape[2], plan.wp), dtype=dtype)
         # W'[g, c, (f, t)] = W[g*fg + f, c, t]
         w_prime = w_mat.reshape(groups, f // groups, cg, kh * kw).transpose(0, 2, 1, 3).reshape(
             groups, cg, f // groups * kh * kw)
@@ -382,7 +391,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     # The chunks do not depend on input_grad: dW sums the same shares in the same order either way.
     per_sample = c * kh * kw * plan.length
     if correlation:
-        per_sample = max(per_sample, f * kh * kw * plan.flat_size)
+        per_sample = max(per_sample, f * kh * kw * plan.dx_length)
     shares = run_chunks(chunk_grads, _chunks(n, per_sample * x_pad.itemsize, xp))
     dw_t, db = shares[0]
     for dw_share, db_share in shares[1:]:  # in chunk order, whatever the thread count
@@ -390,18 +399,20 @@ def conv2d_backward(dout, cache, input_grad=True):
         if has_bias:
             db += db_share
     dw = dw_t.transpose(0, 2, 1)
-    return (plan.unpad(dx_pad) if input_grad else None), dw.reshape(w_shape), db
+    if not input_grad:
+        return None, dw.reshape(w_shape), db
+    return (plan.dx_view(dx_cm) if wide else plan.unpad(dx_pad)), dw.reshape(w_shape), db
 
 
 def _wide_input_grad(plan: _WidePlan, d_wide, w_prime, dx_cm):
-    """dx_cm (C, nb, Hp+1, Wp), channel-major <- stride-1 correlation of the widened gradient
+    """dx_cm (C, nb, H, Wp), channel-major <- stride-1 correlation of the widened gradient
     d_wide (F, nb, L) with W^T: one GEMM of w_prime (G, Cg, F/G*KH*KW) over the gradient's
     columns, written straight into dx_cm."""
     xp = get_array_module(d_wide)
     c, nb = dx_cm.shape[:2]
     g, cg, fgkk = w_prime.shape
-    col = plan.grad_columns(plan.grad_source(d_wide)).reshape(g, fgkk, nb * plan.flat_size)
-    xp.matmul(w_prime, col, out=dx_cm.reshape(g, cg, nb * plan.flat_size))
+    col = plan.grad_columns(plan.grad_source(d_wide)).reshape(g, fgkk, nb * plan.dx_length)
+    xp.matmul(w_prime, col, out=dx_cm.reshape(g, cg, nb * plan.dx_length))
 
 
 class _ChannelPlan(_WidePlan):
