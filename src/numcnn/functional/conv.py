@@ -111,8 +111,13 @@ class _WidePlan(_Plan):
 
     Output position (oh, x) for x in [0, Wp) sits at flat index oh*Wp + x; tap (i, j) reads
     flat index oh*Wp + x + i*DH*Wp + j*DW. Columns x >= OW wrap into the next row: they are
-    computed, then dropped (narrow) and given zero gradient (widen). One extra zero row at
+    computed, then dropped (narrow) and given zero gradient (widen). An extra zero row at
     the bottom keeps the last tap's slice inside the buffer.
+
+    Neighbouring rows share their padding: a tap reading past a row's right edge lands in the
+    next row's left padding, which is zero too. So a row needs only max(left, right) padding
+    columns, not left + right (Wp = W + 1 for a 3x3 "same" kernel, not W + 2), and every
+    GEMM and copy is that much shorter: 10% on an 8x8 image.
 
     The input gradient is then itself a stride-1 correlation: dx_flat[q] = sum over taps of
     W_tap^T @ dwide[q - offset_tap]. Computing it as a GEMM over columns of the gradient keeps
@@ -123,17 +128,21 @@ class _WidePlan(_Plan):
 
     def __init__(self, x_shape, win: Window):
         super().__init__(x_shape, win)
-        n, c, hp, wp = self.padded_shape
-        self.wp = wp
-        self.extra_row = 1 if win.kw > 1 else 0
+        n, c, hp, _ = self.padded_shape
         top, bottom, left, right = win.pads
+        self.height, self.width = x_shape[2:]
+        # Right padding beyond the next row's left padding, and room for the wide output row.
+        right = max(0, right - left, win.ow - self.width - left)
+        self.wp = wp = self.width + left + right
+        # Rows the last tap's slice runs past the bottom padding: (KW-1)*DW positions.
+        self.extra_row = -(-(win.kw - 1) * win.dw // wp)
         self.pads = (top, bottom + self.extra_row, left, right)
         self.padded_shape = (n, c, hp + self.extra_row, wp)
         self.length = win.oh * wp
         self.offsets = [i * win.dh * wp + j * win.dw for i in range(win.kh) for j in range(win.kw)]
         self.flat_size = (hp + self.extra_row) * wp
-        self.left, self.width = left, x_shape[3]
-        self.dx_length = x_shape[2] * wp
+        self.left = left
+        self.dx_length = self.height * wp
         # Gradient columns read dout shifted back by each tap's offset, hence the reversed
         # offsets; the source starts at q0 = top*Wp, so dout itself starts offsets[-1] - q0 in.
         self.grad_offsets = [self.offsets[-1] - o for o in self.offsets]
@@ -204,9 +213,8 @@ class _WidePlan(_Plan):
         return dx_cm[..., self.left:self.left + self.width].transpose(1, 0, 2, 3)
 
     def unpad(self, dx_pad):
-        top, bottom, left, right = self.win.pads
-        hp, wp = dx_pad.shape[-2:]
-        return dx_pad[..., top:hp - bottom - self.extra_row, left:wp - right]
+        top, _, left, _ = self.pads
+        return dx_pad[..., top:top + self.height, left:left + self.width]
 
 
 # The correlation's GEMM runs over the input's rows (dx_length positions a sample) where col2im's
@@ -499,8 +507,7 @@ def _depthwise_flat_backward(dout, x_flat, w_mat, plan: _ChannelPlan, input_grad
     if not input_grad:
         return None, dw
     top, _, left, _ = plan.win.pads
-    h = plan.padded_shape[2] - plan.extra_row - plan.win.pads[0] - plan.win.pads[1]
-    w = plan.wp - plan.win.pads[2] - plan.win.pads[3]
+    h, w = plan.height, plan.width
     return plan.to_nchw(dx_flat, h, w, top, left), dw
 
 
