@@ -6,7 +6,8 @@
 The step is the bench's (``numcnn bench --only NAME``): the same network, batch and seeded
 inputs, forward, loss, backward and Adam. numcnn's side times every leaf layer's forward and
 backward in the training loop; PyTorch's comes from ``torch.profiler`` on its own step, run in
-a separate process so the two thread pools never meet. Both report wall time per step on the
+a separate process so the two thread pools never meet; both processes keep freed memory
+(``numcnn.allocator``), as ``numcnn bench`` has them. Both report wall time per step on the
 calling thread, in ms, the median step for the total and the mean over steps for each kind.
 """
 
@@ -23,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from numcnn import threads  # noqa: E402 - after the path is set
+from numcnn.allocator import keep_freed_memory  # noqa: E402
 from numcnn.bench.runners import NumcnnTrainer, TorchTrainer, import_torch  # noqa: E402
 from numcnn.bench.workloads import CASES, NETWORKS, net_inputs  # noqa: E402
 
@@ -113,6 +115,7 @@ def main(argv=None) -> int:
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     case = CASES[args.network.lower()]
+    keep_freed_memory()  # in both processes, as numcnn bench does
     if args.torch_only:  # the child process: PyTorch's side, as JSON on stdout
         print(json.dumps(profile_torch(case, args.steps, args.warmup, args.threads)))
         return 0

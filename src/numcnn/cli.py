@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import allocator
 from .errors import (EXIT_ERROR, EXIT_INTERRUPTED, ConfigError, DataError, Interrupted, ModelFileError,
                      NumcnnError, one_line)
 
@@ -494,6 +495,7 @@ def _main(argv: list[str]) -> int:
             return int(exc.code or 0)
         args.argv = argv  # a distributed launch starts the same command on every rank
         _set_threads(args)
+        allocator.keep_freed_memory()  # steps reuse warm pages (see numcnn.allocator)
         _check_device(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:

@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from .. import threads
+from ..allocator import keep_freed_memory
 
 from . import check
 from .clock import PeakRSS, gemm_call, time_calls
@@ -57,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    lib, versions = None, {"numpy": np.__version__}
+    # As the command line runs numcnn; done for every implementation alike, before torch loads.
+    lib, versions = None, {"numpy": np.__version__, "malloc_keeps_freed": keep_freed_memory()}
     if args.impl == "torch":
         lib = import_torch(args.threads)
         versions.update(torch=lib.__version__, torch_threads=lib.get_num_threads())
