@@ -95,3 +95,34 @@ def test_relu_result_is_writable_and_leaves_its_input_alone():
     out = F.relu(x)
     out[...] = 7
     assert np.array_equal(x, before)
+
+
+@pytest.mark.parametrize("name", sorted(DENSE))
+@pytest.mark.parametrize("count", [1, 2])
+def test_relu_backward_where_dout_shares_xs_layout(name, count):
+    """A conv's output and the next conv's input gradient share strides: the pass runs flat."""
+    x = DENSE[name]()
+    dout, flat = empty_like_span(x, span(x))
+    flat[:] = np.random.default_rng(5).standard_normal(flat.size)  # gaps included
+    threads.set_num_threads(count)
+    try:
+        dx = F.relu_backward(dout, x)
+    finally:
+        threads.set_num_threads(1)
+    assert dx.strides == dout.strides and dx.dtype == x.dtype
+    assert np.array_equal(dx, np.where(x > 0, dout, 0))
+
+
+@pytest.mark.parametrize("name", ["conv output", "transposed", "narrowed rows", "every other column"])
+@pytest.mark.parametrize("geometry", [(2, 2, 0), (3, 2, 0), (3, 1, 1)], ids=["tiling", "overlapping", "padded"])
+def test_max_pool_input_gradient_of_a_view_equals_that_of_a_copy(name, geometry):
+    """Unpadded, the input gradient takes x's layout (gaps and all); the values are the same."""
+    x = (DENSE | SPARSE)[name]()
+    out, cache = F.max_pool2d_forward(x, *geometry)
+    ref_out, ref_cache = F.max_pool2d_forward(np.ascontiguousarray(x), *geometry)
+    dout = _base(out.shape, x.dtype, seed=7)
+    dx = F.max_pool2d_backward(dout, cache)
+    assert np.array_equal(out, ref_out)
+    assert np.array_equal(dx, F.max_pool2d_backward(dout, ref_cache))
+    if geometry[2] == 0 and span(x) is not None:
+        assert dx.strides == x.strides

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..backend import get_array_module, on_host
 from ..threads import each_piece
-from .layout import empty_like_span, span
+from .layout import empty_like_span, same_span, span
 from .validate import check_float_array
 
 # Elements in the block of zeros that max(x, 0) is taken against (see _max_zero).
@@ -59,8 +59,16 @@ def relu(x):
 
 
 def relu_backward(dout, x):
-    """dout * [x > 0]. dout, x: (...) -> dx (...)"""
+    """dout * [x > 0]. dout, x: (...) -> dx (...), laid out as dout where dout and x share a
+    dense layout (a convolution's output and the next one's input gradient often do)."""
     xp = get_array_module(dout)
+    flat_dout, flat_x = same_span(dout, x) if on_host(xp) else (None, None)
+    if flat_dout is not None:
+        dx, flat_dx = empty_like_span(dout, flat_dout)
+        with np.errstate(all="ignore"):  # the gaps between rows hold anything
+            each_piece(lambda part: np.multiply(flat_dout[part], flat_x[part] > 0, out=flat_dx[part]),
+                       len(flat_dx), len(flat_dx))
+        return dx
     dx = xp.empty_like(dout)
     # A product with the mask: several times faster than np.where.
     _pieces(lambda part: xp.multiply(dout[part], x[part] > 0, out=dx[part]), dout)
