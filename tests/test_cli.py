@@ -430,3 +430,13 @@ def test_the_console_script_and_python_m_agree(tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "numcnn")
     done = subprocess.run([script, "--help"], capture_output=True, text=True, env=env)
     assert done.returncode == 0 and "demo" in done.stdout and "bench" in done.stdout
+
+
+@pytest.mark.parametrize("flags, says", [(["--jitter", "0.5"], "add --augment"),
+                                         (["--sync-bn"], "add --processes N")])
+def test_a_flag_that_would_do_nothing_alone_is_refused(flags, says, tmp_path, capsys):
+    out = tmp_path / "run"
+    status, _, err = run(capsys, "train", "--dataset", "sample", "--epochs", "1", "--no-plots",
+                         "--out", str(out), *flags)
+    assert_one_error_line(status, err)
+    assert says in err and not out.exists()  # refused before any work

@@ -260,9 +260,18 @@ def cmd_train(args, trainer_class=None) -> int:
         _say(f"resuming {args.resume} after epoch {trainer.epoch} of {run.config['epochs']}")
         return _fit_and_report(run, trainer, plots)
     config = recipe.settings(_given(args))  # every cheap check before the data is read
+    _check_flags_that_need_others(args, config)
     name = Path(config["dataset"]).name  # an image folder's own name, or the dataset's
     out = recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-{name}"), args.overwrite)
     return _train_new(config, out, _show_progress(args), plots, device=args.device, **extra)
+
+
+def _check_flags_that_need_others(args, config) -> None:
+    """A flag that would do nothing without another is an error, not silently ignored."""
+    if config["jitter"] and not config["augment"]:
+        raise ConfigError(f"--jitter {config['jitter']:g} sets augment's colour jitter: add --augment")
+    if getattr(args, "sync_bn", None) and (args.processes or 1) <= 1 and _launched_size() <= 1:
+        raise ConfigError("--sync-bn synchronises batch norm across processes: add --processes N (N > 1)")
 
 
 def _launched_size() -> int:

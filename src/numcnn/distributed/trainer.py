@@ -29,7 +29,8 @@ def check_shards(n: int, batch_size: int, size: int) -> None:
     """
     if batch_size % size:
         raise ConfigError(f"the global batch size {batch_size} does not divide among {size} processes: "
-                          f"use a multiple of {size} (e.g. {max(size, batch_size - batch_size % size)})")
+                          f"use a multiple of {size} (e.g. {max(size, batch_size - batch_size % size)}); a resumed "
+                          f"run keeps its batch size, so resume it on a process count that divides {batch_size}")
     last = n % batch_size
     if n < size or 0 < last < size:
         raise ConfigError(f"the last batch of each epoch holds {last or n} of the {n} training samples, "
