@@ -440,3 +440,33 @@ def test_a_flag_that_would_do_nothing_alone_is_refused(flags, says, tmp_path, ca
                          "--out", str(out), *flags)
     assert_one_error_line(status, err)
     assert says in err and not out.exists()  # refused before any work
+
+
+def test_evaluate_on_an_image_folder_matches_its_classes_to_the_models_by_name(run_dir, sample_test_set,
+                                                                               tmp_path, capsys):
+    """A folder's classes are sorted by name (Sneaker, Trouser), the model's are not (Trouser is
+    1, Sneaker 7): labels are matched by name, and the images are read at the model's size."""
+    from PIL import Image
+
+    x_test, y_test = sample_test_set
+    model = nc.load(run_dir / "model.npz")
+    folder = tmp_path / "mine"
+    kept = np.flatnonzero((y_test == 1) | (y_test == 7))
+    for i in kept:
+        name = "Trouser" if y_test[i] == 1 else "Sneaker"
+        for split in ("train", "test"):
+            (folder / split / name).mkdir(parents=True, exist_ok=True)
+            pixels = (np.asarray(x_test[i, 0], dtype=np.float64) * 255).round().astype(np.uint8)
+            picture = Image.fromarray(pixels).resize((56, 56))  # another size than the model's
+            picture.save(folder / split / name / f"{i}.png")
+    status, out, err = run(capsys, "evaluate", str(run_dir), "--dataset", str(folder), "--json")
+    assert status == 0, err
+    accuracy = json.loads(out)["accuracy"]
+    expected = np.mean(eval_logits(model, x_test[kept]).argmax(1).numpy() == y_test[kept])
+    assert expected > 0.8 and abs(accuracy - expected) < 0.1  # resized, so not to the image
+
+    (folder / "test" / "Kitten").mkdir()
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(folder / "test" / "Kitten" / "0.png")
+    status, _, err = run(capsys, "evaluate", str(run_dir), "--dataset", str(folder))
+    assert_one_error_line(status, err)
+    assert "Kitten" in err

@@ -343,9 +343,13 @@ def cmd_evaluate(args) -> int:
 
     model, training = read_model(args.model)
     model.to(args.device)
-    dataset, data_dir, options = recipe.data_of(training, args.dataset, args.data_dir)
+    dataset, data_dir, options = recipe.data_of(training, args.dataset, args.data_dir,
+                                                getattr(model, "input_shape", None))
     described, folder, source = data.prepare(dataset, data_dir, **options)
     _, (x_test, y_test) = described.reader(folder, described)
+    model_classes = training.get("classes")
+    if dataset != training.get("dataset") and model_classes and data.is_folder_dataset(dataset):
+        y_test = data.datasets.to_model_labels(y_test, described.classes, model_classes)  # by name
     result = evaluate(model, x_test, y_test, batch_size=args.batch_size)
     if args.json:
         path = Path(args.model) / "model.npz" if Path(args.model).is_dir() else Path(args.model)

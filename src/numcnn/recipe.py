@@ -135,14 +135,16 @@ def _check_data_options(out: dict[str, Any]) -> None:
         raise ConfigError(f"val_fraction must be a number in (0, 1), got {out['val_fraction']!r}")
 
 
-def data_of(record: dict[str, Any], dataset: str | None = None, data_dir=None) -> tuple[str, Any, dict[str, Any]]:
+def data_of(record: dict[str, Any], dataset: str | None = None, data_dir=None,
+            input_shape=None) -> tuple[str, Any, dict[str, Any]]:
     """(dataset, data_dir, options) that read the data a run trained on, as it read them (its
     labels, image size, split, ...), or another dataset when one is named.
 
-    record   : the run's settings, as a checkpoint or model.npz records them
-    dataset  : another dataset to read; default the run's own
-    data_dir : where the data is now: a named dataset's folder, or the run's image folder
-               that has moved; default the run's data_dir (for its own dataset)
+    record      : the run's settings, as a checkpoint or model.npz records them
+    dataset     : another dataset to read; default the run's own
+    data_dir    : where the data is now: a named dataset's folder, or the run's image folder
+                  that has moved; default the run's data_dir (for its own dataset)
+    input_shape : the model's (C, H, W); another image folder is then read at H x H when H == W
     Pass the three to ``data.prepare``. ConfigError if neither names a dataset.
     """
     own = record.get("dataset")
@@ -154,6 +156,8 @@ def data_of(record: dict[str, Any], dataset: str | None = None, data_dir=None) -
         data_dir = record.get("data_dir")
     dataset = data.canonical_dataset(dataset or own)
     options = dataset_options({**record, "dataset": dataset}) if dataset == own else {}
+    if dataset != own and data.is_folder_dataset(dataset) and input_shape and input_shape[1] == input_shape[2]:
+        options = {"image_size": int(input_shape[1])}  # photos of any size, at the model's input
     return dataset, data_dir, options
 
 

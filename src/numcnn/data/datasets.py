@@ -345,6 +345,18 @@ def model_labels(training: dict, dataset: str | None = None) -> tuple[list[str] 
     return names, bool(dark)
 
 
+def to_model_labels(y, classes, model_classes):
+    """Labels of a dataset read as a model's: y (N,) indexes classes -> (N,) indexes
+    model_classes, matched by name. DataError naming the classes the model does not know."""
+    index = {name: i for i, name in enumerate(model_classes)}
+    unknown = [name for name in classes if name not in index]
+    if unknown:
+        shown = ", ".join(map(str, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+        raise DataError(f"{len(unknown)} of the data's {len(classes)} classes ({shown}) are not among the "
+                        f"model's {len(model_classes)} ({', '.join(map(str, list(model_classes)[:5]))}, ...)")
+    return np.array([index[name] for name in classes], dtype=np.int64)[np.asarray(y, dtype=np.int64)]
+
+
 def default_augmentation(dataset: str | DatasetInfo, jitter: float = 0.0):
     """The augmentation ``numcnn train --augment`` uses: random shifts (a random crop of the
     zero-padded image) of up to the dataset's ``shift_fraction`` of the image side (2 pixels at
