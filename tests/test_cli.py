@@ -470,3 +470,9 @@ def test_evaluate_on_an_image_folder_matches_its_classes_to_the_models_by_name(r
     status, _, err = run(capsys, "evaluate", str(run_dir), "--dataset", str(folder))
     assert_one_error_line(status, err)
     assert "Kitten" in err
+
+
+def test_an_unknown_option_points_to_its_commands_help(run_dir, capsys):
+    status, _, err = run(capsys, "predict", str(run_dir), "picture.png", "--json")
+    assert_one_error_line(status, err)
+    assert "numcnn predict: unrecognized arguments: --json (see numcnn predict --help)" in err

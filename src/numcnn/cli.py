@@ -503,9 +503,12 @@ def _main(argv: list[str]) -> int:
         if argv[:1] == ["bench"]:
             return cmd_bench(argv[1:])
         try:
-            args = build_parser().parse_args(argv)
+            args, unknown = build_parser().parse_known_args(argv)
         except SystemExit as exc:  # --help and --version
             return int(exc.code or 0)
+        if unknown:  # named after the command they were given to, whose --help lists its options
+            prog = f"numcnn {args.command}" if getattr(args, "command", None) else "numcnn"
+            raise UsageError(f"{prog}: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)")
         args.argv = argv  # a distributed launch starts the same command on every rank
         _set_threads(args)
         allocator.keep_freed_memory()  # steps reuse warm pages (see numcnn.allocator)
