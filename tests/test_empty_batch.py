@@ -1,6 +1,7 @@
 """An empty batch (N = 0) through every layer, forward and backward, against PyTorch: empty
-outputs and input gradients, all-zero parameter gradients. Where numcnn cannot give a value
-(batch norm's training statistics, a loss's mean over no samples) it raises a typed error."""
+outputs and input gradients, all-zero parameter gradients, batch norm's running statistics
+unchanged. Where PyTorch's answer is NaN (a loss's mean over no samples), numcnn raises a typed
+error instead."""
 
 import numpy as np
 import pytest
@@ -55,22 +56,31 @@ def test_an_empty_batch_runs_forward_and_backward_like_torch(name, dtype):
         assert grad is not None and grad.shape == layer.params[key].shape and not np.any(grad), key
 
 
-@pytest.mark.parametrize("layer, shape", [(nc.BatchNorm2d(2), (0, 2, 6, 6)), (nc.BatchNorm1d(2), (0, 2))],
-                         ids=["2d", "1d"])
-def test_batchnorm_evaluates_an_empty_batch_like_torch(layer, shape):
-    layer.eval()
-    theirs = torch.nn.BatchNorm2d(2) if len(shape) == 4 else torch.nn.BatchNorm1d(2)
-    check_against_torch(layer, theirs, shape, np.float32)
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("dims", [1, 2])
+def test_batchnorm_on_an_empty_batch_is_like_torch(dims, training, momentum):
+    # PyTorch 2.13 does not raise here (only for one value per channel): an empty output, zero
+    # weight and bias gradients, running statistics unchanged, num_batches_tracked counted.
+    ours = (nc.BatchNorm1d if dims == 1 else nc.BatchNorm2d)(2, momentum=momentum)
+    theirs = (torch.nn.BatchNorm1d if dims == 1 else torch.nn.BatchNorm2d)(2, momentum=momentum)
+    ours.training = training
+    shape = (0, 2) if dims == 1 else (0, 2, 6, 6)
+    check_against_torch(ours, theirs, shape, np.float32)  # buffers included, after the step
+    before = {key: value.copy() for key, value in ours.buffers.items()}
+    out = ours.forward(np.zeros(shape, np.float32))
+    for key in ("running_mean", "running_var"):
+        np.testing.assert_array_equal(ours.buffers[key], before[key], err_msg=key)
+    assert ours.buffers["num_batches_tracked"] == before["num_batches_tracked"] + training
+    assert out.shape == shape and ours.backward(out).shape == shape
+    assert not np.any(ours.grads["weight"]) and not np.any(ours.grads["bias"])
 
 
-@pytest.mark.parametrize("layer, shape", [(nc.BatchNorm2d(2), (0, 2, 6, 6)), (nc.BatchNorm1d(2), (0, 2))],
-                         ids=["2d", "1d"])
-def test_batchnorm_training_on_an_empty_batch_is_a_typed_error_that_changes_nothing(layer, shape):
-    before = {key: value.copy() for key, value in layer.buffers.items()}
-    with pytest.raises(ShapeError, match=r"non-empty batch.*\(0, 2"):
-        layer.forward(np.zeros(shape, np.float32))
-    for key, value in layer.buffers.items():
-        np.testing.assert_array_equal(value, before[key], err_msg=key)
+def test_batchnorm_still_refuses_one_value_per_channel_in_training_like_torch():
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        torch.nn.BatchNorm1d(2)(torch.zeros(1, 2))
+    with pytest.raises(ShapeError, match="more than 1 value per channel"):
+        nc.BatchNorm1d(2).forward(np.zeros((1, 2), np.float32))
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -101,3 +111,39 @@ def test_a_model_evaluates_an_empty_batch():
                           nc.Conv2d(4, 4, 1), nc.Flatten(), nc.Linear(4 * 3 * 3, 5))
     model.eval()
     assert model.forward(np.zeros((0, 1, 6, 6), np.float32)).shape == (0, 5)
+
+
+def test_sync_batchnorm_takes_the_statistics_of_the_other_ranks_when_its_own_batch_is_empty():
+    # Two "ranks" on two threads, their reduce a sum at a barrier: the rank with no samples still
+    # joins every all-reduce, and the one with samples normalises as if it were alone.
+    import threading
+
+    from numcnn.functional.norm import batch_norm_backward, batch_norm_forward
+
+    rng = np.random.default_rng(0)
+    xs = [np.zeros((0, 3, 2, 2)), rng.standard_normal((4, 3, 2, 2))]
+    douts = [np.zeros((0, 3, 2, 2)), rng.standard_normal((4, 3, 2, 2))]
+    barrier, slots, results = threading.Barrier(2, timeout=5), [None, None], [None, None]
+
+    def rank(r):
+        def reduce(sums, kind):
+            slots[r] = sums
+            barrier.wait()
+            total = slots[0] + slots[1]
+            barrier.wait()
+            return total
+        args = (np.ones(3), np.zeros(3), np.zeros(3), np.ones(3))
+        out, cache, running = batch_norm_forward(xs[r], *args, training=True, reduce=reduce)
+        results[r] = out, batch_norm_backward(douts[r], cache), running
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert None not in results, "a rank failed or waited for an all-reduce the other never joined"
+    alone = batch_norm_forward(xs[1], np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), training=True)
+    assert results[0][0].shape == (0, 3, 2, 2) and results[0][1][0].shape == (0, 3, 2, 2)
+    np.testing.assert_allclose(results[1][0], alone[0], atol=1e-12)
+    np.testing.assert_allclose(results[1][1][0], batch_norm_backward(douts[1], alone[1])[0], atol=1e-12)
+    np.testing.assert_allclose(results[0][2][0], alone[2][0], atol=1e-12)  # both ranks moved alike

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError
 from ..functional.norm import batch_norm_backward, batch_norm_forward
 from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
 
@@ -41,9 +41,6 @@ class _BatchNorm(Layer):
     def forward(self, x):
         name = type(self).__name__
         x = check_input(x, name, self.ranks, self.num_features)
-        if self.training and len(x) == 0:  # checked before any buffer moves: a failed call changes nothing
-            raise ShapeError(f"{name}: training needs a non-empty batch to take its statistics from, got input "
-                             f"{x.shape}; evaluation mode (model.eval()) accepts an empty batch")
         if self.training:
             self.buffers["num_batches_tracked"] += 1
         with errors_named(name):
