@@ -211,3 +211,43 @@ def test_the_command_line_refuses_to_resume_with_other_settings(tmp_path):
     out, err = same.communicate(timeout=120)
     assert same.returncode == 0, err
     assert "resuming" in out and read_checkpoint(run)[1]["epoch"] == 3
+
+
+@pytest.mark.parametrize("schedule", ["warmup-cosine", "cosine"])
+def test_extending_a_finished_cosine_run_is_refused_with_the_way_forward(tmp_path, schedule):
+    # The cosine ended at a learning rate of 0 at the planned last epoch: more epochs would not train.
+    run = tmp_path / "run"
+    first = _numcnn("train", "--model", "mlp", "--dataset", "sample", "--limit", "100", "--test-limit", "20",
+                    "--epochs", "2", "--batch-size", "50", "--schedule", schedule, "--no-plots", "--no-progress",
+                    "--out", str(run))
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert read_checkpoint(run)[1]["history"]["lr"][-1] > 0  # the last planned epoch still learned
+    before = (run / "checkpoint.npz").read_bytes()
+    refused = _numcnn("train", "--resume", str(run), "--epochs", "4", "--no-plots", "--no-progress")
+    out, err = refused.communicate(timeout=120)
+    assert refused.returncode == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{schedule} schedule" in err and "ended at epoch 2" in err, err
+    assert f"start a new run with --epochs 4 --schedule {schedule}" in err, err
+    assert "resuming" not in out
+    assert (run / "checkpoint.npz").read_bytes() == before
+    # resuming within the plan is still fine: nothing left to train, it reports
+    again = _numcnn("train", "--resume", str(run), "--epochs", "2", "--no-plots", "--no-progress")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0 and "test accuracy" in out, err
+
+
+def test_extending_a_finished_step_schedule_run_still_trains(tmp_path):
+    # A step schedule keeps decaying past its plan (x0.1 every third of the planned epochs): allowed.
+    run = tmp_path / "run"
+    first = _numcnn("train", "--model", "mlp", "--dataset", "sample", "--limit", "100", "--test-limit", "20",
+                    "--epochs", "3", "--batch-size", "50", "--schedule", "step", "--no-plots", "--no-progress",
+                    "--out", str(run))
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    more = _numcnn("train", "--resume", str(run), "--epochs", "4", "--no-plots", "--no-progress")
+    out, err = more.communicate(timeout=120)
+    assert more.returncode == 0, err
+    lrs = read_checkpoint(run)[1]["history"]["lr"]
+    assert len(lrs) == 4 and 0 < lrs[3] < lrs[0]

@@ -444,9 +444,9 @@ def _interop():
 def cmd_export(args) -> int:
     from .model import read_model
 
-    model, _ = read_model(args.model)
-    try:
-        path = _interop().export_onnx(model, args.output)
+    model, training = read_model(args.model)
+    try:  # the training record (class names, background rule, ...) goes into the file's metadata
+        path = _interop().export_onnx(model, args.output, training=training)
     except ImportError as exc:  # onnx is imported on first use
         raise ConfigError(str(exc)) from None
     _say(f"wrote {path}")
@@ -454,11 +454,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from .model import save
+
     try:
-        model = _interop().import_onnx(args.onnx_file)
+        model, training = _interop().read_onnx(args.onnx_file)
     except ImportError as exc:
         raise ConfigError(str(exc)) from None
-    _say(f"wrote {model.save(args.output)} ({model.num_params():,} parameters)")
+    path = save(model, args.output, {"training": training} if training else None)
+    _say(f"wrote {path} ({model.num_params():,} parameters)")
     return 0
 
 

@@ -333,7 +333,9 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
 
     given    : settings the caller states (e.g. from the command line); each must equal the
                run's, else ResumeMismatchError names both values
-    epochs   : the run's new total (default: as planned); never fewer than it completed
+    epochs   : the run's new total (default: as planned); never fewer than it completed, and
+               never more than planned with a cosine schedule, which ends at a learning rate of 0
+               (a ConfigError: start a new run instead)
     data_dir : where the data is now, if it moved
     trainer_class : Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``
     """
@@ -362,6 +364,14 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     config["epochs"] = epochs or planned
     if config["epochs"] < meta["epoch"]:
         raise ConfigError(f"epochs {config['epochs']}: the run in {run_dir} already completed {meta['epoch']} epochs")
+    if config["epochs"] > planned and config["schedule"] in ("cosine", "warmup-cosine"):
+        # A cosine is planned over the run's epochs and ends at a learning rate of 0: epochs past
+        # its end would not train (warmup-cosine stays at 0; cosine starts there and climbs back).
+        # Stretching it would rewrite the rates the finished epochs were trained with, so refuse.
+        raise ConfigError(
+            f"the {config['schedule']} schedule of the run in {run_dir} ended at epoch {planned} (learning rate 0), "
+            f"so epochs {planned + 1}-{config['epochs']} would not train; to train for {config['epochs']} epochs, "
+            f"start a new run with --epochs {config['epochs']} --schedule {config['schedule']}")
     if data_dir is not None:
         config["data_dir"] = str(data_dir)
 

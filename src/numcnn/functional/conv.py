@@ -287,6 +287,9 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     win = make_window(x.shape, (kh, kw), stride, padding, dilation, "conv2d")
     dtype = x.dtype
     w_mat = weight.astype(dtype, copy=False).reshape(groups, f // groups, cg * kh * kw)
+    if n == 0:  # an empty batch gives an empty output, as in PyTorch; the paths below cut samples
+        return xp.zeros((0, f, win.oh, win.ow), dtype), (x, x.shape, w_mat, weight.shape, win, groups,
+                                                         bias is not None, None)
 
     plan_is_direct = True  # pointwise and depthwise paths add the bias to their NCHW output
     if _is_pointwise(win):
@@ -348,6 +351,9 @@ def conv2d_backward(dout, cache, input_grad=True):
     if dout.shape != (n, f, win.oh, win.ow):
         raise ShapeError(f"conv2d_backward: expected dout of shape {(n, f, win.oh, win.ow)}, got {dout.shape}")
     dout = dout.astype(dtype, copy=False)
+    if n == 0:  # an empty batch: an empty dx and all-zero weight and bias gradients, as in PyTorch
+        return ((xp.zeros(x_shape, dtype) if input_grad else None), xp.zeros(w_shape, dtype),
+                (xp.zeros(f, dtype) if has_bias else None))
     w_t = w_mat.transpose(0, 2, 1)  # (G, Cg*KH*KW, F/G)
     # The GEMM path below sums db per chunk, with its other passes; the direct paths here.
     direct = plan is None or (cg == 1 and groups > 1)

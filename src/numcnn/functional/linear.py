@@ -44,7 +44,7 @@ def linear_forward(x, weight, bias=None):
     if x.ndim < 2 or math.prod(x.shape[1:]) != weight.shape[1]:
         raise ShapeError(f"linear: expected input (N, ...) with {weight.shape[1]} features per sample, "
                          f"got shape {x.shape}")
-    x2 = x.reshape(x.shape[0], -1)
+    x2 = x.reshape(x.shape[0], weight.shape[1])  # not -1: an empty batch (N = 0) has no size to infer from
     w = weight.astype(x.dtype, copy=False)
     out = _matmul(x2, w.T)
     if bias is not None:

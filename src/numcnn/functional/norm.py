@@ -21,6 +21,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     running_mean, running_var : (C,), read, never written
     returns      : out (same shape as x, x's dtype), the cache for backward, and the new
                    (running_mean, running_var), each (C,) in the dtype of the ones given
+    An empty batch (N = 0, on every process) is not an error, as in PyTorch: it gives an empty
+    output, the running statistics unchanged, and in backward zero weight and bias gradients.
     Training mode normalises with the batch statistics and returns running statistics moved
     towards them, as PyTorch does: running = (1 - momentum) * running + momentum * batch_stat,
     with the unbiased batch variance; momentum=None gives the cumulative average over
@@ -53,6 +55,9 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
         if reduce is not None:
             both = reduce(xp.concatenate([total, xp.full(1, count, dtype)]), "forward")
             total, count = both[:-1], int(round(float(both[-1])))
+        if count == 0:  # an empty batch (on every process): no statistics to take or move. As in
+            # PyTorch, the output is empty and the gradients are those of eval mode: empty and zeros.
+            return batch_norm_forward(x, weight, bias, running_mean, running_var, False, momentum, eps)
         if count < 2:
             raise ShapeError(f"batch_norm: training needs more than 1 value per channel, got input {x.shape}")
         mean = total / dtype.type(count)

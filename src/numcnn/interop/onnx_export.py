@@ -40,7 +40,7 @@ from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flat
                       Sigmoid, Softmax, Tanh)
 from ..io import atomic_write_bytes
 from ..model import Residual, Sequential
-from ._onnx_common import IR_VERSION, OPSET, onnx_pads, require_onnx
+from ._onnx_common import IR_VERSION, OPSET, onnx_pads, require_onnx, training_props
 
 EXPORT_DTYPE = np.float32
 
@@ -218,11 +218,13 @@ def _sample_shape(model: Layer, input_shape) -> tuple[int, ...]:
     return shape
 
 
-def to_onnx_model(model: Layer, input_shape: Iterable[int] | None = None):
+def to_onnx_model(model: Layer, input_shape: Iterable[int] | None = None, training: dict | None = None):
     """Build the ``onnx.ModelProto`` that ``export_onnx`` writes (checked by onnx.checker).
 
     input_shape: (C, H, W) of one sample, or (N, C, H, W) with N ignored; defaults to
                  ``model.input_shape``. An MLP takes (features,).
+    training   : the model's training record (``read_model``'s second value), or None; kept as
+                 JSON in the file's metadata_props under "numcnn.training"
     Graph input "input" (N, *input_shape) -> graph output "output" (N, ...), float32.
     """
     onnx = require_onnx()
@@ -244,11 +246,13 @@ def to_onnx_model(model: Layer, input_shape: Iterable[int] | None = None):
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="numcnn", producer_version=__version__)
     proto.ir_version = IR_VERSION
+    helper.set_model_props(proto, training_props(training))
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
-def export_onnx(model: Layer, path, input_shape: Iterable[int] | None = None) -> str:
+def export_onnx(model: Layer, path, input_shape: Iterable[int] | None = None,
+                training: dict | None = None) -> str:
     """Write ``model`` as an ONNX file (opset 17, float32, batch axis dynamic); returns the path.
 
     model      : a Sequential (nested Sequential/Residual allowed) or a single layer, made of
@@ -256,12 +260,15 @@ def export_onnx(model: Layer, path, input_shape: Iterable[int] | None = None) ->
                  ConfigError that names it
     path       : where to write; written atomically (a temporary file renamed into place)
     input_shape: (C, H, W), or (N, C, H, W) with N ignored; defaults to ``model.input_shape``
+    training   : the model's training record (class names, dataset, dark_background, ...: what
+                 ``read_model`` returns beside the model), or None; it goes into the file's
+                 metadata_props, and ``read_onnx`` gives it back
 
     Graph input "input" (N, C, H, W) float32, N symbolic -> graph output "output" (N, ...).
     Weights are float32 initializers named by state-dict key; a float64 model is rounded to
     float32. The graph computes the model in eval mode: dropout is the identity and batch norm uses
     the running statistics, whatever mode the model is in (its modes are left unchanged).
     """
-    proto = to_onnx_model(model, input_shape)
+    proto = to_onnx_model(model, input_shape, training)
     atomic_write_bytes(path, proto.SerializeToString())
     return str(path)

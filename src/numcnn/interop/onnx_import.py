@@ -46,7 +46,7 @@ from ..functional import resolve_padding
 from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
                       Layer, LeakyReLU, Linear, MaxPool2d, Normalize, ReLU, Sigmoid, Softmax, Tanh)
 from ..model import Residual, Sequential
-from ._onnx_common import numcnn_pads, require_onnx
+from ._onnx_common import numcnn_pads, require_onnx, training_from_props
 
 
 @dataclass(eq=False)
@@ -661,5 +661,15 @@ def import_onnx(source) -> Sequential:
     or a graph that is not a chain with residual Adds, is a ModelFileError naming the node.
     """
     proto, name = _read(source)
-    model = _Importer(proto, name).run(proto.graph.node)
-    return model.eval()
+    return _Importer(proto, name).run(proto.graph.node).eval()
+
+
+def read_onnx(source) -> tuple[Sequential, dict]:
+    """(model, training record) from an ONNX file: ``import_onnx``'s model, and the training
+    record ``export_onnx`` stored in the file's metadata_props ({} for a file without one, such
+    as one written by another tool). Save both with ``numcnn.model.save(model, path,
+    {"training": record})`` and the .npz reads back as the original did.
+    """
+    proto, name = _read(source)
+    training = training_from_props(proto.metadata_props, name)
+    return _Importer(proto, name).run(proto.graph.node).eval(), training

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class Flatten(Layer):
         if x.ndim < 2:
             raise ShapeError(f"Flatten: expected an input (N, d1, ...) of rank >= 2, got shape {x.shape}")
         self._x_shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1, which fails for N = 0
 
     def backward(self, dout):
         if self._x_shape is None:
