@@ -23,6 +23,30 @@ from .errors import ModelFileError
 META_KEY = "__numcnn__"
 
 
+def umask_mode(fd: int) -> None:
+    """Give the file open as fd the mode a plain open() would have (0o666 less the umask).
+
+    mkstemp makes its file 0600; renamed into place as is, a model or checkpoint would be
+    unreadable to anyone else, unlike every other file the user writes.
+    """
+    os.fchmod(fd, 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    # Linux states it in /proc; elsewhere the only way to read it is to set it and put it back
+    # (for an instant, process-wide: a file another thread creates meanwhile gets umask 022).
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_open(path):
     """Open ``path`` for binary writing such that readers only ever see a complete file.
@@ -35,6 +59,7 @@ def atomic_open(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask_mode(fd)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
