@@ -32,6 +32,48 @@ def small_model(path):
     return Path(model.save(path))
 
 
+# -- run folders ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("held", [["model.npz"], ["history.json"], ["model.npz", "history.json"]])
+def test_a_run_folder_without_a_checkpoint_is_not_replaced_silently(tmp_path, held):
+    for name in held:
+        (tmp_path / name).write_bytes(b"saved")
+    with pytest.raises(ConfigError, match="already holds a run.*--overwrite"):
+        recipe.start_run_dir(tmp_path)
+    assert all((tmp_path / name).read_bytes() == b"saved" for name in held)
+    assert recipe.start_run_dir(tmp_path, overwrite=True) == tmp_path
+
+
+def test_train_refuses_a_folder_holding_a_model(tmp_path, capsys):
+    (tmp_path / "model.npz").write_bytes(b"saved")
+    status, err = run(capsys, "train", "--dataset", "sample", "--model", "mlp", "--epochs", "1",
+                      "--no-plots", "--no-progress", "--out", tmp_path)
+    assert status == 2 and "already holds a run" in err and "--overwrite" in err
+    assert (tmp_path / "model.npz").read_bytes() == b"saved"
+
+
+def test_demo_refuses_an_existing_run_unless_overwrite(tmp_path, capsys):
+    (tmp_path / "checkpoint.npz").write_bytes(b"saved")
+    status, err = run(capsys, "demo", "--out", tmp_path, "--epochs", "1", "--no-plots", "--no-progress")
+    assert status == 2 and "already holds a run" in err and "--overwrite" in err
+    assert (tmp_path / "checkpoint.npz").read_bytes() == b"saved"
+
+
+def test_make_demo_passes_overwrite_so_it_can_run_twice():
+    makefile = (os.path.dirname(__file__) + "/../Makefile")
+    recipe_line = next(line for line in open(makefile) if "numcnn demo" in line)
+    assert "--overwrite" in recipe_line
+
+
+def test_overwrite_removes_the_old_runs_plots_and_nothing_the_user_put_there(tmp_path):
+    (tmp_path / "checkpoint.npz").write_bytes(b"old")
+    for name in PLOTS.values():
+        (tmp_path / name).write_bytes(b"old plot")
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "photo.png").write_bytes(b"mine too")
+    recipe.start_run_dir(tmp_path, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photo.png"]
+
+
 # -- file modes -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_atomic_writes_honour_the_umask(tmp_path, umask):

@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", help="a Fashion-MNIST folder to use")
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--seed", type=_non_negative_int, default=0)
+    demo.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     _add_common_train_flags(demo)
 
     export = commands.add_parser("export", help="write a model as ONNX (needs the onnx extra)")
@@ -415,7 +416,7 @@ def cmd_demo(args) -> int:
                 "`numcnn train --dataset fashion-mnist` would fetch it)")
     config = recipe.settings({"dataset": dataset, "epochs": args.epochs or DEMO_EPOCHS[dataset], "seed": args.seed,
                               "data_dir": args.data_dir if dataset == "fashion-mnist" else None})
-    out = recipe.start_run_dir(Path(args.out), overwrite=True)
+    out = recipe.start_run_dir(Path(args.out), args.overwrite)
     return _train_new(config, out, _show_progress(args), plots, source_note=note, device=args.device)
 
 
