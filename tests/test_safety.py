@@ -32,6 +32,47 @@ def small_model(path):
     return Path(model.save(path))
 
 
+# -- export and import never write over their input, nor over a file without --overwrite ----------
+def test_export_refuses_to_write_over_its_own_input(tmp_path, capsys):
+    path = small_model(tmp_path / "model.npz")
+    before = path.read_bytes()
+    status, err = run(capsys, "export", path, path, "--overwrite")  # not even with --overwrite
+    assert status == 2 and "input" in err
+    status, err = run(capsys, "export", tmp_path, path, "--overwrite")  # the run folder's model.npz
+    assert status == 2 and "input" in err
+    assert path.read_bytes() == before
+
+
+def test_export_refuses_an_existing_output_unless_overwrite(tmp_path, capsys):
+    pytest.importorskip("onnx", reason="onnx extra not installed: pip install numcnn[onnx]")
+    path = small_model(tmp_path / "model.npz")
+    out = tmp_path / "kept.onnx"
+    out.write_bytes(b"the user's file")
+    status, err = run(capsys, "export", path, out)
+    assert status == 2 and "--overwrite" in err and out.read_bytes() == b"the user's file"
+    assert run(capsys, "export", path, out, "--overwrite")[0] == 0
+    assert out.read_bytes() != b"the user's file" and out.stat().st_size > 100
+
+
+def test_import_refuses_to_write_over_a_model_unless_overwrite(tmp_path, capsys):
+    pytest.importorskip("onnx", reason="onnx extra not installed: pip install numcnn[onnx]")
+    model = small_model(tmp_path / "run" / "model.npz")
+    onnx_file = tmp_path / "m.onnx"
+    assert run(capsys, "export", model, onnx_file)[0] == 0
+    before = model.read_bytes()
+    status, err = run(capsys, "import", onnx_file, model)
+    assert status == 2 and "--overwrite" in err and model.read_bytes() == before
+    # without the suffix, the file written is still run/model.npz: refused alike
+    status, err = run(capsys, "import", onnx_file, tmp_path / "run" / "model")
+    assert status == 2 and model.read_bytes() == before
+    same = tmp_path / "m.npz"  # an ONNX file named .npz, written over itself
+    same.write_bytes(onnx_file.read_bytes())
+    status, err = run(capsys, "import", same, same, "--overwrite")
+    assert status == 2 and "input" in err and same.read_bytes() == onnx_file.read_bytes()
+    assert run(capsys, "import", onnx_file, model, "--overwrite")[0] == 0
+    assert nc.load(model).num_params() == 39
+
+
 # -- run folders ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("held", [["model.npz"], ["history.json"], ["model.npz", "history.json"]])
 def test_a_run_folder_without_a_checkpoint_is_not_replaced_silently(tmp_path, held):

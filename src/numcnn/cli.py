@@ -165,10 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a model as ONNX (needs the onnx extra)")
     export.add_argument("model", help="a model .npz file or a run folder")
     export.add_argument("output", help="the .onnx file to write")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     import_ = commands.add_parser("import", help="read an ONNX model into a numcnn .npz (needs the onnx extra)")
     import_.add_argument("onnx_file")
     import_.add_argument("output", help="the model .npz to write")
+    import_.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     serve = commands.add_parser("serve", help="a web page that explains a model on your drawing or photo "
                                               "(needs the serve extra)")
@@ -430,8 +432,11 @@ def _interop():
 
 
 def cmd_export(args) -> int:
-    from .model import read_model
+    from .io import check_output
+    from .model import MODEL_FILE, read_model
 
+    source = Path(args.model) / MODEL_FILE if Path(args.model).is_dir() else args.model
+    check_output(args.output, args.overwrite, source=source)
     model, _ = read_model(args.model)
     try:
         path = _interop().export_onnx(model, args.output)
@@ -442,11 +447,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from .io import check_output, npz_path
+
+    output = check_output(npz_path(args.output), args.overwrite, source=args.onnx_file)
     try:
         model = _interop().import_onnx(args.onnx_file)
     except ImportError as exc:
         raise ConfigError(str(exc)) from None
-    _say(f"wrote {model.save(args.output)} ({model.num_params():,} parameters)")
+    _say(f"wrote {model.save(output)} ({model.num_params():,} parameters)")
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError
+from .errors import ConfigError, ModelFileError
 
 META_KEY = "__numcnn__"
 
@@ -45,6 +45,19 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def check_output(path, overwrite: bool = False, source=None) -> Path:
+    """Refuse to write ``path`` where that would lose something: a ConfigError if it is the
+    same file as ``source`` (always), or if it exists and not ``overwrite``; returns it."""
+    path = Path(path)
+    if source is not None and path.exists() and Path(source).exists() and os.path.samefile(path, source):
+        raise ConfigError(f"{path} is the input {source} itself; write to another file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; name the file to write")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path} already exists; pass --overwrite to replace it")
+    return path
 
 
 @contextmanager
@@ -86,11 +99,15 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     return Path(path)
 
 
+def npz_path(path) -> Path:
+    """path as ``atomic_savez`` writes it: with ``.npz`` appended unless it ends so."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
 def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     """Write arrays plus a JSON ``meta`` record to ``path`` (.npz) atomically."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
+    path = npz_path(path)
     payload = {key: np.asarray(value) for key, value in arrays.items()}
     payload[META_KEY] = np.array(json.dumps(meta))
     with atomic_open(path) as handle:
