@@ -126,3 +126,14 @@ def test_atomic_writes_honour_the_umask(tmp_path, umask):
         os.umask(old)
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+
+
+# -- image folders --------------------------------------------------------------------------------
+def test_an_image_folder_with_one_class_is_a_data_error_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for i in range(4):
+        path = tmp_path / "pics" / "cats" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(path)
+    with pytest.raises(DataError, match=r"needs at least 2 classes, found 1 \(cats only\)"):
+        folders.open_folder(tmp_path / "pics")

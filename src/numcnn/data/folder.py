@@ -89,6 +89,9 @@ def scan(path: Path) -> dict:
         extra = sorted(set(_classes(test)) - set(classes))
         if extra:
             raise DataError(f"{test}: classes {extra} are not in {train}; a test class must also be a training class")
+    if len(classes) < 2:  # one class: every label is 0, and the model learns nothing (loss 0, 100%)
+        raise DataError(f"{roots[0][0]}: a classifier needs at least 2 classes, found 1 "
+                        f"({classes[0]} only); add a subfolder per class")
     files = []
     for root, part in roots:
         for label, name in enumerate(classes):
