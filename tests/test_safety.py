@@ -137,3 +137,26 @@ def test_an_image_folder_with_one_class_is_a_data_error_before_training(tmp_path
         Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(path)
     with pytest.raises(DataError, match=r"needs at least 2 classes, found 1 \(cats only\)"):
         folders.open_folder(tmp_path / "pics")
+
+
+# -- argument ranges and memory -------------------------------------------------------------------
+@pytest.mark.parametrize("port", ["70000", "65536", "-1"])
+def test_serve_port_outside_0_to_65535_is_one_error_line(capsys, port):
+    status, err = run(capsys, "serve", "runs/demo", "--port", port)
+    assert status == 2 and "--port" in err and "65535" in err
+
+
+def test_image_size_is_bounded(tmp_path, capsys):
+    status, err = run(capsys, "train", "--dataset", tmp_path, "--image-size", "50000")
+    assert status == 2 and "--image-size" in err and "4096" in err
+    with pytest.raises(ConfigError, match="4096"):
+        folders.open_folder(tmp_path, image_size=50000)
+
+
+def test_running_out_of_memory_is_one_error_line(monkeypatch, capsys):
+    def greedy(args):
+        raise MemoryError("Unable to allocate 7.45 GiB")
+
+    monkeypatch.setitem(cli.COMMANDS, "summary", greedy)
+    status, err = run(capsys, "summary", "mlp")
+    assert status == 2 and err == "error: out of memory: Unable to allocate 7.45 GiB\n"
