@@ -29,7 +29,7 @@ test: $(VENV)/.dev
 	$(PY) -m pytest
 
 demo: $(VENV)/.train
-	$(VENV)/bin/numcnn demo
+	$(VENV)/bin/numcnn demo --overwrite
 
 bench: $(VENV)/.dev
 	$(VENV)/bin/numcnn bench

@@ -144,6 +144,7 @@ def test_folder_mistakes_are_named(tmp_path):
     save(tmp_path / "test" / "a" / "0.png", colour(2))
     (tmp_path / "test" / "b" / "0.png").unlink()
     (tmp_path / "test" / "b").rmdir()
+    save(tmp_path / "train" / "c" / "0.png", colour(3))  # two classes: one alone is an error of its own
     with pytest.raises(ConfigError, match="has its own test split"):
         data.load(tmp_path, val_fraction=0.2)
     with pytest.raises(DataError, match="one subfolder per class"):

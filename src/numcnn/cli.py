@@ -39,9 +39,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- argument types ----------------------------------------------------------------------------
-def _number(kind: type, minimum: float, inclusive: bool):
-    """An argparse type: a finite int or float >= minimum (> minimum if not inclusive)."""
-    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+def _number(kind: type, minimum: float, inclusive: bool, maximum: float = math.inf):
+    """An argparse type: a finite int or float >= minimum (> minimum if not inclusive), <= maximum."""
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}" + (f" and <= {maximum:g}" if maximum < math.inf else "")
     what = f"an integer {bound}" if kind is int else f"a finite number {bound}"
 
     def parse(text: str):
@@ -49,7 +49,7 @@ def _number(kind: type, minimum: float, inclusive: bool):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not (math.isfinite(value) and (value >= minimum if inclusive else value > minimum)):
+        if not (math.isfinite(value) and (value >= minimum if inclusive else value > minimum) and value <= maximum):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
@@ -60,11 +60,13 @@ _positive_int = _number(int, 1, inclusive=True)
 _non_negative_int = _number(int, 0, inclusive=True)
 _positive_float = _number(float, 0, inclusive=False)
 _non_negative_float = _number(float, 0, inclusive=True)
+_port = _number(int, 0, inclusive=True, maximum=65535)
 
 
 # -- the parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
+    from .data.folder import MAX_IMAGE_SIZE
     from .recipe import SCHEDULES
     from .zoo import MODELS
 
@@ -104,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     normalize.add_argument("--no-normalize", dest="normalize", action="store_false")
     train.add_argument("--labels", choices=("fine", "coarse"),
                        help="cifar100: the 100 fine classes (default) or the 20 superclasses")
-    train.add_argument("--image-size", type=_positive_int, metavar="N",
+    train.add_argument("--image-size", type=_number(int, 1, inclusive=True, maximum=MAX_IMAGE_SIZE), metavar="N",
                        help="image folders: resize the shorter side to N and crop the centre (default: "
                             "the pictures' own size, which must then be the same for all)")
     train.add_argument("--channels", type=int, choices=(1, 3),
@@ -159,21 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", help="a Fashion-MNIST folder to use")
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--seed", type=_non_negative_int, default=0)
+    demo.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     _add_common_train_flags(demo)
 
     export = commands.add_parser("export", help="write a model as ONNX (needs the onnx extra)")
     export.add_argument("model", help="a model .npz file or a run folder")
     export.add_argument("output", help="the .onnx file to write")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     import_ = commands.add_parser("import", help="read an ONNX model into a numcnn .npz (needs the onnx extra)")
     import_.add_argument("onnx_file")
     import_.add_argument("output", help="the model .npz to write")
+    import_.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     serve = commands.add_parser("serve", help="a web page that explains a model on your drawing or photo "
                                               "(needs the serve extra)")
     serve.add_argument("model", help="a model .npz file or a run folder")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=_non_negative_int, default=8000, help="default 8000; 0 picks a free port")
+    serve.add_argument("--port", type=_port, default=8000, help="default 8000; 0 picks a free port")
     _add_threads_flag(serve)
 
     commands.add_parser("bench", help="benchmarks (numcnn bench --help for its options)", add_help=False)
@@ -428,7 +433,7 @@ def cmd_demo(args) -> int:
                 "`numcnn train --dataset fashion-mnist` would fetch it)")
     config = recipe.settings({"dataset": dataset, "epochs": args.epochs or DEMO_EPOCHS[dataset], "seed": args.seed,
                               "data_dir": args.data_dir if dataset == "fashion-mnist" else None})
-    out = recipe.start_run_dir(Path(args.out), overwrite=True)
+    out = recipe.start_run_dir(Path(args.out), args.overwrite)
     return _train_new(config, out, _show_progress(args), plots, source_note=note, device=args.device)
 
 
@@ -442,8 +447,11 @@ def _interop():
 
 
 def cmd_export(args) -> int:
-    from .model import read_model
+    from .io import check_output
+    from .model import MODEL_FILE, read_model
 
+    source = Path(args.model) / MODEL_FILE if Path(args.model).is_dir() else args.model
+    check_output(args.output, args.overwrite, source=source)
     model, training = read_model(args.model)
     try:  # the training record (class names, background rule, ...) goes into the file's metadata
         path = _interop().export_onnx(model, args.output, training=training)
@@ -454,13 +462,15 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from .io import check_output, npz_path
     from .model import save
 
+    output = check_output(npz_path(args.output), args.overwrite, source=args.onnx_file)
     try:
         model, training = _interop().read_onnx(args.onnx_file)
     except ImportError as exc:
         raise ConfigError(str(exc)) from None
-    path = save(model, args.output, {"training": training} if training else None)
+    path = save(model, output, {"training": training} if training else None)
     _say(f"wrote {path} ({model.num_params():,} parameters)")
     return 0
 
@@ -529,6 +539,8 @@ def _main(argv: list[str]) -> int:
         print(f"error: {one_line(exc)}", file=sys.stderr)
     except OSError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
+    except MemoryError as exc:  # e.g. pictures decoded at a size this machine cannot hold
+        print(f"error: out of memory: {one_line(exc) or 'a request for memory failed'}", file=sys.stderr)
     except ImportError as exc:  # plots, progress bars and images need the "train" extra
         print(f"error: {exc.name or exc} is not installed; pip install 'numcnn[train]'", file=sys.stderr)
     return EXIT_ERROR

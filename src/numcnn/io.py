@@ -18,9 +18,46 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError
+from .errors import ConfigError, ModelFileError
 
 META_KEY = "__numcnn__"
+
+
+def umask_mode(fd: int) -> None:
+    """Give the file open as fd the mode a plain open() would have (0o666 less the umask).
+
+    mkstemp makes its file 0600; renamed into place as is, a model or checkpoint would be
+    unreadable to anyone else, unlike every other file the user writes.
+    """
+    os.fchmod(fd, 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    # Linux states it in /proc; elsewhere the only way to read it is to set it and put it back
+    # (for an instant, process-wide: a file another thread creates meanwhile gets umask 022).
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_output(path, overwrite: bool = False, source=None) -> Path:
+    """Refuse to write ``path`` where that would lose something: a ConfigError if it is the
+    same file as ``source`` (always), or if it exists and not ``overwrite``; returns it."""
+    path = Path(path)
+    if source is not None and path.exists() and Path(source).exists() and os.path.samefile(path, source):
+        raise ConfigError(f"{path} is the input {source} itself; write to another file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; name the file to write")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path} already exists; pass --overwrite to replace it")
+    return path
 
 
 @contextmanager
@@ -35,6 +72,7 @@ def atomic_open(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask_mode(fd)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -61,11 +99,15 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     return Path(path)
 
 
+def npz_path(path) -> Path:
+    """path as ``atomic_savez`` writes it: with ``.npz`` appended unless it ends so."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
 def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     """Write arrays plus a JSON ``meta`` record to ``path`` (.npz) atomically."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
+    path = npz_path(path)
     payload = {key: np.asarray(value) for key, value in arrays.items()}
     payload[META_KEY] = np.array(json.dumps(meta))
     with atomic_open(path) as handle:

@@ -28,8 +28,9 @@ import numpy as np
 from . import data, init, optim, zoo
 from .errors import ConfigError, DataError, ModelFileError
 from .layers import Layer, Normalize
-from .model import Sequential
-from .train import CHECKPOINT, Hook, Trainer, check_resume_settings, read_checkpoint
+from .model import MODEL_FILE, Sequential
+from .train import CHECKPOINT, HISTORY, Hook, Trainer, check_resume_settings, read_checkpoint
+from .viz import PLOTS
 
 DEFAULTS: dict[str, Any] = {
     "model": "simple-convnet", "dataset": "fashion-mnist", "epochs": 3, "batch_size": 100,
@@ -313,16 +314,24 @@ def cast_model(model: Layer, dtype) -> Layer:
 
 
 def start_run_dir(out: Path, overwrite: bool = False) -> Path:
-    """Make out ready for a new run: a ConfigError if it holds one, unless overwrite, which
-    removes only the old checkpoint (a stale checkpoint must never be resumed into a new run)."""
+    """Make out ready for a new run: a ConfigError if it holds one (a checkpoint, a model or a
+    history), unless overwrite, which removes the old checkpoint (a stale checkpoint must never
+    be resumed into a new run) and the plots numcnn drew there (a run without plots must not
+    show the old run's). Files numcnn does not name are never touched."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
-    if (out / CHECKPOINT).exists():
-        if not overwrite:
+    held = [name for name in (CHECKPOINT, MODEL_FILE, HISTORY) if (out / name).exists()]
+    if held and not overwrite:
+        if CHECKPOINT in held:
             raise ConfigError(f"{out} already holds a run; continue it with --resume {out}, "
                               f"or pass --overwrite to start over")
-        (out / CHECKPOINT).unlink()
+        raise ConfigError(f"{out} already holds a run ({', '.join(held)}; no checkpoint to resume from); "
+                          f"pass --overwrite to replace it, or choose another --out")
+    if overwrite:
+        for name in (CHECKPOINT, *PLOTS.values()):
+            if (out / name).is_file():
+                (out / name).unlink()
     return out
 
 

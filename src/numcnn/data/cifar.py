@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..io import umask_mode
 
 PIXELS = 3 * 32 * 32
 SHAPE = (3, 32, 32)
@@ -160,6 +161,7 @@ def extract(archive: Path, layout: Layout, into: Path) -> Path:
                 source = tar.extractfile(member)
                 fd, tmp = tempfile.mkstemp(prefix=f".{parts[1]}.", suffix=".part", dir=target)
                 try:
+                    umask_mode(fd)
                     with os.fdopen(fd, "wb") as out:
                         for chunk in iter(lambda: source.read(1 << 20), b""):
                             out.write(chunk)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import DataError
+from ..io import umask_mode
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def download(urls: str | Sequence[str], dest: str | os.PathLike, md5: str,
             raise DataError(f"cannot write {dest.name} into {dest.parent}: {exc}") from exc
         try:
             with tmp:
+                umask_mode(tmp.fileno())
                 got = _fetch(url, tmp, timeout)
             if got != md5:
                 attempts.append(f"{url}: md5 mismatch: expected {md5}, got {got}")

@@ -42,6 +42,7 @@ SHOWN_SKIPPED = 5        # unreadable files named in the warning
 PROGRESS_FROM = 1000     # files: a bar on a terminal from this many on
 DEFAULT_VAL_FRACTION = 0.2
 TEST_FOLDERS = ("test", "val")
+MAX_IMAGE_SIZE = 4096    # image_size: larger is a typo, not a dataset (one 50000^2 RGB image is 7.5 GB)
 
 
 class SkippedImagesWarning(UserWarning):
@@ -89,6 +90,9 @@ def scan(path: Path) -> dict:
         extra = sorted(set(_classes(test)) - set(classes))
         if extra:
             raise DataError(f"{test}: classes {extra} are not in {train}; a test class must also be a training class")
+    if len(classes) < 2:  # one class: every label is 0, and the model learns nothing (loss 0, 100%)
+        raise DataError(f"{roots[0][0]}: a classifier needs at least 2 classes, found 1 "
+                        f"({classes[0]} only); add a subfolder per class")
     files = []
     for root, part in roots:
         for label, name in enumerate(classes):
@@ -252,8 +256,8 @@ def open_folder(path, image_size: int | None = None, channels: int | None = None
 
     path = Path(path).expanduser().resolve()
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
-                                   or image_size < 1):
-        raise ConfigError(f"image_size must be an int >= 1 or None, got {image_size!r}")
+                                   or not 1 <= image_size <= MAX_IMAGE_SIZE):
+        raise ConfigError(f"image_size must be an int in 1..{MAX_IMAGE_SIZE} or None, got {image_size!r}")
     if channels not in (None, 1, 3):
         raise ConfigError(f"channels must be 1, 3 or None, got {channels!r}")
     if val_fraction is not None and not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
