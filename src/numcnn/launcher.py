@@ -196,7 +196,9 @@ def _rank_files(report: Path, suffix: str) -> dict[int, str]:
     found = {}
     for path in report.glob(f"rank-*.{suffix}"):
         try:
-            found[int(path.name.split("-")[1].split(".")[0])] = path.read_text().strip()
+            text = path.read_text().strip()
+            if text:  # a file still being written says nothing yet
+                found[int(path.name.split("-")[1].split(".")[0])] = text
         except (ValueError, OSError):
             continue
     return found

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, Interrupted, NumcnnError, one_line
+from ..io import atomic_write_bytes
 from .comm import CollectiveTimeout, Comm, world
 
 # A folder where each rank writes rank-K.pid and, when it fails, rank-K.error (one line). The
@@ -45,7 +46,8 @@ def abort_on_error(comm: Comm | None = None) -> Iterator[Comm]:
         status, message = _describe(exc)
         line = f"rank {comm.rank} of {comm.size}: {message}"
         if report:
-            (Path(report) / f"rank-{comm.rank}.error").write_text(line)
+            # whole or not at all: the launcher may read it while this rank is being stopped
+            atomic_write_bytes(Path(report) / f"rank-{comm.rank}.error", line.encode())
         elif comm.rank == 0 or not isinstance(exc, CollectiveTimeout):
             print(f"error: {line}", file=sys.stderr, flush=True)
             # mpiexec forwards each rank's stderr through its proxy, and MPI_Abort may end the
