@@ -6,8 +6,8 @@
 The step is the bench's (``numcnn bench --only NAME``): the same network, batch and seeded
 inputs, forward, loss, backward and Adam. numcnn's side times every leaf layer's forward and
 backward in the training loop; PyTorch's comes from ``torch.profiler`` on its own step, run in
-a separate process so the two thread pools never meet; both processes keep freed memory
-(``numcnn.allocator``), as ``numcnn bench`` has them. Both report wall time per step on the
+a separate process so the two thread pools never meet. numcnn's process keeps freed memory
+(``numcnn.allocator``) as ``numcnn bench`` has it; PyTorch's too with --same-malloc. Both report wall time per step on the
 calling thread, in ms, the median step for the total and the mean over steps for each kind.
 """
 
@@ -112,15 +112,17 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=threads.available_cores())
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--same-malloc", action="store_true", help="PyTorch's process keeps freed memory too")
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     case = CASES[args.network.lower()]
-    keep_freed_memory()  # in both processes, as numcnn bench does
+    if not args.torch_only or args.same_malloc:  # numcnn's process, as numcnn bench has it
+        keep_freed_memory()
     if args.torch_only:  # the child process: PyTorch's side, as JSON on stdout
         print(json.dumps(profile_torch(case, args.steps, args.warmup, args.threads)))
         return 0
     child = [sys.executable, __file__, args.network, "--torch-only", "--threads", str(args.threads),
-             "--steps", str(args.steps), "--warmup", str(args.warmup)]
+             "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--same-malloc"] if args.same_malloc else [])
     theirs = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
     threads.set_num_threads(args.threads)
     ours = profile_numcnn(case, args.steps, args.warmup)

@@ -3,8 +3,11 @@ prints its table, records the machine and the spread, and flags a wrong kernel o
 worker. Timings are never asserted on."""
 
 import json
+import platform
+import subprocess
 import sys
 import textwrap
+import types
 
 import numpy as np
 import pytest
@@ -173,3 +176,32 @@ def test_gpu_timing_waits_for_the_queue_inside_each_timed_call():
     queued = []
     seconds = time_calls(lambda: queued.append(1), 0, 3, sync=lambda: time.sleep(0.02))
     assert len(queued) == 3 and min(seconds) >= 0.02
+
+
+@pytest.mark.parametrize("same_malloc", [False, True])
+def test_numcnn_keeps_freed_memory_and_the_others_only_with_same_malloc(same_malloc, monkeypatch):
+    """numcnn's worker runs as its command line does (numcnn.allocator); PyTorch's and the
+    textbook's as their users run them, unless --same-malloc asks every worker to keep memory."""
+    commands = []
+
+    def fake_run(command, **kwargs):
+        commands.append(command)
+        return types.SimpleNamespace(returncode=0, stdout='{"versions": {}}', stderr="")
+
+    monkeypatch.setattr(measure.subprocess, "run", fake_run)
+    settings = measure.Settings(impls=list(runners.IMPLS), rounds=1, warmup=0, repeat=1, threads=1,
+                                stat=min, same_malloc=same_malloc)
+    for impl in runners.IMPLS:
+        measure.spawn(impl, [], settings)
+    kept = {impl: "--keep-memory" in command for impl, command in zip(runners.IMPLS, commands)}
+    assert kept == {"numcnn": True, "torch": same_malloc, "textbook": same_malloc}
+
+
+def test_the_worker_keeps_freed_memory_only_when_asked():
+    """In a worker process of its own: the setting is process-wide."""
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    for flags, expected in (([], False), (["--keep-memory"], glibc)):
+        done = subprocess.run([*measure.WORKER, "--impl", "numcnn", "--case", "gemm", "--size", "32",
+                               "--repeat", "1", "--warmup", "0", *flags], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout.strip().splitlines()[-1])["versions"]["malloc_keeps_freed"] is expected

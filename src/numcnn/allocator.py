@@ -11,8 +11,8 @@ the README that was 1,200-1,800 page faults per DeepConvNet step, about 7% of it
 and to serve arrays up to ``MMAP_BYTES`` from its heap, so steps after the first reuse warm
 pages. The process's resident size then stays at its peak rather than shrinking between
 steps. It is process-wide, so the library never calls it on import: the command line does,
-for its commands that compute, and ``numcnn bench`` does in every worker process alike,
-numcnn's and PyTorch's. Elsewhere (macOS, musl, Windows) it does nothing and returns False.
+and ``numcnn bench`` does in numcnn's worker processes (in every implementation's with
+``--same-malloc``). Elsewhere (macOS, musl, Windows) it does nothing and returns False.
 The same settings can be made from the environment before Python starts
 (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``); where any such variable is set, it is
 left to rule and nothing is changed here.

@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="threads for every implementation (default: every core "
                                                   "this process may use)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--same-malloc", action="store_true",
+                   help="every implementation keeps freed memory, not numcnn's alone (numcnn.allocator): "
+                        "PyTorch then runs with a setting its users do not get by default")
     p.add_argument("--no-textbook", action="store_true", help="leave the textbook implementation out")
     p.add_argument("--textbook", metavar="PATH", help="the textbook code (default: $NUMCNN_TEXTBOOK, else "
                    "benchmarks/textbook.py of this source checkout)")
@@ -125,11 +128,13 @@ def main(argv=None) -> int:
     meta = machine.describe()
     settings = Settings(impls=impls, rounds=args.rounds, warmup=args.warmup, repeat=args.repeat,
                         threads=args.threads or threads.available_cores(), stat=statistics.median if args.stat == "median" else min,
-                        textbook=textbook, quick=args.quick, device=args.device, batch=args.batch)
+                        textbook=textbook, quick=args.quick, device=args.device, batch=args.batch,
+                        same_malloc=args.same_malloc)
     if "torch" in impls:
         meta.update(torch=importlib.metadata.version("torch"))
     meta.update(threads=settings.threads, impls=impls, textbook=textbook, rounds=args.rounds, repeat=args.repeat, warmup=args.warmup,
-                stat=args.stat, quick=args.quick, device=args.device, batch=args.batch)
+                stat=args.stat, quick=args.quick, device=args.device, batch=args.batch,
+                same_malloc=args.same_malloc)
     print(report.header(meta))
     results = {"meta": meta}
     try:

@@ -49,6 +49,7 @@ class Settings:
     quick: bool = False
     device: str = "cpu"          # or "cuda": numcnn on CuPy, torch on CUDA (no textbook)
     batch: int | None = None     # every workload's batch size, if not each its own
+    same_malloc: bool = False    # every worker keeps freed memory, not numcnn's alone
     torch_versions: dict = field(default_factory=dict)  # filled in from the first torch worker
 
     def worker_args(self) -> list[str]:
@@ -69,7 +70,10 @@ def spawn(impl: str, args: list[str], settings: Settings) -> dict:
     """Run one worker to completion and return its JSON result; later args override earlier."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([*WORKER, "--impl", impl, *settings.worker_args(), *args],
+    # numcnn's worker keeps freed memory as the command line does (numcnn.allocator); the others
+    # run as their users run them, unless every worker is asked to (--same-malloc).
+    keep = ["--keep-memory"] if impl == "numcnn" or settings.same_malloc else []
+    proc = subprocess.run([*WORKER, "--impl", impl, *settings.worker_args(), *keep, *args],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}, no output"]

@@ -56,6 +56,9 @@ def header(meta: dict) -> str:
         f"python {meta['python']}, numpy {meta['numpy']} with {meta['blas']}" + (f", torch {torch}" if torch else ""),
         f"{meta['threads']} threads for each implementation: numcnn's own pool (single-threaded BLAS inside), "
         f"torch's intra-op threads, the BLAS's own for the book's code and the GEMM peak",
+        "freed memory kept for reuse (glibc mallopt, numcnn.allocator) in "
+        + ("every implementation's process (--same-malloc)" if meta.get("same_malloc")
+           else "numcnn's process, as its command line does; the others as their users run them"),
         *([f"device {meta['device']}: numcnn on CuPy, torch on CUDA; memory columns are device MiB reserved"]
           if meta.get("device", "cpu") != "cpu" else []),
     ])

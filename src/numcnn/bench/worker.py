@@ -53,13 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=100, help="training steps timed (--case epoch)")
     p.add_argument("--quick", action="store_true", help="the workload shrunk for smoke tests")
     p.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N (numcnn and torch only)")
+    p.add_argument("--keep-memory", action="store_true", help="keep freed memory (numcnn.allocator)")
     return p
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    # As the command line runs numcnn; done for every implementation alike, before torch loads.
-    lib, versions = None, {"numpy": np.__version__, "malloc_keeps_freed": keep_freed_memory()}
+    # Before torch loads, so that its allocations are kept too where asked.
+    kept = keep_freed_memory() if args.keep_memory else False
+    lib, versions = None, {"numpy": np.__version__, "malloc_keeps_freed": kept}
     if args.impl == "torch":
         lib = import_torch(args.threads)
         versions.update(torch=lib.__version__, torch_threads=lib.get_num_threads())
