@@ -116,7 +116,7 @@ def test_relu_backward_where_dout_shares_xs_layout(name, count):
 @pytest.mark.parametrize("name", ["conv output", "transposed", "narrowed rows", "every other column"])
 @pytest.mark.parametrize("geometry", [(2, 2, 0), (3, 2, 0), (3, 1, 1)], ids=["tiling", "overlapping", "padded"])
 def test_max_pool_input_gradient_of_a_view_equals_that_of_a_copy(name, geometry):
-    """Unpadded, the input gradient takes x's layout (gaps and all); the values are the same."""
+    """Pooling reads a view of any layout: the same values as from a contiguous copy."""
     x = (DENSE | SPARSE)[name]()
     out, cache = F.max_pool2d_forward(x, *geometry)
     ref_out, ref_cache = F.max_pool2d_forward(np.ascontiguousarray(x), *geometry)
@@ -124,5 +124,3 @@ def test_max_pool_input_gradient_of_a_view_equals_that_of_a_copy(name, geometry)
     dx = F.max_pool2d_backward(dout, cache)
     assert np.array_equal(out, ref_out)
     assert np.array_equal(dx, F.max_pool2d_backward(dout, ref_cache))
-    if geometry[2] == 0 and span(x) is not None:
-        assert dx.strides == x.strides

@@ -42,14 +42,8 @@ def empty_like_span(x, flat):
     Returns (out, out_flat): out (x.shape, x's strides) is a view of out_flat (S,), so a pass
     writing out_flat fills out element for element as a pass reading flat reads x.
     """
-    return new_strided(x.shape, x.strides, flat.shape[0], flat.dtype)
-
-
-def new_strided(shape, strides, size: int, dtype, zero: bool = False):
-    """A new (size,) block, zeroed if asked, and the view of it with shape and strides (bytes,
-    for dtype's itemsize; strides that ``span`` accepted with that size). Returns (view, block)."""
-    block = (np.zeros if zero else np.empty)(size, dtype=dtype)
-    return as_strided(block, shape=shape, strides=strides), block
+    out_flat = np.empty(flat.shape, dtype=flat.dtype)
+    return as_strided(out_flat, shape=x.shape, strides=x.strides), out_flat
 
 
 def same_span(a, b):

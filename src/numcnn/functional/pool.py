@@ -14,7 +14,6 @@ import numpy as np
 from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
 from ..threads import each_piece
-from .layout import new_strided, span
 from .validate import check_float_array
 from .window import Window, make_window, pad, padded_shape, pair, unpad
 
@@ -75,11 +74,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
             xp.maximum(o, cur, out=o)  # propagates NaN, as PyTorch does
 
     each_piece(pool, len(x), x.size, on_host(xp))
-    # Without padding, the input gradient is made in x's own memory layout: the layer before
-    # (a ReLU on a convolution's output) then meets a gradient laid out as its input.
-    flat = span(x) if on_host(xp) and not any(win.pads) else None
-    layout = (x.strides, flat.shape[0], x.itemsize) if flat is not None else None
-    return out, (arg, x.shape, padded_shape(x.shape, win.pads), win, layout)
+    return out, (arg, x.shape, padded_shape(x.shape, win.pads), win)
 
 
 def _first_real_tap(xp, win: Window):
@@ -104,15 +99,12 @@ def max_pool2d_backward(dout, cache):
     returns: dx (N, C, H, W); overlapping windows that share a winner add up
     """
     xp = get_array_module(dout)
-    arg, x_shape, padded_shape, win, layout = cache
+    arg, x_shape, padded_shape, win = cache
     dout = _check_dout(dout, arg.shape, "max_pool2d_backward")
     # Windows that cannot overlap write each input pixel at most once: assign, don't add.
     disjoint = win.sh >= win.kh and win.sw >= win.kw
-    zero = not (disjoint and _covers(padded_shape, win))
-    if layout is not None and layout[2] == dout.itemsize:
-        dx_pad, _ = new_strided(padded_shape, layout[0], layout[1], dout.dtype, zero)
-    else:
-        dx_pad = (xp.zeros if zero else xp.empty)(padded_shape, dtype=dout.dtype)
+    alloc = xp.empty if disjoint and _covers(padded_shape, win) else xp.zeros
+    dx_pad = alloc(padded_shape, dtype=dout.dtype)
 
     def route(part):
         d, a, dx = dout[part], arg[part], dx_pad[part]
