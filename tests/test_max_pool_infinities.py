@@ -59,3 +59,33 @@ def test_minus_inf_heavy_inputs_match_torch_and_the_reference(config, seed):
     np.testing.assert_allclose(dx, torch_dx, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(out, max_pool2d_ref(x, *geometry))
     np.testing.assert_allclose(dx, max_pool2d_backward_ref(dout, x, *geometry), rtol=1e-12, atol=1e-12)
+
+
+@given(config=pool_configs(max_kernel=4, max_extra=4), seed=seeds)
+def test_nan_heavy_inputs_match_torch(config, seed):
+    # A NaN tap beats any running max, and the last NaN of a window wins (PyTorch's rule
+    # "val > max or isnan(val)"); the fast path takes winners from plain comparisons and must
+    # notice the NaN windows. Infinities and ties at 0 compete with them.
+    rng = np.random.default_rng(seed)
+    x = rng.choice([np.nan, -np.inf, np.inf, 0.0, 1.0], size=config["x_shape"], p=[0.2, 0.2, 0.1, 0.3, 0.2])
+    geometry = (config["kernel_size"], config["stride"], config["padding"])
+    out, cache = max_pool2d_forward(x.astype(np.float32), *geometry)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx = max_pool2d_backward(dout, cache)
+    torch_out, torch_dx = _torch_pool(x.astype(np.float32), dout,
+                                      *[g if g is not None else config["kernel_size"] for g in geometry])
+    np.testing.assert_array_equal(out, torch_out)  # NaN where torch has NaN
+    np.testing.assert_array_equal(dx, torch_dx)
+
+
+def test_a_nan_in_a_strided_view_is_found():
+    # The input as a convolution hands it on: a channel-major view with gaps between rows.
+    base = np.zeros((3, 2, 4, 5), np.float32)
+    base[1, 0, 2, 3] = np.nan
+    x = base[..., :4].transpose(1, 0, 2, 3)
+    out, cache = max_pool2d_forward(x, 2)
+    dx = max_pool2d_backward(np.ones_like(out), cache)
+    torch_out, torch_dx = _torch_pool(np.ascontiguousarray(x), np.ones_like(out), 2, 2, 0)
+    np.testing.assert_array_equal(out, torch_out)
+    np.testing.assert_array_equal(dx, torch_dx)
+    assert dx[0, 1, 2, 3] == 1 and np.isnan(out[0, 1, 1, 1])

@@ -183,3 +183,14 @@ def each_piece(fn: Callable[[slice], object], n: int, size: int | None = None, h
     """fn(part) for the pieces of range(n) (see ``pieces``), on numcnn's threads; fn writes its
     results into arrays it shares with the caller, each piece into its own part."""
     run_chunks(fn, pieces(n, size, host))
+
+
+def each_share(fn: Callable[[slice], object], n: int, size: int | None = None, host: bool = True) -> None:
+    """fn(part) for one slice of range(n) per thread, for work whose result cannot depend on
+    where it is cut (element-wise passes, pooling). Fewer, larger pieces than ``each_piece``:
+    every NumPy call costs microseconds of its own, which on small layers was most of the time
+    (a 2x2 max pool of 100x64x8x8 took 1.9 ms in 8 pieces on 2 threads, 0.9 ms in 2)."""
+    if not host or (size is not None and size < SMALL):
+        fn(slice(0, n))
+    else:
+        run_chunks(fn, split(n, _threads))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module, on_host
-from ..threads import each_piece
+from ..threads import each_share
 from .layout import empty_like_span, same_span, span
 from .validate import check_float_array
 
@@ -23,7 +23,7 @@ def _pieces(fn, x) -> None:
     if x.ndim == 0:
         fn(Ellipsis)
     else:
-        each_piece(fn, len(x), x.size, on_host(get_array_module(x)))
+        each_share(fn, len(x), x.size, on_host(get_array_module(x)))
 
 
 def _max_zero(a, out) -> None:
@@ -54,7 +54,7 @@ def relu(x):
     out, out_flat = empty_like_span(x, flat)
     # The gaps between a view's rows are computed too (and never read): no FP warnings for them.
     with np.errstate(all="ignore"):
-        each_piece(lambda part: _max_zero(flat[part], out_flat[part]), len(flat), len(flat))
+        each_share(lambda part: _max_zero(flat[part], out_flat[part]), len(flat), len(flat))
     return out
 
 
@@ -66,7 +66,7 @@ def relu_backward(dout, x):
     if flat_dout is not None:
         dx, flat_dx = empty_like_span(dout, flat_dout)
         with np.errstate(all="ignore"):  # the gaps between rows hold anything
-            each_piece(lambda part: np.multiply(flat_dout[part], flat_x[part] > 0, out=flat_dx[part]),
+            each_share(lambda part: np.multiply(flat_dout[part], flat_x[part] > 0, out=flat_dx[part]),
                        len(flat_dx), len(flat_dx))
         return dx
     dx = xp.empty_like(dout)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
-from ..threads import each_piece
+from ..threads import each_share
 from .validate import check_float_array
 from .window import Window, make_window, pad, padded_shape, pair, unpad
 
@@ -58,23 +58,38 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
         o, a = out[part], arg[part]
         o[...] = x_pad[:, :, taps[0][2], taps[0][3]]
         a[...] = first
-        # PyTorch's rule is "val > max or isnan(val)"; the NaN test costs a pass per tap, so
-        # on the CPU it is only made when the input holds a NaN (the sum is NaN then). On a GPU
-        # asking would stop the queue for a host sync, and the extra pass costs less.
-        has_nan = not on_host(xp) or bool(xp.isnan(x[part].sum()))
+        # Each tap is copied once into a contiguous buffer: every later pass over it then runs
+        # over one long vector, where a pass over the strided tap itself runs row by short row.
+        cur = xp.empty(o.shape, dtype=o.dtype)
         better = xp.empty(o.shape, dtype=bool)
         for k, (_, _, rows, cols) in enumerate(taps[1:], start=1):
-            cur = x_pad[:, :, rows, cols]
+            cur[...] = x_pad[:, :, rows, cols]
             xp.greater(cur, o, out=better)
-            if has_nan:
-                better |= xp.isnan(cur)
             # Taps come in increasing k, so the winner is the LAST tap that beat the running
             # max: arg = max(arg, k * better). Arithmetic passes, far cheaper than masked copies.
             xp.maximum(a, better * a.dtype.type(k), out=a)
             xp.maximum(o, cur, out=o)  # propagates NaN, as PyTorch does
+        # PyTorch's rule is "val > max or isnan(val)": a NaN tap wins, the last one if several.
+        # A NaN in any window makes its output NaN, so the winners are only redone then (on a
+        # GPU asking would stop the queue for a host sync, and redoing costs less).
+        if not on_host(xp) or xp.isnan(o.sum()):
+            _nan_winners(x_pad, taps, a, first)
 
-    each_piece(pool, len(x), x.size, on_host(xp))
+    each_share(pool, len(x), x.size, on_host(xp))
     return out, (arg, x.shape, padded_shape(x.shape, win.pads), win)
+
+
+def _nan_winners(x_pad, taps, arg, first):
+    """Redo max pooling's winners (arg, written in place) with PyTorch's NaN rule: tap k beats
+    the running max m when x_k > m or x_k is NaN."""
+    xp = get_array_module(x_pad)
+    best = x_pad[:, :, taps[0][2], taps[0][3]].copy()
+    arg[...] = first
+    for k, (_, _, rows, cols) in enumerate(taps[1:], start=1):
+        cur = x_pad[:, :, rows, cols]
+        better = (cur > best) | xp.isnan(cur)
+        xp.maximum(arg, better * arg.dtype.type(k), out=arg)
+        xp.maximum(best, cur, out=best)  # a NaN max stays: later reals never beat it
 
 
 def _first_real_tap(xp, win: Window):
@@ -114,7 +129,7 @@ def max_pool2d_backward(dout, cache):
             else:
                 dx[:, :, rows, cols] += d * (a == k)
 
-    each_piece(route, len(dout), dout.size, on_host(xp))
+    each_share(route, len(dout), dout.size, on_host(xp))
     return unpad(dx_pad, win.pads)
 
 
@@ -218,7 +233,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
         total = _window_sum(_window_sum(x[part], row_taps, 2, win.oh), col_taps, 3, win.ow)
         xp.divide(total, divisor, out=out[part])
 
-    each_piece(average, len(x), x.size, on_host(xp))
+    each_share(average, len(x), x.size, on_host(xp))
     return out, (divisor, x.shape, win)
 
 
@@ -238,7 +253,7 @@ def avg_pool2d_backward(dout, cache):
         share = dout[part] / divisor
         _window_spread(_window_spread(share, col_taps, 3, x_shape[3]), row_taps, 2, x_shape[2], out=dx[part])
 
-    each_piece(spread, len(dout), dout.size, on_host(xp))
+    each_share(spread, len(dout), dout.size, on_host(xp))
     return dx
 
 
