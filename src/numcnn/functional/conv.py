@@ -24,7 +24,8 @@ textbook's in four ways, each paying for itself in the benchmark:
   dout's widening and its sum for the bias gradient.
 * The input gradient is, for stride 1, itself a correlation of the gradient with W^T, a GEMM
   with a long reduction instead of a thin GEMM plus col2im scatter-adds, over the input's own
-  rows only (``_correlation_pays`` says where it pays).
+  rows only (``_correlation_pays`` says where it pays). The weight gradient then comes from the
+  same gradient columns against the input's rows, so backward builds one column buffer, not two.
 
 1x1 convolutions skip im2col entirely; depthwise ones (one input channel per group) skip the
 GEMM and work tap by tap on each channel's whole batch as one flat vector.
@@ -208,6 +209,16 @@ class _WidePlan(_Plan):
         """Columns of the gradient source, (F*KH*KW, nb*dx_length), for the input-gradient GEMM."""
         return self._flat_columns(src, self.grad_offsets, self.dx_length)
 
+    def input_rows(self, x_pad):
+        """x_pad (nb, C, Hp, Wp) -> (C, nb*dx_length): the input's own rows, padding columns
+        included (zeros), in the positions ``grad_columns`` has. Row (f, t) of those columns
+        holds dout[q + top*Wp - offset_t] at input position q, so their product with these rows
+        is the weight gradient too: dW[f, c, t] = sum_q dout[q + top*Wp - offset_t] x[c, q]."""
+        nb, c = x_pad.shape[:2]
+        q0 = self.pads[0] * self.wp
+        rows = x_pad.reshape(nb, c, -1)[:, :, q0:q0 + self.dx_length]
+        return rows.transpose(1, 0, 2).reshape(c, nb * self.dx_length)  # one copy, not KH*KW
+
     def dx_view(self, dx_cm):
         """(C, N, H, Wp) channel-major correlation output -> dx (N, C, H, W), a view."""
         return dx_cm[..., self.left:self.left + self.width].transpose(1, 0, 2, 3)
@@ -223,13 +234,15 @@ CORRELATION_MAX_STRETCH = 1.25
 
 
 def _correlation_pays(f: int, c: int, plan: "_WidePlan") -> bool:
-    """Input gradient as a correlation (reads F*KH*KW columns) rather than col2im (writes C*KH*KW)?
+    """Gradients from the correlation's columns (F*KH*KW rows) rather than from the input's
+    columns and a col2im (C*KH*KW rows each)?
 
-    The correlation wins where its column buffer is the smaller one (F <= C) and its GEMM is not
-    much longer than col2im's; it also needs no scatter-adds. Backward, batch 100, 3x3, 2 threads,
-    measured with other jobs running, correlation against col2im: 64 -> 64 channels on 8x8
-    11.9 ms against 13.5; 32 -> 32 with padding 2 on 14x14, 13.3 against 16.2; 16 -> 32 on 14x14
-    (F > C), 8.1 against 7.7.
+    The correlation wins where its column buffer is the smaller one (F <= C) and its GEMMs are
+    not much longer than col2im's; it needs no scatter-adds, and the weight gradient comes from
+    the same columns. Backward, batch 100, 3x3, 2 threads, best of 25, correlation against
+    col2im: 64 -> 64 channels on 8x8 8.0-9.8 ms against 9.5-11.9; 16 -> 16 on 28x28 9.0-10.0
+    against 12.3-14.9; 16 -> 32 on 14x14 (F = 2C) 4.9-8.3 against 5.4-6.6, a wash; 8 -> 32
+    (F = 4C) 4.0-4.5 against 3.0-3.6.
     """
     return f <= c and plan.dx_length <= CORRELATION_MAX_STRETCH * plan.length
 
@@ -390,43 +403,41 @@ def conv2d_backward(dout, cache, input_grad=True):
         nb = part.stop - part.start
         d_wide = plan.widen_t(dout[part])  # (F, nb, L); wide rows' extra columns are zeros
         db_share = d_wide.sum(axis=(1, 2)) if has_bias else None
+        if correlation:
+            # The gradient's columns serve both GEMMs: dW from them against the input's rows
+            # (so the input's own KH*KW-times columns are never built), and dx = W' @ them.
+            gcol = plan.grad_columns(plan.grad_source(d_wide)).reshape(groups, -1, nb * plan.dx_length)
+            rows = plan.input_rows(x_pad[part]).reshape(groups, cg, nb * plan.dx_length)
+            dw_share = xp.matmul(gcol, rows.transpose(0, 2, 1))  # (G, F/G*KH*KW, Cg)
+            if wide:
+                xp.matmul(w_prime, gcol, out=dx_cm[:, part].reshape(groups, cg, nb * plan.dx_length))
+            return dw_share, db_share
         d_part = d_wide.reshape(groups, f // groups, nb * plan.length)
         col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
         # dW^T = col @ d^T: OpenBLAS runs this long-K product faster with the taller
         # (C*KH*KW) operand on the left, so the weight gradient is accumulated transposed.
         dw_share = xp.matmul(col, d_part.transpose(0, 2, 1))
         del col
-        if wide:
-            _wide_input_grad(plan, d_wide, w_prime, dx_cm[:, part])
-        elif input_grad:
+        if input_grad:
             plan.fold(xp.matmul(w_t, d_part), dx_pad[part])
         return dw_share, db_share
 
     # The chunks do not depend on input_grad: dW sums the same shares in the same order either way.
-    per_sample = c * kh * kw * plan.length
-    if correlation:
-        per_sample = max(per_sample, f * kh * kw * plan.dx_length)
+    # Per sample, the columns a chunk builds: the gradient's and the input's rows, or the input's.
+    per_sample = (f * kh * kw + c) * plan.dx_length if correlation else c * kh * kw * plan.length
     shares = run_chunks(chunk_grads, _chunks(n, per_sample * x_pad.itemsize, xp))
     dw_t, db = shares[0]
     for dw_share, db_share in shares[1:]:  # in chunk order, whatever the thread count
         dw_t += dw_share
         if has_bias:
             db += db_share
-    dw = dw_t.transpose(0, 2, 1)
+    if correlation:  # (G, F/G*KH*KW, Cg) -> (G, F/G, Cg*KH*KW)
+        dw = dw_t.reshape(groups, f // groups, kh * kw, cg).transpose(0, 1, 3, 2)
+    else:  # (G, Cg*KH*KW, F/G) -> (G, F/G, Cg*KH*KW)
+        dw = dw_t.transpose(0, 2, 1)
     if not input_grad:
         return None, dw.reshape(w_shape), db
     return (plan.dx_view(dx_cm) if wide else plan.unpad(dx_pad)), dw.reshape(w_shape), db
-
-
-def _wide_input_grad(plan: _WidePlan, d_wide, w_prime, dx_cm):
-    """dx_cm (C, nb, H, Wp), channel-major <- stride-1 correlation of the widened gradient
-    d_wide (F, nb, L) with W^T: one GEMM of w_prime (G, Cg, F/G*KH*KW) over the gradient's
-    columns, written straight into dx_cm."""
-    xp = get_array_module(d_wide)
-    c, nb = dx_cm.shape[:2]
-    g, cg, fgkk = w_prime.shape
-    col = plan.grad_columns(plan.grad_source(d_wide)).reshape(g, fgkk, nb * plan.dx_length)
-    xp.matmul(w_prime, col, out=dx_cm.reshape(g, cg, nb * plan.dx_length))
 
 
 class _ChannelPlan(_WidePlan):
