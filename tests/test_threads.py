@@ -133,6 +133,20 @@ def test_split_cuts_evenly_and_never_empty():
     assert threads.split(3, 8) == [slice(0, 1), slice(1, 2), slice(2, 3)]
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_each_share_gives_every_thread_one_piece_and_small_work_one_call(restore_threads, count):
+    threads.set_num_threads(count)
+    seen = []
+    threads.each_share(seen.append, 10, threads.SMALL)
+    assert sorted(seen, key=lambda part: part.start) == threads.split(10, count)
+    seen.clear()
+    threads.each_share(seen.append, 10, threads.SMALL - 1)  # below SMALL: the calling thread, once
+    assert seen == [slice(0, 10)]
+    seen.clear()
+    threads.each_share(seen.append, 10, threads.SMALL, host=False)  # a GPU's work: one launch
+    assert seen == [slice(0, 10)]
+
+
 @pytest.mark.parametrize("value", [0, -1, "two", 1.5, True, None])
 def test_bad_thread_counts_are_config_errors(value):
     with pytest.raises(ConfigError, match="threads must be an int >= 1"):

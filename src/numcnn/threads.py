@@ -29,8 +29,9 @@ from typing import Callable, Iterable, TypeVar
 from .errors import ConfigError
 
 ENV_VAR = "NUMCNN_NUM_THREADS"
-# Kernels cut their work into at least this many pieces, whatever the thread count: the threads
-# only decide how many pieces run at once, so results are bit-identical with 1 thread or 16.
+# Kernels whose pieces are summed cut their work into at least this many,
+# whatever the thread count: the threads only decide how many pieces run at once, so results are
+# bit-identical with 1 thread or 16. Element-wise passes take one piece per thread (each_share).
 PIECES = 8
 SMALL = 1 << 16  # elements: below this an elementwise pass stays in the calling thread
 T = TypeVar("T")
@@ -170,27 +171,26 @@ def run_chunks(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     return results
 
 
+def _whole(size: int | None, host: bool) -> bool:
+    """Keep work in one piece? Yes when size (the elements it touches) is below SMALL, where
+    handing work to threads costs more than it saves, or when it is not on the host (a GPU runs
+    it best as one launch)."""
+    return not host or (size is not None and size < SMALL)
+
+
 def pieces(n: int, size: int | None = None, host: bool = True) -> list[slice]:
-    """PIECES slices of range(n) (a batch); one slice of it all when size (the elements the
-    work touches) is below SMALL, where handing work to threads costs more than it saves, or
-    when the work is not on the host (a GPU runs it best as one launch)."""
-    if not host or (size is not None and size < SMALL):
-        return [slice(0, n)]
-    return split(n, PIECES)
-
-
-def each_piece(fn: Callable[[slice], object], n: int, size: int | None = None, host: bool = True) -> None:
-    """fn(part) for the pieces of range(n) (see ``pieces``), on numcnn's threads; fn writes its
-    results into arrays it shares with the caller, each piece into its own part."""
-    run_chunks(fn, pieces(n, size, host))
+    """PIECES slices of range(n) (a batch), or one slice of it all (see ``_whole``)."""
+    return [slice(0, n)] if _whole(size, host) else split(n, PIECES)
 
 
 def each_share(fn: Callable[[slice], object], n: int, size: int | None = None, host: bool = True) -> None:
-    """fn(part) for one slice of range(n) per thread, for work whose result cannot depend on
-    where it is cut (element-wise passes, pooling). Fewer, larger pieces than ``each_piece``:
+    """fn(part) for one slice of range(n) per thread, on numcnn's threads, for work whose result
+    cannot depend on where it is cut (element-wise passes, pooling); fn writes its results into
+    arrays it shares with the caller, each slice into its own part. Fewer, larger pieces than
+    ``pieces`` cuts (those are for work whose pieces are summed):
     every NumPy call costs microseconds of its own, which on small layers was most of the time
     (a 2x2 max pool of 100x64x8x8 took 1.9 ms in 8 pieces on 2 threads, 0.9 ms in 2)."""
-    if not host or (size is not None and size < SMALL):
+    if _whole(size, host):
         fn(slice(0, n))
     else:
         run_chunks(fn, split(n, _threads))

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backend import get_array_module, on_host
 from ..errors import ConfigError
-from ..threads import each_piece
+from ..threads import each_share
 from .validate import check_float_array
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -56,7 +56,7 @@ def hash_uniform(shape, key: int, dtype=np.float32, xp=np):
             piece[...] = z  # exact: z < 2**bits fits the float's mantissa
             piece *= dtype.type(2.0 ** -bits)
 
-    each_piece(fill, n, n, host)
+    each_share(fill, n, n, host)
     return out.reshape(shape)
 
 
