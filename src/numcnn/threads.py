@@ -29,9 +29,9 @@ from typing import Callable, Iterable, TypeVar
 from .errors import ConfigError
 
 ENV_VAR = "NUMCNN_NUM_THREADS"
-# Kernels whose pieces are summed cut their work into at least this many,
-# whatever the thread count: the threads only decide how many pieces run at once, so results are
-# bit-identical with 1 thread or 16. Element-wise passes take one piece per thread (each_share).
+# Kernels whose pieces are summed cut their work into at least this many, whatever the thread
+# count: the threads only decide how many pieces run at once, so results are bit-identical with
+# 1 thread or 16. Element-wise passes take one piece per thread (each_share).
 PIECES = 8
 SMALL = 1 << 16  # elements: below this an elementwise pass stays in the calling thread
 T = TypeVar("T")
