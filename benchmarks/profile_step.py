@@ -52,7 +52,7 @@ def _time_leaves(model, totals):
     for _, layer in model.named_layers():
         if any(True for _ in layer.children()):
             continue
-        for method, backward in (("forward", False), ("backward", True)):
+        for method, backward in (("forward", False), ("forward_fused", False), ("backward", True)):
             def timed(*args, _call=getattr(layer, method), _kind=_kind(layer, backward), **kwargs):
                 start = time.perf_counter()
                 result = _call(*args, **kwargs)

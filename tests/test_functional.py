@@ -123,6 +123,32 @@ def test_conv2d_matches_reference(config, seed):
         assert_close("conv2d dbias", ours.grads["bias"], ref_dbias, F64)
 
 
+@given(config=conv_configs(), dtype=dtypes, seed=seeds, input_grad=st.booleans())
+def test_conv2d_with_a_fused_relu_is_the_relu_of_the_conv_bit_for_bit(config, dtype, seed, input_grad):
+    """relu=True gives relu(conv(x)), and backward the gradient through both, to the last bit
+    (every path: GEMM by wide rows or strided columns, 1x1, depthwise). Exact zeros and NaN
+    pre-activations are where a mask taken from the output could differ from one taken from x."""
+    rng = np.random.default_rng(seed)
+    ours, _, geometry = conv_kernel(config, dtype, rng)
+    weight, bias = ours.params["weight"], ours.params.get("bias")
+    x = rng.standard_normal(config["x_shape"]).astype(dtype)
+    x.flat[rng.integers(0, x.size, 2)] = 0.0
+    if rng.random() < 0.3:
+        x.flat[rng.integers(0, x.size)] = np.nan
+    with np.errstate(invalid="ignore"):
+        out, cache = F.conv2d_forward(x, weight, bias, **geometry)
+        expected = F.relu(out)
+        fused, fused_cache = F.conv2d_forward(x, weight, bias, relu=True, **geometry)
+    np.testing.assert_array_equal(fused, expected)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    want = F.conv2d_backward(F.relu_backward(dout, out), cache, input_grad)
+    got = F.conv2d_backward(dout, fused_cache, input_grad)
+    for name, a, b in zip(("dx", "dweight", "dbias"), got, want):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 @given(config=conv_configs(), dtype=dtypes, seed=seeds)
 def test_conv2d_backward_without_the_input_gradient_gives_the_same_weight_gradients(config, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -187,7 +213,7 @@ def test_conv2d_input_gradient_by_either_route_matches_torch(case, dtype, route,
     k = case["kernel_size"] if isinstance(case["kernel_size"], tuple) else (case["kernel_size"],) * 2
     x = np.zeros(case["x_shape"], np.float32)
     w = np.zeros((case["out_channels"], case["in_channels"] // config["groups"]) + k, np.float32)
-    plan = F.conv2d_forward(x, w, None, 1, case["padding"], config["dilation"], config["groups"])[1][-1]
+    plan = F.conv2d_forward(x, w, None, 1, case["padding"], config["dilation"], config["groups"])[1].plan
     assert conv._correlation_pays(case["out_channels"], case["in_channels"], plan) == (
         route == "correlation")
     ours, theirs, _ = conv_kernel(config, dtype, np.random.default_rng(0))

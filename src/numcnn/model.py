@@ -39,19 +39,34 @@ class Sequential(Layer):
                 raise ConfigError(f"{type(self).__name__}: item {i} is a {type(layer).__name__}, not a numcnn Layer")
         self.layers = list(layers)
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+        self._fused: set[int] = set()  # layers the last forward ran through the one before them
 
     def children(self):
         return [(str(i), layer) for i, layer in enumerate(self.layers)]
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
+        """Each layer in turn; a layer that ``fuses`` the next one (a Conv2d, a ReLU) runs both."""
+        layers, fused = self.layers, set()
+        for i, layer in enumerate(layers):
+            if i in fused:
+                continue
+            if i + 1 < len(layers) and layer.fuses(layers[i + 1]):
+                fused.add(i + 1)
+                x = layer.forward_fused(x, layers[i + 1])
+            else:
+                x = layer.forward(x)
+        self._fused = fused
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+    def _backward_through(self, start: int, dout):
+        """dout back through layers[start:], right to left: the gradient at layers[start]'s input."""
+        for i in reversed(range(start, len(self.layers))):
+            if i not in self._fused:  # a fused layer's backward ran within the one before it
+                dout = self.layers[i].backward(dout)
         return dout
+
+    def backward(self, dout):
+        return self._backward_through(0, dout)
 
     def backward_params(self, dout):
         """Backward without the input's gradient: layers before the first one with parameters
@@ -59,9 +74,7 @@ class Sequential(Layer):
         trainable = [i for i, layer in enumerate(self.layers) if layer.has_params()]
         if not trainable:
             return
-        for layer in reversed(self.layers[trainable[0] + 1:]):
-            dout = layer.backward(dout)
-        self.layers[trainable[0]].backward_params(dout)
+        self.layers[trainable[0]].backward_params(self._backward_through(trainable[0] + 1, dout))
 
     def append(self, layer: Layer) -> "Sequential":
         self.layers.append(layer)

@@ -27,17 +27,24 @@ textbook's in four ways, each paying for itself in the benchmark:
   rows only (``_correlation_pays`` says where it pays). The weight gradient then comes from the
   same gradient columns against the input's rows, so backward builds one column buffer, not two.
 
+A ReLU after the convolution can be fused in (``relu=True``; Sequential does it): each chunk
+takes max(., 0) of its output block right after the GEMM, and backward masks each chunk's
+gradient as it widens it, so the ReLU costs no pass over memory of its own either way.
+
 1x1 convolutions skip im2col entirely; depthwise ones (one input channel per group) skip the
 GEMM and work tap by tap on each channel's whole batch as one flat vector.
 """
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
 
 from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
 from ..threads import PIECES, run_chunks
+from . import activation
 from .validate import check_float_array, check_same_device
 from .window import Window, make_window, pad, padded_shape, unpad
 
@@ -247,6 +254,20 @@ def _correlation_pays(f: int, c: int, plan: "_WidePlan") -> bool:
     return f <= c and plan.dx_length <= CORRELATION_MAX_STRETCH * plan.length
 
 
+class ConvCache(NamedTuple):
+    """What conv2d_forward keeps for conv2d_backward: the padded input and the weight matrix,
+    not the columns (backward rebuilds them chunk by chunk)."""
+    x_pad: Any            # (N, C, Hp, Wp), or x itself where there is no padding
+    x_shape: tuple
+    w_mat: Any            # (G, F/G, Cg*KH*KW)
+    w_shape: tuple
+    win: Window
+    groups: int
+    has_bias: bool
+    plan: Any             # how the input becomes columns: a _Plan, or None for a 1x1 conv
+    relu_out: Any         # the fused ReLU's output, in the layout backward's gradient has; or None
+
+
 def _chunks(n: int, bytes_per_sample: int, xp=np):
     """Batch slices whose column buffers each stay under the budget (``_budget(xp)``), and on
     the CPU at least PIECES of them (as far as the batch goes), so that many threads all have work.
@@ -283,13 +304,16 @@ def _check_conv_args(x, weight, bias, groups):
     return x, weight, bias
 
 
-def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
     """Cross-correlate x with weight, as one batched GEMM over unfolded patches.
 
     x      : (N, C, H, W)
     weight : (F, C // groups, KH, KW)
     bias   : (F,) or None
     padding: int, (PH, PW), "valid" or "same"
+    relu   : also apply max(., 0), as ``relu`` does, to each block of the output while the
+             GEMM has just written it: a ReLU fused in, a pass over the output saved each way.
+             ``conv2d_backward`` then takes the gradient of the ReLU's output.
     returns: out (N, F, OH, OW) with OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, and the cache
              for ``conv2d_backward``. out has x's dtype.
     """
@@ -301,8 +325,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     dtype = x.dtype
     w_mat = weight.astype(dtype, copy=False).reshape(groups, f // groups, cg * kh * kw)
     if n == 0:  # an empty batch gives an empty output, as in PyTorch; the paths below cut samples
-        return xp.zeros((0, f, win.oh, win.ow), dtype), (x, x.shape, w_mat, weight.shape, win, groups,
-                                                         bias is not None, None)
+        return xp.zeros((0, f, win.oh, win.ow), dtype), ConvCache(x, x.shape, w_mat, weight.shape, win,
+                                                                  groups, bias is not None, None, None)
 
     plan_is_direct = True  # pointwise and depthwise paths add the bias to their NCHW output
     if _is_pointwise(win):
@@ -338,25 +362,29 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
             xp.matmul(w_mat, col, out=block.reshape(groups, f // groups, nb * plan.length))
             if b is not None:
                 block += b  # while the block is still in cache
+            if relu:
+                activation.relu_rows_(block)
         run_chunks(into_output, _chunks(n, c * kh * kw * plan.length * x.itemsize, xp))
         out = plan.narrow(out_cm.transpose(1, 0, 2))
     if bias is not None and plan_is_direct:
         out += bias.astype(dtype, copy=False)[:, None, None]
-    # Retain only the padded input and the weight matrix; columns are rebuilt in backward.
-    cache = (x_pad, x.shape, w_mat, weight.shape, win, groups, bias is not None, plan)
-    return out, cache
+    if relu and plan_is_direct:
+        out = activation.relu(out)
+    # The fused ReLU's gradient masks with its output, kept in the layout backward's gradient has.
+    relu_out = None if not relu else out if plan_is_direct else out_cm
+    return out, ConvCache(x_pad, x.shape, w_mat, weight.shape, win, groups, bias is not None, plan, relu_out)
 
 
 def conv2d_backward(dout, cache, input_grad=True):
     """Gradients of conv2d_forward.
 
-    dout   : (N, F, OH, OW)
+    dout   : (N, F, OH, OW), the gradient of the output (of the fused ReLU's, if forward had one)
     returns: dx (N, C, H, W), dweight (F, C // groups, KH, KW), dbias (F,) or None, all in
              the forward input's dtype. With input_grad=False, dx is not computed (None):
              a model's first layer in training needs only its weights' gradients.
     """
     xp = get_array_module(dout)
-    x_pad, x_shape, w_mat, w_shape, win, groups, has_bias, plan = cache
+    x_pad, x_shape, w_mat, w_shape, win, groups, has_bias, plan, relu_out = cache
     n, c = x_shape[:2]
     f, cg, kh, kw = w_shape
     dtype = x_pad.dtype
@@ -368,8 +396,11 @@ def conv2d_backward(dout, cache, input_grad=True):
         return ((xp.zeros(x_shape, dtype) if input_grad else None), xp.zeros(w_shape, dtype),
                 (xp.zeros(f, dtype) if has_bias else None))
     w_t = w_mat.transpose(0, 2, 1)  # (G, Cg*KH*KW, F/G)
-    # The GEMM path below sums db per chunk, with its other passes; the direct paths here.
+    # The GEMM path below masks with the fused ReLU and sums db per chunk, with its other
+    # passes; the direct paths here.
     direct = plan is None or (cg == 1 and groups > 1)
+    if relu_out is not None and direct:
+        dout = activation.relu_backward(dout, relu_out)
     db = dout.sum(axis=(0, 2, 3)) if has_bias and direct else None
 
     if plan is None:  # pointwise
@@ -402,6 +433,8 @@ def conv2d_backward(dout, cache, input_grad=True):
         disjoint). Every pass over the chunk runs here, on its thread, while it is in cache."""
         nb = part.stop - part.start
         d_wide = plan.widen_t(dout[part])  # (F, nb, L); wide rows' extra columns are zeros
+        if relu_out is not None:  # the ReLU's gradient; the output is kept in this same layout
+            xp.multiply(d_wide, relu_out[:, part] > 0, out=d_wide)
         db_share = d_wide.sum(axis=(1, 2)) if has_bias else None
         if correlation:
             # The gradient's columns serve both GEMMs: dW from them against the input's rows

@@ -58,6 +58,16 @@ class Layer:
         Layers where the input gradient is a separate product (Conv2d, Linear) skip it."""
         self.backward(dout)
 
+    def fuses(self, layer: "Layer") -> bool:
+        """Whether ``forward_fused(x, layer)`` can apply ``layer``, the next one in a Sequential,
+        within this layer's own passes (``backward`` then goes back through both). Sequential
+        fuses where it can: a pass over the output saved each way. No layer fuses by default."""
+        return False
+
+    def forward_fused(self, x: np.ndarray, layer: "Layer") -> np.ndarray:
+        """layer.forward(self.forward(x)), computed as one layer (see ``fuses``)."""
+        raise NotImplementedError(f"{type(self).__name__} fuses no layer after it")
+
     def has_params(self) -> bool:
         """Whether this layer or any layer inside it has a trainable array."""
         return any(True for _ in self.named_parameters())

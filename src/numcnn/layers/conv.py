@@ -8,6 +8,7 @@ from .. import init
 from ..errors import ConfigError
 from ..functional.conv import conv2d_backward, conv2d_forward
 from ..functional import pair
+from .activation import ReLU
 from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
 
 
@@ -48,10 +49,22 @@ class Conv2d(Layer):
         self._cache = None
 
     def forward(self, x):
+        return self._forward(x, relu=False)
+
+    def fuses(self, layer):
+        """A ReLU right after: the kernel applies it to each output block while it is in cache."""
+        return type(layer) is ReLU
+
+    def forward_fused(self, x, layer):
+        if not self.fuses(layer):
+            raise ConfigError(f"Conv2d fuses a ReLU after it, not a {type(layer).__name__}")
+        return self._forward(x, relu=True)
+
+    def _forward(self, x, relu):
         x = check_input(x, "Conv2d", 4, self.in_channels)
         with errors_named("Conv2d"):
-            out, self._cache = conv2d_forward(x, self.params["weight"], self.params.get("bias"),
-                                              self.stride, self.padding, self.dilation, self.groups)
+            out, self._cache = conv2d_forward(x, self.params["weight"], self.params.get("bias"), self.stride,
+                                              self.padding, self.dilation, self.groups, relu=relu)
         return out
 
     def backward(self, dout, input_grad=True):
