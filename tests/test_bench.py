@@ -205,3 +205,9 @@ def test_the_worker_keeps_freed_memory_only_when_asked():
                                "--repeat", "1", "--warmup", "0", *flags], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout.strip().splitlines()[-1])["versions"]["malloc_keeps_freed"] is expected
+
+
+def test_a_step_counts_the_flops_of_every_conv_and_linear_however_it_runs():
+    """SimpleConvNet's conv runs with its ReLU fused in: its multiply-adds count all the same."""
+    per_sample = 30 * 24 * 24 * (1 * 5 * 5) + 100 * 4320 + 10 * 100  # conv, Linear, Linear
+    assert workloads.net_flops(workloads.CASES["simpleconvnet"]) == 3 * 2 * per_sample * 100

@@ -169,9 +169,9 @@ def net_flops(case: NetCase) -> float:
     forward_flops = 0.0
 
     def counting(layer, forward):
-        def run(x):
+        def run(x, *fused):
             nonlocal forward_flops
-            y = forward(x)
+            y = forward(x, *fused)
             if isinstance(layer, Conv2d):
                 per_output = layer.in_channels // layer.groups * math.prod(layer.kernel_size)
             else:
@@ -180,10 +180,12 @@ def net_flops(case: NetCase) -> float:
             return y
         return run
 
-    # Wrap this throwaway model's own instances, so any topology (residual blocks too) counts.
+    # Wrap this throwaway model's own instances, so any topology (residual blocks too) counts,
+    # and both ways a layer runs: alone, or with the ReLU after it fused in.
     for _, layer in model.named_layers():
         if isinstance(layer, (Conv2d, Linear)):
             layer.forward = counting(layer, layer.forward)
+            layer.forward_fused = counting(layer, layer.forward_fused)
     model.forward(np.zeros((1, *case.input_shape), np.float32))
     return 3 * forward_flops * case.batch
 
