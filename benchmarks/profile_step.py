@@ -9,6 +9,8 @@ backward in the training loop; PyTorch's comes from ``torch.profiler`` on its ow
 a separate process so the two thread pools never meet. numcnn's process keeps freed memory
 (``numcnn.allocator``) as ``numcnn bench`` has it; PyTorch's too with --same-malloc. Both report wall time per step on the
 calling thread, in ms, the median step for the total and the mean over steps for each kind.
+A ReLU that numcnn fuses into the convolution before it has no time of its own: it is in that
+convolution's forward and backward.
 """
 
 import argparse

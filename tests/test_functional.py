@@ -512,3 +512,32 @@ def test_mse_matches_torch(shape, dtype, seed):
     pred, target = np.random.default_rng(seed).standard_normal(shape).astype(dtype), target.astype(dtype)
     assert_close("mse_loss", F.mse_loss(pred, target), TF.mse_loss(torch.from_numpy(pred), torch.from_numpy(target)),
                  dtype)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("layout", ["(N, C)", "(N, C, L)", "NCHW", "channel-major view"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_with_a_fused_relu_is_the_relu_of_the_norm_bit_for_bit(layout, training, dtype):
+    """relu=True gives relu(batch_norm(x)) and backward the gradient through both, to the last
+    bit, whatever x's layout (a convolution hands on a channel-major view); exact zeros and NaN
+    outputs are where a mask taken from the ReLU's output could differ from one taken before it."""
+    rng = np.random.default_rng(7)
+    shape = {"(N, C)": (6, 5), "(N, C, L)": (6, 5, 7), "NCHW": (6, 5, 4, 3)}.get(layout, (6, 5, 4, 3))
+    if layout == "channel-major view":  # (C, N, H, W + 1) memory seen as NCHW, as conv2d's output
+        x = np.empty((5, 6, 4, 4), dtype).transpose(1, 0, 2, 3)[..., :3]
+    else:
+        x = np.empty(shape, dtype)
+    x[...] = rng.standard_normal(x.shape)
+    c = shape[1]
+    weight, bias = rng.standard_normal(c).astype(dtype), np.zeros(c, dtype)
+    mean, var = rng.standard_normal(c).astype(dtype), rng.random(c).astype(dtype) + 0.5
+    x[:, 1] = mean[1]  # a constant channel: its outputs are exactly 0 in either mode
+    x[2, 3] = np.nan
+    with np.errstate(invalid="ignore"):
+        out, cache, _ = F.batch_norm_forward(x, weight, bias, mean, var, training)
+        fused, fused_cache, _ = F.batch_norm_forward(x, weight, bias, mean, var, training, relu=True)
+        np.testing.assert_array_equal(fused, F.relu(out))
+        dout = rng.standard_normal(x.shape).astype(dtype)
+        for got, want in zip(F.batch_norm_backward(dout, fused_cache),
+                             F.batch_norm_backward(F.relu_backward(dout, out), cache)):
+            np.testing.assert_array_equal(got, want)

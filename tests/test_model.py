@@ -102,33 +102,46 @@ def test_backward_params_gives_backwards_gradients_and_skips_what_only_the_input
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("leading", [True, False], ids=["conv-relu first", "after other layers"])
-def test_sequential_fuses_a_conv_and_its_relu_and_matches_them_run_apart_bit_for_bit(leading):
-    """Sequential runs a Conv2d and the ReLU after it as one pass (the ReLU's own forward and
-    backward never run); outputs, input gradient and every parameter gradient equal those of
-    the layers run one by one, through backward and through backward_params alike."""
+def test_sequential_fuses_each_relu_into_the_layer_before_it_and_matches_them_run_apart_bit_for_bit(
+        leading, training):
+    """Sequential runs a Conv2d, a BatchNorm or a Residual block and the ReLU right after it as
+    one layer (the ReLU's own forward and backward never run); outputs, input gradient and every
+    parameter gradient equal those of the layers run one by one, through backward and through
+    backward_params alike."""
     def model():
         nc.manual_seed(4)
         body = [nc.Conv2d(3, 5, 3, padding=1), nc.ReLU(), nc.Conv2d(5, 6, 3, stride=2), nc.ReLU(),
-                nc.Conv2d(6, 6, 1), nc.Tanh(), nc.Flatten(), nc.Linear(6 * 3 * 3, 2)]
-        return nc.Sequential(*([] if leading else [nc.ReLU(), nc.MaxPool2d(1)]) + body)
+                nc.Conv2d(6, 6, 1), nc.BatchNorm2d(6), nc.ReLU(),
+                nc.Residual(nc.Conv2d(6, 6, 3, padding=1, bias=False), nc.BatchNorm2d(6), nc.ReLU(),
+                            nc.Conv2d(6, 6, 3, padding=1)), nc.ReLU(),
+                nc.Residual(nc.Conv2d(6, 4, 1), shortcut=nc.Conv2d(6, 4, 1)), nc.ReLU(),
+                nc.Tanh(), nc.Flatten(), nc.Linear(4 * 3 * 3, 2)]
+        return nc.Sequential(*([] if leading else [nc.ReLU(), nc.MaxPool2d(1)]) + body).train(training)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
     dout = rng.standard_normal((4, 2)).astype(np.float32)
     fused, apart = model(), model()
-    relus = [layer for layer in fused if type(layer) is nc.ReLU][-2:]  # the two after a conv
+    relus = [layer for _, layer in fused.named_layers() if type(layer) is nc.ReLU][-6:]  # the fused ones
     for relu in relus:
         relu.forward = relu.backward = lambda *_: pytest.fail("a fused ReLU ran on its own")
+
+    def run_apart(container, x):
+        for layer in container:
+            x = layer.forward(x) if type(layer) is not nc.Residual else (
+                run_apart(layer, x) + (layer.shortcut.forward(x) if layer.shortcut else x))
+        return x
+
+    def back_apart(container, dout):
+        for layer in reversed(container.layers):
+            dout = layer.backward(dout) if type(layer) is not nc.Residual else (
+                back_apart(layer, dout) + (layer.shortcut.backward(dout) if layer.shortcut else dout))
+        return dout
+
     out = fused.forward(x)
-    expected = x
-    for layer in apart:
-        expected = layer.forward(expected)
-    np.testing.assert_array_equal(out, expected)
-    dx = fused.backward(dout)
-    want = dout
-    for layer in reversed(apart.layers):
-        want = layer.backward(want)
-    np.testing.assert_array_equal(dx, want)
+    np.testing.assert_array_equal(out, run_apart(apart, x))
+    np.testing.assert_array_equal(fused.backward(dout), back_apart(apart, dout))
     grads = dict(apart.gradients())
     for name, grad in fused.gradients():
         np.testing.assert_array_equal(grad, grads[name], err_msg=name)

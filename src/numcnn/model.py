@@ -16,7 +16,9 @@ import numpy as np
 
 from .backend import device_of, host_copy, is_array, to_device, to_numpy
 from .errors import ConfigError, ModelFileError, NumcnnError, ShapeError
+from .functional import activation
 from .io import atomic_savez, read_npz
+from .layers.activation import FusesReLU
 from .layers.base import LAYER_REGISTRY, Layer, register_layer
 
 FORMAT = "numcnn-model"
@@ -45,7 +47,8 @@ class Sequential(Layer):
         return [(str(i), layer) for i, layer in enumerate(self.layers)]
 
     def forward(self, x):
-        """Each layer in turn; a layer that ``fuses`` the next one (a Conv2d, a ReLU) runs both."""
+        """Each layer in turn; a layer that ``fuses`` the next one runs both (a Conv2d, a batch norm
+        or a Residual block and the ReLU after it)."""
         layers, fused = self.layers, set()
         for i, layer in enumerate(layers):
             if i in fused:
@@ -115,34 +118,44 @@ class Sequential(Layer):
 
 
 @register_layer
-class Residual(Sequential):
+class Residual(FusesReLU, Sequential):
     """y = x + f(x), with f the layers given (a ResNet block); an optional ``shortcut`` layer
     replaces the identity on the skip path (e.g. a 1x1 Conv2d when channels change).
 
-    Backward sends dout down both paths and adds the two input gradients.
+    Backward sends dout down both paths and adds the two input gradients. A ReLU right after the
+    block (as in ResNet) is fused in: taken in place on the sum, no array of its own.
     """
 
     def __init__(self, *layers: Layer, shortcut: Layer | None = None):
         super().__init__(*layers)
         self.shortcut = shortcut
+        self._relu_out = None  # the sum after a fused ReLU, for its gradient
 
     def children(self):
         kids = super().children()
         return kids + [("shortcut", self.shortcut)] if self.shortcut is not None else kids
 
-    def forward(self, x):
-        body = super().forward(x)
+    def _forward(self, x, relu):
+        body = Sequential.forward(self, x)
         skip = self.shortcut.forward(x) if self.shortcut is not None else x
         if body.shape != skip.shape:
             raise ShapeError(f"Residual: the block maps {x.shape} to {body.shape}, which cannot be added to "
                              f"the skip path's {skip.shape}; give a shortcut layer that matches them")
-        return body + skip
+        out = body + skip
+        self._relu_out = activation.relu_(out) if relu else None
+        return out
+
+    def _unfused(self, dout):
+        """dout back through the fused ReLU, if the last forward had one."""
+        return dout if self._relu_out is None else activation.relu_backward(dout, self._relu_out)
 
     def backward(self, dout):
+        dout = self._unfused(dout)
         dx = super().backward(dout)
         return dx + (self.shortcut.backward(dout) if self.shortcut is not None else dout)
 
     def backward_params(self, dout):
+        dout = self._unfused(dout)
         super().backward_params(dout)
         if self.shortcut is not None:  # the identity path has nothing to train
             self.shortcut.backward_params(dout)

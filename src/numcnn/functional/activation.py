@@ -6,6 +6,8 @@ it needs to retain: the input for ReLU-like functions, the output for sigmoid an
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..backend import get_array_module, on_host
@@ -65,15 +67,22 @@ def relu(x):
     return out
 
 
-def relu_rows_(rows):
-    """rows = max(rows, 0) in place, as ``relu`` computes it: the ReLU a convolution applies to
-    its output block while the block is in cache. rows: (M, L) with contiguous rows -> rows."""
-    xp = get_array_module(rows)
-    if not on_host(xp):
-        return xp.maximum(rows, rows.dtype.type(0), out=rows)
+def relu_(x):
+    """x = max(x, 0) in place, as ``relu`` computes it: the ReLU a layer fused with it applies to
+    a block of its output while the block is in cache. x: (N, C, ...) or (M, L) -> x.
+
+    Taken against a block of zeros shaped as x's trailing axes (those after the channel axis,
+    or the last one of a 2-D array), so NumPy runs its SIMD loop over each contiguous stretch;
+    split over numcnn's threads along the first axis (serially inside a kernel's own piece).
+    """
+    xp = get_array_module(x)
+    if not on_host(xp) or x.ndim == 0 or x.size == 0:
+        return xp.maximum(x, x.dtype.type(0), out=x)
+    trailing = x.shape[min(2, x.ndim - 1):]
+    zeros = _zeros(x.dtype, math.prod(trailing))[:math.prod(trailing)].reshape(trailing)
     with np.errstate(all="ignore"):  # as relu: a wide block's extra columns hold anything
-        np.maximum(rows, _zeros(rows.dtype, rows.shape[-1])[:rows.shape[-1]], out=rows)
-    return rows
+        _pieces(lambda part: np.maximum(x[part], zeros, out=x[part]), x)
+    return x
 
 
 def relu_backward(dout, x):

@@ -363,7 +363,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
             if b is not None:
                 block += b  # while the block is still in cache
             if relu:
-                activation.relu_rows_(block)
+                activation.relu_(block)
         run_chunks(into_output, _chunks(n, c * kh * kw * plan.length * x.itemsize, xp))
         out = plan.narrow(out_cm.transpose(1, 0, 2))
     if bias is not None and plan_is_direct:

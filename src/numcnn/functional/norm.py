@@ -9,11 +9,12 @@ from __future__ import annotations
 from ..backend import get_array_module, on_host
 from ..errors import ShapeError
 from ..threads import pieces, run_chunks
+from . import activation
 from .validate import check_float_array, check_same_device
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True,
-                       momentum=0.1, eps=1e-5, num_batches_tracked=None, reduce=None):
+                       momentum=0.1, eps=1e-5, num_batches_tracked=None, reduce=None, relu=False):
     """Normalise each channel, then scale by weight and shift by bias.
 
     x            : (N, C, *spatial)
@@ -36,6 +37,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
              (2C,) sums of dout and dout * x_hat, in the units of the global batch's loss. It
              returns the totals. Training then normalises with the statistics of the union of
              the batches, and the input gradient is that union's (sync batch norm).
+    relu   : also apply max(., 0) to each piece of the output right after it is scaled, while it
+             is in cache (a ReLU fused in); ``batch_norm_backward`` then takes the ReLU's gradient.
     """
     xp = get_array_module(x)
     x = check_float_array(x, "batch_norm")
@@ -57,7 +60,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
             total, count = both[:-1], int(round(float(both[-1])))
         if count == 0:  # an empty batch (on every process): no statistics to take or move. As in
             # PyTorch, the output is empty and the gradients are those of eval mode: empty and zeros.
-            return batch_norm_forward(x, weight, bias, running_mean, running_var, False, momentum, eps)
+            return batch_norm_forward(x, weight, bias, running_mean, running_var, False, momentum, eps,
+                                      relu=relu)
         if count < 2:
             raise ShapeError(f"batch_norm: training needs more than 1 value per channel, got input {x.shape}")
         mean = total / dtype.type(count)
@@ -89,9 +93,12 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     def normalise(part):
         out[part] *= scale
         out[part] += shift
+        if relu:
+            activation.relu_(out[part])
 
     run_chunks(normalise, parts)
-    return out, (x, mean, inv_std, w, training, axes, shape, count, reduce), running
+    relu_out = out if relu else None  # what the ReLU's gradient masks with
+    return out, (x, mean, inv_std, w, training, axes, shape, count, reduce, relu_out), running
 
 
 def _channel_dot(xp, a, b):
@@ -114,26 +121,29 @@ def _total(partial_sums: list):
 def batch_norm_backward(dout, cache):
     """Gradients of batch_norm_forward.
 
-    dout   : same shape as x
+    dout   : same shape as x; the fused ReLU's output gradient, if forward had one
     returns: dx (same shape), dweight (C,), dbias (C,)
     In training mode the batch statistics depend on x, which adds the two mean terms.
     """
     xp = get_array_module(dout)
-    x, mean, inv_std, w, training, axes, shape, count, reduce = cache
+    x, mean, inv_std, w, training, axes, shape, count, reduce, relu_out = cache
     parts = pieces(len(x), x.size, on_host(xp))
     m = mean.reshape(shape)
     dx = xp.empty_like(dout)
+    grad = dout if relu_out is None else xp.empty_like(dout)  # the gradient of the norm's output
 
     def sums(part):
+        if relu_out is not None:  # the ReLU's gradient, piece by piece with the sums that read it
+            xp.multiply(dout[part], relu_out[part] > 0, out=grad[part])
         centred = xp.subtract(x[part], m, out=dx[part])  # dx holds x - mean until input_grad
-        return dout[part].sum(axis=axes), _channel_dot(xp, dout[part], centred)
+        return grad[part].sum(axis=axes), _channel_dot(xp, grad[part], centred)
 
     partial = run_chunks(sums, parts)
     # this batch's own sums: dbias = sum(dout), dweight = sum(dout * x_hat), x_hat = (x - mean) * inv_std
     dbias, dweight = _total([s for s, _ in partial]), _total([s for _, s in partial]) * inv_std
     scale = (w * inv_std).reshape(shape)
     if not training:
-        run_chunks(lambda part: xp.multiply(dout[part], scale, out=dx[part]), parts)
+        run_chunks(lambda part: xp.multiply(grad[part], scale, out=dx[part]), parts)
         return dx, dweight, dbias
     total_b, total_w = dbias, dweight
     if reduce is not None:  # the batch statistics were the union's: so are these two means
@@ -147,7 +157,7 @@ def batch_norm_backward(dout, cache):
         # dx = scale * (dout - mean(dout) - x_hat * mean(dout * x_hat)), in place over x - mean
         d = dx[part]
         d *= slope
-        xp.subtract(dout[part], d, out=d)
+        xp.subtract(grad[part], d, out=d)
         d -= offset
         d *= scale
 

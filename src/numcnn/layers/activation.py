@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import ConfigError
 from ..functional import activation as A
 from .base import Layer, backward_before_forward, check_input, register_layer
 
@@ -94,3 +95,20 @@ class Softmax(_Elementwise):
 
     def _df(self, dout, y):
         return A.softmax_backward(dout, y, axis=1)
+
+
+class FusesReLU:
+    """Mixin for a layer whose kernel can apply a ReLU to its own output, as it writes it:
+    the layer defines ``_forward(x, relu)``, and its backward then goes back through both.
+    Sequential runs such a layer and the ReLU right after it as one (see ``Layer.fuses``)."""
+
+    def forward(self, x):
+        return self._forward(x, relu=False)
+
+    def fuses(self, layer):
+        return type(layer) is ReLU
+
+    def forward_fused(self, x, layer):
+        if not self.fuses(layer):
+            raise ConfigError(f"{type(self).__name__} fuses a ReLU after it, not a {type(layer).__name__}")
+        return self._forward(x, relu=True)

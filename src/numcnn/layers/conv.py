@@ -8,12 +8,12 @@ from .. import init
 from ..errors import ConfigError
 from ..functional.conv import conv2d_backward, conv2d_forward
 from ..functional import pair
-from .activation import ReLU
+from .activation import FusesReLU
 from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
 
 
 @register_layer
-class Conv2d(Layer):
+class Conv2d(FusesReLU, Layer):
     """2-D convolution with PyTorch's arguments and parameter layout.
 
     weight: (out_channels, in_channels // groups, KH, KW), He-normal initialised
@@ -48,19 +48,8 @@ class Conv2d(Layer):
             self.params["bias"] = init.zeros((out_channels,), self.dtype)
         self._cache = None
 
-    def forward(self, x):
-        return self._forward(x, relu=False)
-
-    def fuses(self, layer):
-        """A ReLU right after: the kernel applies it to each output block while it is in cache."""
-        return type(layer) is ReLU
-
-    def forward_fused(self, x, layer):
-        if not self.fuses(layer):
-            raise ConfigError(f"Conv2d fuses a ReLU after it, not a {type(layer).__name__}")
-        return self._forward(x, relu=True)
-
     def _forward(self, x, relu):
+        """Convolve x; with relu, each output block takes max(., 0) too, while in cache."""
         x = check_input(x, "Conv2d", 4, self.in_channels)
         with errors_named("Conv2d"):
             out, self._cache = conv2d_forward(x, self.params["weight"], self.params.get("bias"), self.stride,

@@ -6,10 +6,11 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..functional.norm import batch_norm_backward, batch_norm_forward
+from .activation import FusesReLU
 from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
 
 
-class _BatchNorm(Layer):
+class _BatchNorm(FusesReLU, Layer):
     """Params weight (ones) and bias (zeros); buffers running_mean, running_var, num_batches_tracked.
 
     Train mode normalises with the batch statistics and updates the running ones; eval mode
@@ -38,7 +39,8 @@ class _BatchNorm(Layer):
         self._cache = None
         self.reduce = None
 
-    def forward(self, x):
+    def _forward(self, x, relu):
+        """Normalise x; with relu, each piece of the output takes max(., 0) too, while in cache."""
         name = type(self).__name__
         x = check_input(x, name, self.ranks, self.num_features)
         if self.training:
@@ -47,7 +49,7 @@ class _BatchNorm(Layer):
             out, self._cache, running = batch_norm_forward(
                 x, self.params["weight"], self.params["bias"], self.buffers["running_mean"],
                 self.buffers["running_var"], self.training, self.momentum, self.eps,
-                self.buffers["num_batches_tracked"], self.reduce)
+                self.buffers["num_batches_tracked"], self.reduce, relu)
         self.buffers["running_mean"], self.buffers["running_var"] = running
         return out
 
