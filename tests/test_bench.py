@@ -211,3 +211,14 @@ def test_a_step_counts_the_flops_of_every_conv_and_linear_however_it_runs():
     """SimpleConvNet's conv runs with its ReLU fused in: its multiply-adds count all the same."""
     per_sample = 30 * 24 * 24 * (1 * 5 * 5) + 100 * 4320 + 10 * 100  # conv, Linear, Linear
     assert workloads.net_flops(workloads.CASES["simpleconvnet"]) == 3 * 2 * per_sample * 100
+
+
+def test_the_fused_relu_benchmark_runs_and_reports_both_ways():
+    """benchmarks/fused_relu.py, in a process of its own as it is run (it sets the allocator and
+    the thread count); not a test of speed: tiny sizes, one round."""
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "fused_relu.py"
+    done = subprocess.run([sys.executable, str(script), "--rounds", "1", "--scale", "0.02", "--threads", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("apart: median") == done.stdout.count("fused: median") == 3, done.stdout
