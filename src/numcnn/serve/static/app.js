@@ -174,6 +174,9 @@ function setUpDrawing() {
   const end = async () => {
     if (!last) return;
     last = null;
+    // No prediction after the stroke: one sent now would take a newer ticket than the
+    // explanation and, answered first, have the explanation dropped as stale.
+    predictAgain = false;
     explain(await canvasBlob());
   };
   canvas.addEventListener("pointerup", end);
