@@ -369,7 +369,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     if bias is not None and plan_is_direct:
         out += bias.astype(dtype, copy=False)[:, None, None]
     if relu and plan_is_direct:
-        out = activation.relu(out)
+        activation.relu_(out)
     # The fused ReLU's gradient masks with its output, kept in the layout backward's gradient has.
     relu_out = None if not relu else out if plan_is_direct else out_cm
     return out, ConvCache(x_pad, x.shape, w_mat, weight.shape, win, groups, bias is not None, plan, relu_out)
