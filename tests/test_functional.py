@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numcnn import functional as F
+from numcnn.functional.layout import span
 from parity import (DTYPES, Kernel, assert_close, check_against_torch, conv_configs, dtypes, layer_args,
                     pool_configs, seeds, tied_values, window_configs)
 from reference import (avg_pool2d_backward_ref, avg_pool2d_ref, col2im_ref, conv2d_backward_ref, conv2d_ref,
@@ -512,6 +513,30 @@ def test_mse_matches_torch(shape, dtype, seed):
     pred, target = np.random.default_rng(seed).standard_normal(shape).astype(dtype), target.astype(dtype)
     assert_close("mse_loss", F.mse_loss(pred, target), TF.mse_loss(torch.from_numpy(pred), torch.from_numpy(target)),
                  dtype)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("batch", [3, 64], ids=["one piece", "pieces"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_of_a_view_with_gaps_is_that_of_its_dense_copy_and_leaves_it_be(batch, training, dtype):
+    """A convolution hands on a channel-major view whose rows carry extra columns; batch norm
+    computes on a dense copy of it, with the same results to the bit as from that copy, and
+    neither the view nor the memory in its gaps is written."""
+    rng = np.random.default_rng(8)
+    memory = rng.standard_normal((16, batch, 24, 27)).astype(dtype)  # (C, N, H, W + 3)
+    before = memory.copy()
+    x = memory.transpose(1, 0, 2, 3)[..., :24]
+    dense = np.array(x, order="K")
+    assert len(span(x)) > x.size  # it has gaps
+    weight, bias = rng.standard_normal(16).astype(dtype), rng.standard_normal(16).astype(dtype)
+    mean, var = rng.standard_normal(16).astype(dtype), rng.random(16).astype(dtype) + 0.5
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    got, got_cache, got_running = F.batch_norm_forward(x, weight, bias, mean, var, training)
+    want, want_cache, want_running = F.batch_norm_forward(dense, weight, bias, mean, var, training)
+    for a, b in zip([got, *got_running, *F.batch_norm_backward(dout, got_cache)],
+                    [want, *want_running, *F.batch_norm_backward(dout, want_cache)]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(memory, before)
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])

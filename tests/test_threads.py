@@ -37,7 +37,8 @@ def every_threaded_kernel(seed=0):
     wl = rng.standard_normal((64, 500), dtype=np.float32)
     out, cache = F.linear_forward(a, wl)
     results += [out, *F.linear_backward(np.ones_like(out), cache)[:2]]
-    big = rng.standard_normal((64, 16, 16, 16), dtype=np.float32)  # over threads.SMALL elements
+    # Over threads.SMALL elements, and 4 times threads.MIN_PIECE: batch norm's sums come in pieces.
+    big = rng.standard_normal((64, 16, 32, 32), dtype=np.float32)
     for forward, backward, args in ((F.max_pool2d_forward, F.max_pool2d_backward, (3, 2, 1)),
                                     (F.avg_pool2d_forward, F.avg_pool2d_backward, (3, 2, 1))):
         out, cache = forward(big, *args)
@@ -131,6 +132,17 @@ def test_run_chunks_nested_in_an_item_runs_serially_and_the_pool_is_used_again_a
 def test_split_cuts_evenly_and_never_empty():
     assert threads.split(10, 4) == [slice(0, 2), slice(2, 5), slice(5, 7), slice(7, 10)]
     assert threads.split(3, 8) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_summed_work_is_cut_by_its_size_alone_into_pieces_of_at_least_min_piece(restore_threads, count):
+    threads.set_num_threads(count)
+    assert threads.pieces(128, 2 * threads.MIN_PIECE - 1) == [slice(0, 128)]
+    assert threads.pieces(128, 3 * threads.MIN_PIECE) == threads.split(128, 3)
+    assert threads.pieces(128, 100 * threads.MIN_PIECE) == threads.split(128, threads.PIECES)
+    assert threads.pieces(3, 100 * threads.MIN_PIECE) == threads.split(3, 3)  # never an empty piece
+    assert threads.pieces(128) == threads.split(128, threads.PIECES)  # size unknown
+    assert threads.pieces(128, 100 * threads.MIN_PIECE, host=False) == [slice(0, 128)]  # a GPU: one launch
 
 
 @pytest.mark.parametrize("count", [1, 3])

@@ -34,6 +34,7 @@ ENV_VAR = "NUMCNN_NUM_THREADS"
 # 1 thread or 16. Element-wise passes take one piece per thread (each_share).
 PIECES = 8
 SMALL = 1 << 16  # elements: below this an elementwise pass stays in the calling thread
+MIN_PIECE = 1 << 18  # elements: the least a piece of summed work is given (see pieces)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -179,8 +180,14 @@ def _whole(size: int | None, host: bool) -> bool:
 
 
 def pieces(n: int, size: int | None = None, host: bool = True) -> list[slice]:
-    """PIECES slices of range(n) (a batch), or one slice of it all (see ``_whole``)."""
-    return [slice(0, n)] if _whole(size, host) else split(n, PIECES)
+    """Up to PIECES slices of range(n) (a batch), each touching at least MIN_PIECE of the size
+    elements where size is given, or one slice of it all (see ``_whole``).
+
+    Each piece costs a few NumPy calls of microseconds each and its sums, and a thread hand-off:
+    batch norm of 128x32x8x8 took 1.5 ms forward in 8 pieces on 2 threads, 0.8 in one."""
+    if _whole(size, host):
+        return [slice(0, n)]
+    return split(n, PIECES if size is None else max(1, min(PIECES, size // MIN_PIECE)))
 
 
 def each_share(fn: Callable[[slice], object], n: int, size: int | None = None, host: bool = True) -> None:

@@ -6,10 +6,13 @@ x (N, C) or (N, C, L) or (N, C, H, W).
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module, on_host
 from ..errors import ShapeError
 from ..threads import pieces, run_chunks
 from . import activation
+from .layout import span
 from .validate import check_float_array, check_same_device
 
 
@@ -51,6 +54,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     # is the one full-size array made: it holds x - mean until it is scaled, and backward
     # keeps x itself rather than a normalised copy (a fresh array costs a page fault per page).
     parts = pieces(len(x), x.size, on_host(xp))
+    x = _packed(x, parts)
     out = xp.empty_like(x)
     count = x.size // x.shape[1]
     if training:
@@ -99,6 +103,25 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     run_chunks(normalise, parts)
     relu_out = out if relu else None  # what the ReLU's gradient masks with
     return out, (x, mean, inv_std, w, training, axes, shape, count, reduce, relu_out), running
+
+
+def _packed(x, parts):
+    """x itself where its elements fill the memory they lie in (in any axis order), else a
+    dense copy in x's axis order, made piece by piece on numcnn's threads.
+
+    A convolution's output is a view whose rows carry a few extra columns: every pass over it
+    iterates rows W elements long, and batch norm reads x three times (twice forward, once
+    backward). One copy makes the other passes contiguous: forward and backward of batch
+    norm over a 128x32x8x8 convolution output took 1.2 and 1.5 ms, over a dense one 0.8 and 0.7.
+    """
+    if not on_host(get_array_module(x)):
+        return x
+    flat = span(x)
+    if flat is not None and len(flat) == x.size:
+        return x
+    dense = np.empty_like(x)  # x's axis order, no gaps
+    run_chunks(lambda part: np.copyto(dense[part], x[part]), parts)
+    return dense
 
 
 def _channel_dot(xp, a, b):
