@@ -7,7 +7,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from numcnn import functional as F
 from numcnn import threads
-from numcnn.functional.layout import empty_like_span, same_span, span
+from numcnn.functional.layout import SHORT_ROW_BYTES, copy_rows, empty_like_span, same_span, span
 
 
 def _base(shape=(6, 5, 7, 9), dtype=np.float32, seed=0):
@@ -55,6 +55,40 @@ def test_span_of_a_dense_view_covers_exactly_its_elements(name):
 @pytest.mark.parametrize("name", sorted(SPARSE))
 def test_span_refuses_sparse_overlapping_and_degenerate_views(name):
     assert span(SPARSE[name]()) is None
+
+
+@pytest.mark.parametrize("name", sorted(DENSE) + sorted(SPARSE))
+@pytest.mark.parametrize("into", ["dense", "rows of a wider buffer", "float64"])
+def test_copy_rows_writes_what_assignment_writes_and_nothing_else(name, into):
+    """Any source layout (short rows, long rows, strided, broadcast, reversed, empty) into a
+    dense array, into the interior rows of a wider one (as pad writes), or with a dtype cast."""
+    src = (DENSE if name in DENSE else SPARSE)[name]()
+    if into == "rows of a wider buffer":
+        memory = np.full(src.shape[:-1] + (src.shape[-1] + 3,) if src.ndim else (), -7.0, src.dtype)
+        dst = memory[..., 1:1 + src.shape[-1]] if src.ndim else memory
+    else:
+        memory = dst = np.full(src.shape, -7.0, np.float64 if into == "float64" else src.dtype)
+    before = memory.copy()
+    copy_rows(dst, src)
+    want = before.copy()
+    (want[..., 1:1 + src.shape[-1]] if into == "rows of a wider buffer" and src.ndim else want)[...] = src
+    np.testing.assert_array_equal(memory, want)
+
+
+def test_copy_rows_moves_short_rows_as_blocks_and_long_rows_as_elements(monkeypatch):
+    """Which way a copy went, seen from np.copyto's arguments: records for rows up to
+    SHORT_ROW_BYTES, the arrays themselves beyond (where NumPy's own copy is faster)."""
+    seen = []
+    real = np.copyto
+    monkeypatch.setattr(np, "copyto", lambda dst, src, **kw: (seen.append(dst.dtype.kind), real(dst, src, **kw)))
+    short = SHORT_ROW_BYTES // 4
+    for width, kind in ((short, "V"), (short + 1, "f")):
+        memory = _base((3, 4, 5, width + 1))
+        src = memory[..., :width]
+        dst = np.empty(src.shape, np.float32)
+        seen.clear()
+        copy_rows(dst, src)
+        assert np.array_equal(dst, src) and seen == ([kind] if kind == "V" else [])
 
 
 def test_same_span_needs_equal_strides():

@@ -46,6 +46,7 @@ from ..errors import ConfigError, ShapeError
 from ..threads import PIECES, run_chunks
 from . import activation
 from .validate import check_float_array, check_same_device
+from .layout import copy_rows
 from .window import Window, make_window, pad, padded_shape, unpad
 
 COL_BUDGET_BYTES = 8 * 2**20
@@ -191,7 +192,7 @@ class _WidePlan(_Plan):
         xp = get_array_module(dout)
         n, f = dout.shape[:2]
         wide = xp.zeros((n, f, self.win.oh, self.wp), dtype=dout.dtype)
-        wide[..., :self.win.ow] = dout
+        copy_rows(wide[..., :self.win.ow], dout)
         return wide.reshape(n, f, self.length)
 
     def widen_t(self, dout):

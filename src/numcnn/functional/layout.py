@@ -14,6 +14,9 @@ from numpy.lib.stride_tricks import as_strided
 
 # Above this fraction of gap elements, a pass over the span does too much extra work.
 MAX_GAP = 0.25
+# copy_rows moves rows up to this long as blocks of bytes: 8-32 float32 elements 2-3.5x faster
+# than NumPy's strided copy; 72 and more slower.
+SHORT_ROW_BYTES = 256
 
 
 def span(x):
@@ -55,3 +58,22 @@ def same_span(a, b):
         return None, None
     fa, fb = span(a), span(b)
     return (fa, fb) if fa is not None and fb is not None else (None, None)
+
+
+def copy_rows(dst, src) -> None:
+    """dst[...] = src; short contiguous rows (the last axis) are moved as blocks of bytes.
+
+    dst, src: (..., W) of one shape and dtype, any strides on the other axes. NumPy copies a
+    strided array row by row, and a short row costs about as much as a long one: a 128x32x8x8
+    view whose rows are 9 apart took 260 us. Seen as one W-element record per row, it takes
+    75 us (128x8x32x32: 310 against 140). Rows longer than SHORT_ROW_BYTES copy faster as they
+    are, and so do other arrays (a CuPy one, a strided last axis).
+    """
+    if (isinstance(dst, np.ndarray) and isinstance(src, np.ndarray) and dst.ndim and dst.size > 1
+            and dst.dtype == src.dtype and dst.shape == src.shape
+            and dst.strides[-1] == src.strides[-1] == dst.itemsize
+            and dst.shape[-1] * dst.itemsize <= SHORT_ROW_BYTES):
+        row = np.dtype((np.void, dst.shape[-1] * dst.itemsize))
+        np.copyto(dst.view(row), src.view(row))
+    else:
+        dst[...] = src

@@ -12,7 +12,7 @@ from ..backend import get_array_module, on_host
 from ..errors import ShapeError
 from ..threads import pieces, run_chunks
 from . import activation
-from .layout import span
+from .layout import copy_rows, span
 from .validate import check_float_array, check_same_device
 
 
@@ -120,7 +120,7 @@ def _packed(x, parts):
     if flat is not None and len(flat) == x.size:
         return x
     dense = np.empty_like(x)  # x's axis order, no gaps
-    run_chunks(lambda part: np.copyto(dense[part], x[part]), parts)
+    run_chunks(lambda part: copy_rows(dense[part], x[part]), parts)
     return dense
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..errors import ConfigError, ShapeError
+from .layout import copy_rows
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
@@ -124,7 +125,7 @@ def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0, out=
     out[..., top + h:, :] = value
     out[..., top:top + h, :left] = value
     out[..., top:top + h, left + w:] = value
-    out[..., top:top + h, left:left + w] = x
+    copy_rows(out[..., top:top + h, left:left + w], x)
     return out
 
 
