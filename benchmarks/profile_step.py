@@ -2,10 +2,12 @@
 
     python benchmarks/profile_step.py DeepConvNet            # or ResBlock, SimpleConvNet
     python benchmarks/profile_step.py ResBlock --threads 1 --steps 20
+    python benchmarks/profile_step.py CifarResNet            # zoo.cifar_resnet, batch 128, 3x32x32
 
 The step is the bench's (``numcnn bench --only NAME``): the same network, batch and seeded
-inputs, forward, loss, backward and Adam. numcnn's side times every leaf layer's forward and
-backward in the training loop; PyTorch's comes from ``torch.profiler`` on its own step, run in
+inputs, forward, loss, backward and Adam. CifarResNet (ResNet-20 at width 8, the zoo's
+cifar-resnet) is profiled here only; it has no row in the bench's table. numcnn's side times
+every leaf layer's forward and backward in the training loop; PyTorch's comes from ``torch.profiler`` on its own step, run in
 a separate process so the two thread pools never meet. numcnn's process keeps freed memory
 (``numcnn.allocator``) as ``numcnn bench`` has it; PyTorch's too with --same-malloc. Both report wall time per step on the
 calling thread, in ms, the median step for the total and the mean over steps for each kind.
@@ -28,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from numcnn import threads  # noqa: E402 - after the path is set
 from numcnn.allocator import keep_freed_memory  # noqa: E402
 from numcnn.bench.runners import NumcnnTrainer, TorchTrainer, import_torch  # noqa: E402
-from numcnn.bench.workloads import CASES, NETWORKS, net_inputs  # noqa: E402
+from numcnn.bench.workloads import CASES, NETWORKS, PROFILE_CASES, net_inputs  # noqa: E402
 
 KINDS = ("conv forward", "conv backward", "relu", "pooling", "batch norm", "rest")
 # torch op name (a prefix of it) -> kind; every other op's self time goes to "rest".
@@ -110,14 +112,14 @@ def profile_torch(case, steps: int, warmup: int, n_threads: int) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("network", choices=["SimpleConvNet", "DeepConvNet", "ResBlock"])
+    parser.add_argument("network", choices=["SimpleConvNet", "DeepConvNet", "ResBlock", "CifarResNet"])
     parser.add_argument("--threads", type=int, default=threads.available_cores())
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--same-malloc", action="store_true", help="PyTorch's process keeps freed memory too")
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    case = CASES[args.network.lower()]
+    case = {**CASES, **PROFILE_CASES}[args.network.lower()]
     if not args.torch_only or args.same_malloc:  # numcnn's process, as numcnn bench has it
         keep_freed_memory()
     if args.torch_only:  # the child process: PyTorch's side, as JSON on stdout

@@ -79,6 +79,18 @@ def test_residual_block_matches_torch():
     assert check.compare(outputs, check.TOL_NET["float64"]) == {}
 
 
+def test_the_profiled_cifar_resnet_step_matches_torch():
+    """benchmarks/profile_step.py CifarResNet times the zoo's cifar-resnet against its torch
+    translation: the two compute the same gradients (every conv, BN and the Linear)."""
+    torch = pytest.importorskip("torch")
+    case = workloads.quick(workloads.PROFILE_CASES["cifarresnet"])
+    x, y = workloads.net_inputs(case, np.float64)
+    outputs = {impl: [np.asarray(a) for a in runners.TRAINERS[impl](workloads.build_net(case, np.float64), lib)
+                      .gradients(x, y)] for impl, lib in (("numcnn", None), ("torch", torch))}
+    assert len(outputs["numcnn"]) == 1 + 21 + 2 * 21 + 2  # logits; 21 convs, 21 BN pairs, Linear pair
+    assert check.compare(outputs, check.TOL_NET["float64"]) == {}
+
+
 def test_wrong_kernel_is_flagged(capsys, tmp_path, monkeypatch):
     broken_worker(tmp_path, monkeypatch, """
         real = runners.conv2d_forward

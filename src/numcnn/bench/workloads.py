@@ -86,6 +86,7 @@ NETWORKS = {
     "simple_convnet": lambda shape: zoo.simple_convnet(in_channels=shape[0], input_size=shape[1]),
     "deep_convnet": lambda shape: zoo.deep_convnet(in_channels=shape[0], input_size=shape[1]),
     "residual_block": lambda shape: residual_block(channels=shape[0], side=shape[1]),
+    "cifar_resnet": lambda shape: zoo.cifar_resnet(in_channels=shape[0], input_size=shape[1]),
 }
 
 LAYER_CASES = [
@@ -105,6 +106,8 @@ NET_CASES = [
     NetCase("ResBlock", "residual_block", 128, (32, 32, 32), in_textbook=False),
 ]
 CASES = {case.name.lower(): case for case in LAYER_CASES + NET_CASES}
+# Profiled (benchmarks/profile_step.py), not in the bench's table: ResNet-20 at width 8.
+PROFILE_CASES = {"cifarresnet": NetCase("CifarResNet", "cifar_resnet", 128, (3, 32, 32), in_textbook=False)}
 EPOCH_CASE = CASES["simpleconvnet"]                                   # --epoch
 MEMORY_CASE = NetCase("DeepConvNet", "deep_convnet", 256, (1, 28, 28))  # --memory
 

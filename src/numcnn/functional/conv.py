@@ -45,8 +45,8 @@ from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
 from ..threads import PIECES, run_chunks
 from . import activation
-from .validate import check_float_array, check_same_device
 from .layout import copy_rows
+from .validate import check_float_array, check_same_device
 from .window import Window, make_window, pad, padded_shape, unpad
 
 # Per chunk, per thread. The ResBlock's step (32 channels, 32x32, batch 128) took 10-15% less

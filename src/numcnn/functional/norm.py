@@ -52,7 +52,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     # The batch goes in pieces on numcnn's threads; the per-channel sums of the pieces are
     # added in a fixed order, so the result does not depend on the thread count. The output
     # is the one full-size array made: it holds x - mean until it is scaled, and backward
-    # keeps x itself rather than a normalised copy (a fresh array costs a page fault per page).
+    # keeps x itself (or its dense copy, see _packed) rather than a normalised copy (a fresh
+    # array costs a page fault per page).
     parts = pieces(len(x), x.size, on_host(xp))
     x = _packed(x, parts)
     out = xp.empty_like(x)
