@@ -197,7 +197,7 @@ def each_share(fn: Callable[[slice], object], n: int, size: int | None = None, h
     ``pieces`` cuts (those are for work whose pieces are summed):
     every NumPy call costs microseconds of its own, which on small layers was most of the time
     (a 2x2 max pool of 100x64x8x8 took 1.9 ms in 8 pieces on 2 threads, 0.9 ms in 2)."""
-    if _whole(size, host):
+    if _whole(size, host) or getattr(_in_pool, "active", False):  # in a pool thread: serial anyway
         fn(slice(0, n))
     else:
         run_chunks(fn, split(n, _threads))

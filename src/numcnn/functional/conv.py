@@ -40,6 +40,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
@@ -58,6 +59,19 @@ DEVICE_COL_BUDGET_BYTES = 512 * 2**20
 
 def _budget(xp) -> int:
     return COL_BUDGET_BYTES if on_host(xp) else DEVICE_COL_BUDGET_BYTES
+
+
+class _TapGrid(NamedTuple):
+    """Where each kernel tap reads in a flattened image: tap (i, j) at base + i*step_i + j*step_j."""
+    base: int
+    step_i: int
+    step_j: int
+    kh: int
+    kw: int
+
+    def offsets(self) -> list[int]:
+        """The KH*KW flat offsets, row-major over (i, j)."""
+        return [self.base + i * self.step_i + j * self.step_j for i in range(self.kh) for j in range(self.kw)]
 
 
 class _Plan:
@@ -82,11 +96,17 @@ class _Plan:
 
     def columns(self, x_pad):
         """x_pad (nb, C, Hp, Wp) -> (C*KH*KW, nb*L)."""
+        xp = get_array_module(x_pad)
         nb, c = x_pad.shape[:2]
         w = self.win
-        col = get_array_module(x_pad).empty((c, w.kh, w.kw, nb, w.oh, w.ow), dtype=x_pad.dtype)
-        for i, j, rows, cols in w.offsets():
-            col[:, i, j] = x_pad[:, :, rows, cols].transpose(1, 0, 2, 3)
+        col = xp.empty((c, w.kh, w.kw, nb, w.oh, w.ow), dtype=x_pad.dtype)
+        if on_host(xp):  # all taps in one copy, as _WidePlan's columns
+            sb, sc, sh, sw = x_pad.strides
+            col[...] = as_strided(x_pad, shape=col.shape, writeable=False,
+                                  strides=(sc, w.dh * sh, w.dw * sw, sb, w.sh * sh, w.sw * sw))
+        else:
+            for i, j, rows, cols in w.offsets():
+                col[:, i, j] = x_pad[:, :, rows, cols].transpose(1, 0, 2, 3)
         return col.reshape(c * w.kh * w.kw, nb * self.length)
 
     def fold(self, dcol, out):
@@ -151,28 +171,40 @@ class _WidePlan(_Plan):
         self.pads = (top, bottom + self.extra_row, left, right)
         self.padded_shape = (n, c, hp + self.extra_row, wp)
         self.length = win.oh * wp
-        self.offsets = [i * win.dh * wp + j * win.dw for i in range(win.kh) for j in range(win.kw)]
+        # Tap (i, j) reads from flat index base + i*step_i + j*step_j on: forward's columns from
+        # the input at i*DH*Wp + j*DW, the input gradient's from the output gradient, reversed.
+        self.taps = _TapGrid(0, win.dh * wp, win.dw, win.kh, win.kw)
+        self.offsets = self.taps.offsets()
         self.flat_size = (hp + self.extra_row) * wp
         self.left = left
         self.dx_length = self.height * wp
         # Gradient columns read dout shifted back by each tap's offset, hence the reversed
         # offsets; the source starts at q0 = top*Wp, so dout itself starts offsets[-1] - q0 in.
-        self.grad_offsets = [self.offsets[-1] - o for o in self.offsets]
+        self.grad_taps = _TapGrid(self.offsets[-1], -win.dh * wp, -win.dw, win.kh, win.kw)
         self.grad_shift = self.offsets[-1] - top * wp
 
     @staticmethod
-    def _flat_columns(flat, offsets, length):
-        """flat (nb, C, S) -> (C*len(offsets), nb*length), row (c, t) = flat[:, c, o_t:o_t+length]."""
+    def _flat_columns(flat, taps: "_TapGrid", length):
+        """flat (nb, C, S) -> (C*KH*KW, nb*length): row (c, t) = flat[:, c, o_t:o_t+length],
+        o_t the flat offset of tap t (``taps``)."""
         xp = get_array_module(flat)
         nb, c = flat.shape[:2]
-        col = xp.empty((c, len(offsets), nb, length), dtype=flat.dtype)
-        for t, offset in enumerate(offsets):
-            col[:, t] = flat[:, :, offset:offset + length].transpose(1, 0, 2)
-        return col.reshape(c * len(offsets), nb * length)
+        col = xp.empty((c, taps.kh, taps.kw, nb, length), dtype=flat.dtype)
+        if on_host(xp):
+            # All taps in ONE copy, from a view with an axis per kernel row and column: each
+            # NumPy call costs the GIL twice, and the pool's threads queue for it.
+            sb, sc, sl = flat.strides
+            view = as_strided(flat[:, :, taps.base:], shape=col.shape,
+                              strides=(sc, taps.step_i * sl, taps.step_j * sl, sb, sl), writeable=False)
+            col[...] = view
+        else:
+            for t, offset in enumerate(taps.offsets()):
+                col[:, t // taps.kw, t % taps.kw] = flat[:, :, offset:offset + length].transpose(1, 0, 2)
+        return col.reshape(c * taps.kh * taps.kw, nb * length)
 
     def columns(self, x_pad):
         nb, c = x_pad.shape[:2]
-        return self._flat_columns(x_pad.reshape(nb, c, -1), self.offsets, self.length)
+        return self._flat_columns(x_pad.reshape(nb, c, -1), self.taps, self.length)
 
     def fold(self, dcol, out):
         nb, c = out.shape[:2]
@@ -218,7 +250,7 @@ class _WidePlan(_Plan):
 
     def grad_columns(self, src):
         """Columns of the gradient source, (F*KH*KW, nb*dx_length), for the input-gradient GEMM."""
-        return self._flat_columns(src, self.grad_offsets, self.dx_length)
+        return self._flat_columns(src, self.grad_taps, self.dx_length)
 
     def input_rows(self, x_pad):
         """x_pad (nb, C, Hp, Wp) -> (C, nb*dx_length): the input's own rows, padding columns
