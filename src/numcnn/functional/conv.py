@@ -48,7 +48,7 @@ from ..threads import PIECES, run_chunks
 from . import activation
 from .layout import copy_rows
 from .validate import check_float_array, check_same_device
-from .window import Window, make_window, pad, padded_shape, unpad
+from .window import Window, fill_border, interior, make_window, pad, padded_shape, unpad
 
 # Per chunk, per thread. The ResBlock's step (32 channels, 32x32, batch 128) took 10-15% less
 # time at 3-6 MiB than at 8 (three samples a chunk instead of six) on 2 cores sharing 32 MiB of
@@ -380,8 +380,11 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     else:
         plan_is_direct = False
         plan = _WidePlan(x.shape, win) if (win.sh, win.sw) == (1, 1) else _Plan(x.shape, win)
-        # Each chunk pads its own samples on its thread, just before their columns read them.
+        # Each chunk copies its own samples into the padded buffer on its thread, just before
+        # their columns read them; the border is filled here, once for the whole batch.
         x_pad = xp.empty(plan.padded_shape, dtype=dtype) if any(plan.pads) else x
+        if x_pad is not x:
+            fill_border(x_pad, plan.pads)
         # The GEMM yields channel-major (F, nb*L) blocks. They are assembled as (F, N, L) and
         # handed on as an NCHW *view* of that buffer: transposing to NCHW memory would copy the
         # whole output, and every later layer reads any strides anyway.
@@ -392,7 +395,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
             """This chunk's GEMM, straight into its block of the output, and its bias."""
             nb = part.stop - part.start
             if x_pad is not x:
-                plan.pad(x[part], out=x_pad[part])
+                copy_rows(interior(x_pad[part], plan.pads), x[part])
             col = plan.columns(x_pad[part]).reshape(groups, cg * kh * kw, nb * plan.length)
             block = out_cm[:, part].reshape(f, nb * plan.length)  # a view: rows nb*L long
             xp.matmul(w_mat, col, out=block.reshape(groups, f // groups, nb * plan.length))

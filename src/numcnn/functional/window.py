@@ -115,22 +115,36 @@ def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0, out=
     Written by hand because np.pad is several times slower on these shapes.
     """
     xp = get_array_module(x)
-    top, bottom, left, right = pads
-    if not (top or bottom or left or right):
+    if not any(pads):
         return x
-    h, w = x.shape[-2:]
     if out is None:
         out = xp.empty(padded_shape(x.shape, pads), dtype=x.dtype)
-    out[..., :top, :] = value
-    out[..., top + h:, :] = value
-    out[..., top:top + h, :left] = value
-    out[..., top:top + h, left + w:] = value
-    copy_rows(out[..., top:top + h, left:left + w], x)
+    fill_border(out, pads, value)
+    copy_rows(interior(out, pads), x)
     return out
+
+
+def fill_border(out, pads: tuple[int, int, int, int], value: float = 0.0) -> None:
+    """Set what ``pad`` adds around out's interior to value. out: (..., Hp, Wp), in place.
+
+    With ``interior`` it splits ``pad`` in two: a kernel that fills a whole padded batch's
+    border once can copy each chunk's samples into it with one call.
+    """
+    top, bottom, left, right = pads
+    hp, wp = out.shape[-2:]
+    out[..., :top, :] = value
+    out[..., hp - bottom:, :] = value
+    out[..., top:hp - bottom, :left] = value
+    out[..., top:hp - bottom, wp - right:] = value
+
+
+def interior(out, pads: tuple[int, int, int, int]):
+    """The view of a padded out (..., Hp, Wp) that ``pad`` copies x into: (..., H, W)."""
+    top, bottom, left, right = pads
+    hp, wp = out.shape[-2:]
+    return out[..., top:hp - bottom, left:wp - right]
 
 
 def unpad(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     """Crop what ``pad`` added: (..., Hp, Wp) -> (..., H, W), as a view."""
-    top, bottom, left, right = pads
-    hp, wp = x.shape[-2:]
-    return x[..., top:hp - bottom, left:wp - right]
+    return interior(x, pads)
