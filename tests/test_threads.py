@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_info
 import numcnn as nc
 from numcnn import functional as F
 from numcnn import threads
+from numcnn.functional import conv
 from numcnn.errors import ConfigError
 
 
@@ -27,10 +28,12 @@ def restore_threads():
 
 def every_threaded_kernel(seed=0):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((37, 8, 12, 12), dtype=np.float32)
-    w = rng.standard_normal((16, 8, 3, 3), dtype=np.float32)
+    # Columns of 22 MB at stride 1 and 5 MB at stride 2: the batch is cut into chunks either way.
+    x = rng.standard_normal((64, 16, 24, 24), dtype=np.float32)
+    w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)
     results = []
-    for stride in (1, 2):
+    for stride, col_bytes in ((1, 16 * 9 * 24 * 25 * 4), (2, 16 * 9 * 12 * 12 * 4)):
+        assert len(conv._chunks(len(x), col_bytes)) > 1
         out, cache = F.conv2d_forward(x, w, None, stride, 1)
         results += [out, *F.conv2d_backward(np.ones_like(out), cache)[:2]]
     a = rng.standard_normal((300, 500), dtype=np.float32)
