@@ -180,11 +180,15 @@ def test_conv2d_weight_gradients_do_not_depend_on_input_grad_at_any_chunking(bud
     np.testing.assert_array_equal(dbias_only, dbias)
 
 
-@pytest.mark.parametrize("n, per_sample", [(100, 29_000), (100, 83_000), (100, 166_000), (37, 45_000),
-                                           (128, 1_200_000), (3, 2**21), (1, 10), (1000, 1)])
-def test_conv_chunks_are_a_power_of_two_of_at_least_the_minimum_under_the_budget(n, per_sample):
+@pytest.mark.parametrize("n, per_sample, out", [(100, 29_000, 0), (100, 29_000, 52_000), (100, 83_000, 18_000),
+                                                (100, 166_000, 0), (37, 45_000, 0), (128, 1_200_000, 0),
+                                                (3, 2**21, 0), (1, 10, 0), (1000, 1, 3)])
+def test_conv_chunks_are_a_power_of_two_of_at_least_the_minimum_under_the_budget(n, per_sample, out):
+    """Columns (per_sample bytes a sample) under the budget; as many chunks as carry MIN_CHUNK_BYTES
+    of columns or of output (out bytes a sample), the larger, as a power of two up to PIECES."""
     conv = importlib.import_module("numcnn.functional.conv")
-    chunks = conv._chunks(n, per_sample)
+    chunks = conv._chunks(n, per_sample, np, out)
+    work = max(per_sample, out)
     sizes = [part.stop - part.start for part in chunks]
     assert chunks[0].start == 0 and chunks[-1].stop == n and all(
         a.stop == b.start for a, b in zip(chunks, chunks[1:]))  # the batch, in order, once
@@ -193,8 +197,8 @@ def test_conv_chunks_are_a_power_of_two_of_at_least_the_minimum_under_the_budget
         count = len(chunks)
         assert count & (count - 1) == 0 and count <= conv.PIECES
         assert max(sizes) - min(sizes) <= 1
-        assert count == 1 or min(sizes) * per_sample >= conv.MIN_CHUNK_BYTES - per_sample
-        assert count == conv.PIECES or n * per_sample < 2 * count * conv.MIN_CHUNK_BYTES or count == n
+        assert count == 1 or min(sizes) * work >= conv.MIN_CHUNK_BYTES - work
+        assert count == conv.PIECES or n * work < 2 * count * conv.MIN_CHUNK_BYTES or count == n
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

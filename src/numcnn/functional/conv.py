@@ -311,11 +311,11 @@ class ConvCache(NamedTuple):
     relu_out: Any         # the fused ReLU's output, in the layout backward's gradient has; or None
 
 
-def _chunks(n: int, bytes_per_sample: int, xp=np):
-    """Batch slices whose column buffers each stay under the budget (``_budget(xp)``), and on
-    the CPU up to PIECES of them, so that many threads all have work: as many as give each
-    chunk MIN_CHUNK_BYTES of columns, rounded down to a power of two (an even share on 2, 4
-    or 8 threads).
+def _chunks(n: int, bytes_per_sample: int, xp=np, out_bytes_per_sample: int = 0):
+    """Batch slices whose column buffers (bytes_per_sample a sample) each stay under the
+    budget (``_budget(xp)``), and on the CPU up to PIECES of them, so that many threads all
+    have work: as many as give each chunk MIN_CHUNK_BYTES of columns or of output (the larger),
+    rounded down to a power of two (an even share on 2, 4 or 8 threads).
 
     The cut depends on the shapes alone, never on the thread count: the same chunks are
     summed in the same order with one thread or sixteen, so results are bit-identical.
@@ -323,7 +323,8 @@ def _chunks(n: int, bytes_per_sample: int, xp=np):
     per_sample = max(1, bytes_per_sample)
     count = -(-n // max(1, _budget(xp) // per_sample))
     if on_host(xp):
-        wanted = max(1, min(PIECES, n * per_sample // MIN_CHUNK_BYTES))
+        work = max(per_sample, out_bytes_per_sample)
+        wanted = max(1, min(PIECES, n * work // MIN_CHUNK_BYTES))
         count = max(count, 1 << (wanted.bit_length() - 1))
     return split(n, count)
 
@@ -415,7 +416,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
                 block += b  # while the block is still in cache
             if relu:
                 activation.relu_(block)
-        run_chunks(into_output, _chunks(n, c * kh * kw * plan.length * x.itemsize, xp))
+        per_sample = plan.length * x.itemsize  # columns c*kh*kw of these a sample, output f
+        run_chunks(into_output, _chunks(n, c * kh * kw * per_sample, xp, f * per_sample))
         out = plan.narrow(out_cm.transpose(1, 0, 2))
     if bias is not None and plan_is_direct:
         out += bias.astype(dtype, copy=False)[:, None, None]
@@ -507,9 +509,10 @@ def conv2d_backward(dout, cache, input_grad=True):
         return dw_share, db_share
 
     # The chunks do not depend on input_grad: dW sums the same shares in the same order either way.
-    # Per sample, the columns a chunk builds: the gradient's and the input's rows, or the input's.
+    # Per sample, the columns a chunk builds: the gradient's and the input's rows, or the input's;
+    # and its share of the (widened) gradient.
     per_sample = (f * kh * kw + c) * plan.dx_length if correlation else c * kh * kw * plan.length
-    shares = run_chunks(chunk_grads, _chunks(n, per_sample * x_pad.itemsize, xp))
+    shares = run_chunks(chunk_grads, _chunks(n, per_sample * x_pad.itemsize, xp, f * plan.length * x_pad.itemsize))
     dw_t, db = shares[0]
     for dw_share, db_share in shares[1:]:  # in chunk order, whatever the thread count
         dw_t += dw_share
