@@ -11,17 +11,20 @@ textbook's in four ways, each paying for itself in the benchmark:
 
 * Stride 1 uses "wide rows": output rows are computed Wp (padded width) pixels long and the
   extra columns are dropped, so every kernel tap's patch is ONE contiguous slice of the
-  flattened padded image; im2col becomes KH*KW block copies (``_WidePlan``).
+  flattened padded image; im2col becomes one copy from a strided view with an axis per kernel
+  row and column (``_WidePlan``).
 * The output stays channel-major, (F, N, L), and is handed on as an NCHW *view*; no output
   transpose is ever made. Later layers read any strides.
 * The batch goes in chunks whose column buffer stays under ``COL_BUDGET_BYTES``: small enough
   to still be in cache when the GEMM reads it, and memory stays bounded at any batch size.
-  On a GPU (CuPy arrays) there is no cache to fit and every launch costs: the budget is
-  ``DEVICE_COL_BUDGET_BYTES``, one chunk for any usual batch.
+  A batch within the budget is still cut for threads, but only into chunks worth their Python
+  and GIL hand-offs (``MIN_CHUNK_BYTES``). On a GPU (CuPy arrays) there is no cache to fit and
+  every launch costs: the budget is ``DEVICE_COL_BUDGET_BYTES``, one chunk for any usual batch.
   Backward rebuilds columns chunk by chunk rather than keeping them (KH*KW times the input).
   Every other pass over the batch happens per chunk too, on the chunk's thread while its data
-  is in cache: padding, the bias, the GEMM written straight into its block of the output,
-  dout's widening and its sum for the bias gradient.
+  is in cache: the copy into the padded buffer (its border is filled once), the columns, the
+  GEMM written straight into its block of the output, the bias, dout's widening and its sum
+  for the bias gradient.
 * The input gradient is, for stride 1, itself a correlation of the gradient with W^T, a GEMM
   with a long reduction instead of a thin GEMM plus col2im scatter-adds, over the input's own
   rows only (``_correlation_pays`` says where it pays). The weight gradient then comes from the
@@ -416,8 +419,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
                 block += b  # while the block is still in cache
             if relu:
                 activation.relu_(block)
-        per_sample = plan.length * x.itemsize  # columns c*kh*kw of these a sample, output f
-        run_chunks(into_output, _chunks(n, c * kh * kw * per_sample, xp, f * per_sample))
+        row = plan.length * x.itemsize  # one sample's row of columns (c*kh*kw rows) or of output (f)
+        run_chunks(into_output, _chunks(n, c * kh * kw * row, xp, f * row))
         out = plan.narrow(out_cm.transpose(1, 0, 2))
     if bias is not None and plan_is_direct:
         out += bias.astype(dtype, copy=False)[:, None, None]
