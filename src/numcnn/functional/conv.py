@@ -100,9 +100,9 @@ class _Plan:
         self.padded_shape = padded_shape(x_shape, win.pads)
         self.length = win.oh * win.ow
 
-    def pad(self, x, out=None):
-        """x (N, C, H, W) -> (N, C, Hp, Wp), into out if given; x itself if no padding."""
-        return pad(x, self.pads, out=out)
+    def pad(self, x):
+        """x (N, C, H, W) -> (N, C, Hp, Wp); x itself if no padding."""
+        return pad(x, self.pads)
 
     def columns(self, x_pad):
         """x_pad (nb, C, Hp, Wp) -> (C*KH*KW, nb*L)."""

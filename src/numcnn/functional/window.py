@@ -107,18 +107,16 @@ def padded_shape(x_shape: tuple[int, ...], pads: tuple[int, int, int, int]) -> t
     return (*x_shape[:-2], x_shape[-2] + top + bottom, x_shape[-1] + left + right)
 
 
-def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0, out=None) -> np.ndarray:
+def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
     """Pad the last two axes of x; returns x itself when there is nothing to pad.
 
-    x: (..., H, W) -> (..., H + PT + PB, W + PL + PR), written into out when given (an
-    array of that shape, e.g. one batch chunk of a larger padded buffer).
-    Written by hand because np.pad is several times slower on these shapes.
+    x: (..., H, W) -> (..., H + PT + PB, W + PL + PR). Written by hand because np.pad is
+    several times slower on these shapes.
     """
     xp = get_array_module(x)
     if not any(pads):
         return x
-    if out is None:
-        out = xp.empty(padded_shape(x.shape, pads), dtype=x.dtype)
+    out = xp.empty(padded_shape(x.shape, pads), dtype=x.dtype)
     fill_border(out, pads, value)
     copy_rows(interior(out, pads), x)
     return out
