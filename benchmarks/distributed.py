@@ -11,12 +11,13 @@ of the step (on rank 0; it includes waiting for a slower rank) and the bare all-
 """
 
 import json
+import os
 import sys
 import time
 
 import numpy as np
 
-from numcnn import distributed, optim, threads, zoo
+from numcnn import distributed, optim, runtime, zoo
 
 SHAPES = {"simple-convnet": (1, 28, 28), "fashion-net": (1, 28, 28), "cifar-resnet": (3, 32, 32)}
 
@@ -34,7 +35,7 @@ def bare_allreduce(comm, size: int, repeats: int) -> float:
 
 
 def main(name: str, batch_size: int = 120, steps: int = 10) -> None:
-    threads.configure_from_env(default=1)
+    runtime.configure(threads=runtime.parse_threads(os.environ.get(runtime.ENV_VAR, 1)))
     comm = distributed.Comm()
     shape = SHAPES[name]
     rng = np.random.default_rng(0)
@@ -52,7 +53,7 @@ def main(name: str, batch_size: int = 120, steps: int = 10) -> None:
     latency = bare_allreduce(comm, 2, 200)
     if comm.rank == 0:
         print(json.dumps({
-            "model": name, "params": params, "processes": comm.size, "threads": threads.get_num_threads(),
+            "model": name, "params": params, "processes": comm.size, "threads": runtime.get_num_threads(),
             "batch": batch_size, "images_per_s": round(n / elapsed, 1), "step_s": round(elapsed / steps, 4),
             "allreduce_share": round(trainer.allreduce.seconds / elapsed, 4),
             "bare_allreduce_model_s": round(model_time, 6), "bare_allreduce_8B_s": round(latency, 6)}))

@@ -22,8 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from numcnn import threads  # noqa: E402 - after the path is set
-from numcnn.allocator import keep_freed_memory  # noqa: E402
+from numcnn import runtime  # noqa: E402 - after the path is set
 from numcnn.functional import (batch_norm_backward, batch_norm_forward, conv2d_backward,  # noqa: E402
                                conv2d_forward, relu, relu_backward)
 from numcnn.functional.activation import relu_  # noqa: E402
@@ -87,19 +86,18 @@ def resblock_pairs(batch: int, rng):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=threads.available_cores())
+    parser.add_argument("--threads", type=int, help="default: the library's own")
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--scale", type=float, default=1.0, help="batch sizes times this (a smoke test)")
     args = parser.parse_args(argv)
-    keep_freed_memory()
-    threads.set_num_threads(args.threads)
+    runtime.configure(threads=args.threads)  # None: the library's default
     rng = np.random.default_rng(0)
     deep_batch, res_batch = max(1, round(100 * args.scale)), max(2, round(128 * args.scale))
     norm, residual = resblock_pairs(res_batch, rng)
     cases = {f"DeepConvNet's six conv+ReLU pairs, batch {deep_batch}": conv_pairs(deep_batch, rng),
              f"ResBlock's batch norm + ReLU, batch {res_batch}": norm,
              f"ResBlock's residual sum + ReLU, batch {res_batch}": residual}
-    print(f"float32, {args.threads} threads, {args.rounds} rounds, ms per forward+backward:")
+    print(f"float32, {runtime.get_num_threads()} threads, {args.rounds} rounds, ms per forward+backward:")
     for name, (apart, fused) in cases.items():
         times = {"apart": [], "fused": []}
         for _ in range(args.rounds):

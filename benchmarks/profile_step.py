@@ -8,8 +8,8 @@ The step is the bench's (``numcnn bench --only NAME``): the same network, batch 
 inputs, forward, loss, backward and Adam. CifarResNet (ResNet-20 at width 8, the zoo's
 cifar-resnet) is profiled here only; it has no row in the bench's table. numcnn's side times
 every leaf layer's forward and backward in the training loop; PyTorch's comes from ``torch.profiler`` on its own step, run in
-a separate process so the two thread pools never meet. numcnn's process keeps freed memory
-(``numcnn.allocator``) as ``numcnn bench`` has it; PyTorch's too with --same-malloc. Both report wall time per step on the
+a separate process so the two thread pools never meet. Each runs with its library's defaults
+(threads and malloc), as ``numcnn bench`` has them, unless --threads is given. Both report wall time per step on the
 calling thread, in ms, the median step for the total and the mean over steps for each kind.
 A ReLU that numcnn fuses into the convolution before it has no time of its own: it is in that
 convolution's forward and backward.
@@ -27,8 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from numcnn import threads  # noqa: E402 - after the path is set
-from numcnn.allocator import keep_freed_memory  # noqa: E402
+from numcnn import runtime  # noqa: E402 - after the path is set
 from numcnn.bench.runners import NumcnnTrainer, TorchTrainer, import_torch  # noqa: E402
 from numcnn.bench.workloads import CASES, NETWORKS, PROFILE_CASES, net_inputs  # noqa: E402
 
@@ -107,30 +106,28 @@ def profile_torch(case, steps: int, warmup: int, n_threads: int) -> dict:
             by_kind[kind] += event.self_cpu_time_total / steps / 1e3
     # The profiler adds overhead of its own: "rest" is what the unprofiled step leaves.
     by_kind["rest"] = max(0.0, np.mean(walls) * 1e3 - sum(by_kind.values()))
-    return {"step": float(np.median(walls) * 1e3), **by_kind}
+    return {"step": float(np.median(walls) * 1e3), "threads": torch.get_num_threads(), **by_kind}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("network", choices=["SimpleConvNet", "DeepConvNet", "ResBlock", "CifarResNet"])
-    parser.add_argument("--threads", type=int, default=threads.available_cores())
+    parser.add_argument("--threads", type=int, help="for both libraries (default: each its own)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--same-malloc", action="store_true", help="PyTorch's process keeps freed memory too")
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     case = {**CASES, **PROFILE_CASES}[args.network.lower()]
-    if not args.torch_only or args.same_malloc:  # numcnn's process, as numcnn bench has it
-        keep_freed_memory()
     if args.torch_only:  # the child process: PyTorch's side, as JSON on stdout
         print(json.dumps(profile_torch(case, args.steps, args.warmup, args.threads)))
         return 0
-    child = [sys.executable, __file__, args.network, "--torch-only", "--threads", str(args.threads),
-             "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--same-malloc"] if args.same_malloc else [])
+    child = [sys.executable, __file__, args.network, "--torch-only", "--steps", str(args.steps),
+             "--warmup", str(args.warmup)] + (["--threads", str(args.threads)] if args.threads else [])
     theirs = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
-    threads.set_num_threads(args.threads)
+    runtime.configure(threads=args.threads)  # None: the library's default
     ours = profile_numcnn(case, args.steps, args.warmup)
-    print(f"{case.name}: {case.describe()}, float32, {args.threads} threads, ms per step")
+    print(f"{case.name}: {case.describe()}, float32, numcnn {runtime.get_num_threads()} threads, "
+          f"torch {theirs.pop('threads')} threads, ms per step")
     print(f"{'':14} {'numcnn':>8} {'PyTorch':>8} {'ratio':>6}")
     for key in ("step",) + KINDS:
         ratio = ours[key] / theirs[key] if theirs[key] > 0.05 else float("nan")

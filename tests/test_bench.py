@@ -12,7 +12,7 @@ import types
 import numpy as np
 import pytest
 
-from numcnn import Sequential, bench, zoo
+from numcnn import Sequential, bench, runtime, zoo
 from numcnn.layers import Dropout, Layer
 from numcnn.bench import check, measure, runners, translate, worker, workloads
 from parity import CUDA_MISSING
@@ -46,7 +46,10 @@ def test_quick_table_with_torch_and_textbook(capsys, tmp_path):
     meta = report["meta"]
     for key in ("cpu", "numpy", "blas", "threads", "torch", "rounds", "gemm_peak_gflops"):
         assert key in meta
-    assert meta["torch_reported"]["torch_threads"] == meta["threads"]
+    # Each library as its users run it: numcnn's runtime default, torch's own thread count.
+    assert meta["threads"] is None and meta["numcnn_threads"] == runtime.get_num_threads()
+    assert meta["torch_reported"]["torch_threads"] >= 1 and meta["torch_reported"]["torch_cpu_capability"]
+    assert meta["isa"] and "threads" in printed and "CPU kernels for" in printed
     for row in report["rows"]:
         assert set(row["seconds"]) == {"numcnn", "torch", "textbook"}
         for key in ("value", "min", "max", "rounds"):
@@ -93,12 +96,13 @@ def test_the_profiled_cifar_resnet_step_matches_torch():
 
 def test_wrong_kernel_is_flagged(capsys, tmp_path, monkeypatch):
     broken_worker(tmp_path, monkeypatch, """
-        real = runners.conv2d_forward
+        from numcnn.layers import conv as conv_layer  # the kernel the timed Conv2d calls
+        real = conv_layer.conv2d_forward
 
-        def off_by_one(*args):
-            out, cache = real(*args)
+        def off_by_one(*args, **kwargs):
+            out, cache = real(*args, **kwargs)
             return out + out.dtype.type(1), cache
-        runners.conv2d_forward = off_by_one
+        conv_layer.conv2d_forward = off_by_one
     """)
     code = bench.main(["--quick", "--only", "L3", "--dtype", "float32", "--mode", "fwd", "--no-torch"])
     printed = capsys.readouterr().out
@@ -191,9 +195,9 @@ def test_gpu_timing_waits_for_the_queue_inside_each_timed_call():
 
 
 @pytest.mark.parametrize("same_malloc", [False, True])
-def test_numcnn_keeps_freed_memory_and_the_others_only_with_same_malloc(same_malloc, monkeypatch):
-    """numcnn's worker runs as its command line does (numcnn.allocator); PyTorch's and the
-    textbook's as their users run them, unless --same-malloc asks every worker to keep memory."""
+def test_every_worker_keeps_freed_memory_only_with_same_malloc(same_malloc, monkeypatch):
+    """Every worker runs with its library's own malloc behaviour (numcnn's sets none), unless
+    --same-malloc asks every one to keep memory; no thread count is passed unless asked."""
     commands = []
 
     def fake_run(command, **kwargs):
@@ -206,7 +210,12 @@ def test_numcnn_keeps_freed_memory_and_the_others_only_with_same_malloc(same_mal
     for impl in runners.IMPLS:
         measure.spawn(impl, [], settings)
     kept = {impl: "--keep-memory" in command for impl, command in zip(runners.IMPLS, commands)}
-    assert kept == {"numcnn": True, "torch": same_malloc, "textbook": same_malloc}
+    assert kept == {"numcnn": same_malloc, "torch": same_malloc, "textbook": same_malloc}
+    assert all("--threads" in command for command in commands)  # threads=1 was asked for
+    settings.threads = None
+    commands.clear()
+    measure.spawn("numcnn", [], settings)
+    assert "--threads" not in commands[0]  # each library's own default
 
 
 def test_the_worker_keeps_freed_memory_only_when_asked():
@@ -226,8 +235,8 @@ def test_a_step_counts_the_flops_of_every_conv_and_linear_however_it_runs():
 
 
 def test_the_fused_relu_benchmark_runs_and_reports_both_ways():
-    """benchmarks/fused_relu.py, in a process of its own as it is run (it sets the allocator and
-    the thread count); not a test of speed: tiny sizes, one round."""
+    """benchmarks/fused_relu.py, in a process of its own as it is run (it sets the thread
+    count); not a test of speed: tiny sizes, one round."""
     from pathlib import Path
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "fused_relu.py"
     done = subprocess.run([sys.executable, str(script), "--rounds", "1", "--scale", "0.02", "--threads", "1"],

@@ -6,7 +6,7 @@ import pytest
 from numpy.lib.stride_tricks import as_strided
 
 from numcnn import functional as F
-from numcnn import threads
+from numcnn import runtime as threads
 from numcnn.functional.layout import SHORT_ROW_BYTES, copy_rows, empty_like_span, same_span, span
 
 

@@ -6,7 +6,7 @@
     nc.Trainer(model, nc.SoftmaxCrossEntropy(), opt).fit(x, y, epochs=3, batch_size=100)
 """
 
-from . import functional, init
+from . import functional, init, runtime
 from .errors import (ConfigError, DataError, DivergenceError, DTypeError, GradcheckError,
                      ModelFileError, NumcnnError, ResumeMismatchError, ShapeError)
 from .gradcheck import gradcheck
@@ -22,13 +22,14 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Heavier parts load on first use, so `import numcnn` stays NumPy-only and fast.
     import importlib
-    if name in ("optim", "data", "zoo", "interop", "viz", "recipe", "backend", "threads", "train",
-                "distributed"):
+    if name in ("optim", "data", "zoo", "interop", "viz", "recipe", "backend", "train", "distributed"):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
     if name == "datasets":
         return __getattr__("data")
+    if name in ("threads", "allocator"):  # their earlier names: numcnn.runtime holds both policies
+        return runtime
     if name == "Trainer":
         from .train import Trainer
         return Trainer

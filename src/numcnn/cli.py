@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import allocator
+from . import runtime
 from .errors import (EXIT_ERROR, EXIT_INTERRUPTED, ConfigError, DataError, Interrupted, ModelFileError,
                      NumcnnError, one_line)
 
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--channels", type=int, choices=(1, 3),
                        help="image folders: 1 (gray) or 3 (RGB); default RGB if any picture has colour")
     train.add_argument("--val-fraction", type=_positive_float, metavar="F",
-                       help="image folders without test/: hold out this fraction of each class (default 0.2)")
+                       help="hold out this fraction of each class of the training set and validate on it (image folders without test/: default 0.2; named datasets: the test set is then left for numcnn evaluate)")
     train.add_argument("--strict", action="store_true", default=None,
                        help="image folders: an unreadable picture is an error, not a skip with a warning")
     train.add_argument("--limit", type=_positive_int, help="train on the first N training images only")
@@ -193,8 +193,8 @@ def _add_common_train_flags(parser) -> None:
 
 def _add_threads_flag(parser) -> None:
     parser.add_argument("--threads", type=_positive_int,
-                        help="threads to compute with, numcnn's and the BLAS's together (default: "
-                             "$NUMCNN_NUM_THREADS, else every core this process may use)")
+                        help="threads to compute with (default: the library's: $NUMCNN_NUM_THREADS, else "
+                             "$OMP_NUM_THREADS, else every core this process may use)")
     parser.add_argument("--device", default="cpu", metavar="cpu|cuda",
                         help="where to compute: cpu (default), or cuda / cuda:N, an NVIDIA GPU through "
                              "CuPy (pip install 'numcnn[cuda]')")
@@ -206,16 +206,6 @@ def _check_device(args) -> None:
 
     if getattr(args, "device", "cpu") != "cpu":
         cuda_module(check_device(args.device))
-
-
-def _set_threads(args) -> None:
-    """Apply --threads, else $NUMCNN_NUM_THREADS, else every available core (see numcnn.threads)."""
-    from . import threads
-
-    if getattr(args, "threads", None) is not None:
-        threads.set_num_threads(args.threads)
-    else:
-        threads.configure_from_env(default=threads.available_cores())
 
 
 def _version() -> str:
@@ -523,8 +513,7 @@ def _main(argv: list[str]) -> int:
             prog = f"numcnn {args.command}" if getattr(args, "command", None) else "numcnn"
             raise UsageError(f"{prog}: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)")
         args.argv = argv  # a distributed launch starts the same command on every rank
-        _set_threads(args)
-        allocator.keep_freed_memory()  # steps reuse warm pages (see numcnn.allocator)
+        runtime.configure(threads=getattr(args, "threads", None))  # None: the library's default
         _check_device(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:

@@ -30,6 +30,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from . import runtime
 from .distributed.abort import REPORT_VAR, abort_on_error
 from .distributed.comm import Comm, import_mpi, launched_size
 from .errors import ConfigError
@@ -110,15 +111,13 @@ def _check_before_launch(args) -> Path:
 
 def launch(args) -> int:
     """Run the training as N ranks of an MPI job on this host; returns the exit status."""
-    from . import threads
-
     import_mpi()
     mpiexec = find_mpiexec()
     out = _check_before_launch(args)
     n = args.processes
     env = dict(os.environ)
-    if args.threads is None and threads.ENV_VAR not in env:
-        env[threads.ENV_VAR] = str(max(1, threads.available_cores() // n))
+    if args.threads is None and runtime.ENV_VAR not in env:
+        env[runtime.ENV_VAR] = str(runtime.cores_per_process(n))
     report = Path(env.get(REPORT_VAR) or tempfile.mkdtemp(prefix="numcnn-mpi-"))
     report.mkdir(parents=True, exist_ok=True)
     env[REPORT_VAR] = str(report)
@@ -256,10 +255,8 @@ class _Terminal:
 
 def _set_rank_threads(args, comm: Comm) -> None:
     """Without --threads or NUMCNN_NUM_THREADS, the ranks of one host share its cores evenly."""
-    from . import threads
-
-    if args.threads is None and threads.ENV_VAR not in os.environ:
-        threads.set_num_threads(max(1, threads.available_cores() // comm.local_size()))
+    if args.threads is None and runtime.ENV_VAR not in os.environ:
+        runtime.configure(threads=runtime.cores_per_process(comm.local_size()))
 
 
 def _train_rank(args, comm: Comm) -> int:

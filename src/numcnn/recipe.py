@@ -123,7 +123,8 @@ def _check_data_options(out: dict[str, Any]) -> None:
                               f"not {out['dataset']}")
         if out["labels"] not in choices:
             raise ConfigError(f"labels must be one of {', '.join(choices)}, got {out['labels']!r}")
-    given = [key for key in data.datasets.FOLDER_OPTIONS if out[key] not in (None, False)]
+    # val_fraction carves a validation split out of any training set; the rest are folder-only.
+    given = [key for key in data.datasets.FOLDER_OPTIONS if out[key] not in (None, False) and key != "val_fraction"]
     if given and not folder:
         raise ConfigError(f"{', '.join(given)}: for image folders only, not for {out['dataset']}")
     if folder and out["data_dir"] is not None:
@@ -208,6 +209,12 @@ def load_data(config: dict[str, Any], progress: bool | None = None) -> Loaded:
     described, folder, source = data.prepare(config["dataset"], config["data_dir"], progress=progress,
                                              **dataset_options(config))
     (x, y), (x_test, y_test) = described.reader(folder, described)
+    if config.get("val_fraction") is not None and not data.is_folder_dataset(config["dataset"]):
+        # A named dataset keeps its test set for the end: the run validates on a held-out part
+        # of its training set instead, the same part for the same seed.
+        held_out = data.folder.split_by_fraction(y, config["val_fraction"], config.get("seed", 0)) == 1
+        (x, y), (x_test, y_test) = (x[~held_out], y[~held_out]), (x[held_out], y[held_out])
+        source = f"{source} (validating on {held_out.sum()} held-out training images)"
     if config["limit"] is not None:
         x, y = x[:config["limit"]], y[:config["limit"]]
     if config["test_limit"] is not None:

@@ -12,9 +12,10 @@ How it measures, so the numbers can be trusted:
   so one's thread pool never competes with another's; the processes take turns, round after
   round (``--rounds``). Per process: the median (``--stat min``: the fastest) of ``--repeat``
   calls after ``--warmup``. Reported: that statistic over rounds and its spread (the lowest
-  and highest round); ratios are taken within a round. Every implementation gets ``--threads``
-  threads (default: every core this process may use): numcnn its own pool (with a
-  single-threaded BLAS inside it), torch its intra-op threads, the textbook code the BLAS's.
+  and highest round); ratios are taken within a round. Each implementation runs as its users
+  run it: numcnn with its runtime's defaults (``numcnn.runtime``), torch with its default
+  intra-op threads and its training idiom, the textbook code with the BLAS's own threads.
+  ``--threads N`` gives every one N threads instead.
   The table, ``--epoch`` and ``--memory`` all measure this way.
 * Every worker also saves its outputs (and gradients) for the same seeded inputs and weights;
   they are compared with numcnn's after each round. A mismatch, or a worker that fails, is
@@ -45,7 +46,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from .. import threads
+from .. import runtime
 from . import machine, report
 from .measure import Settings, WorkerFailed, gemm_peak, measure_epoch, measure_memory, measure_row
 from .workloads import CASES, LAYER_CASES, MEMORY_CASE, NetCase, quick, with_batch
@@ -68,12 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stat", choices=("median", "min"), default="median",
                    help="how calls, and then rounds, combine; min resists a busy machine better")
     p.add_argument("--json", metavar="PATH", help="also write every result to this JSON file")
-    p.add_argument("--threads", type=int, help="threads for every implementation (default: every core "
-                                                  "this process may use)")
+    p.add_argument("--threads", type=int, help="threads for every implementation (default: each library's own, "
+                                                  "as its users get it)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--same-malloc", action="store_true",
-                   help="every implementation keeps freed memory, not numcnn's alone (numcnn.allocator): "
-                        "PyTorch then runs with a setting its users do not get by default")
+                   help="every implementation keeps freed memory (glibc mallopt, numcnn.runtime."
+                        "keep_freed_memory), a setting none of their users gets by default")
     p.add_argument("--no-textbook", action="store_true", help="leave the textbook implementation out")
     p.add_argument("--textbook", metavar="PATH", help="the textbook code (default: $NUMCNN_TEXTBOOK, else "
                    "benchmarks/textbook.py of this source checkout)")
@@ -127,12 +128,12 @@ def main(argv=None) -> int:
         impls.append("textbook")
     meta = machine.describe()
     settings = Settings(impls=impls, rounds=args.rounds, warmup=args.warmup, repeat=args.repeat,
-                        threads=args.threads or threads.available_cores(), stat=statistics.median if args.stat == "median" else min,
+                        threads=args.threads, stat=statistics.median if args.stat == "median" else min,
                         textbook=textbook, quick=args.quick, device=args.device, batch=args.batch,
                         same_malloc=args.same_malloc)
     if "torch" in impls:
         meta.update(torch=importlib.metadata.version("torch"))
-    meta.update(threads=settings.threads, impls=impls, textbook=textbook, rounds=args.rounds, repeat=args.repeat, warmup=args.warmup,
+    meta.update(threads=settings.threads, numcnn_threads=args.threads or runtime.get_num_threads(), impls=impls, textbook=textbook, rounds=args.rounds, repeat=args.repeat, warmup=args.warmup,
                 stat=args.stat, quick=args.quick, device=args.device, batch=args.batch,
                 same_malloc=args.same_malloc)
     print(report.header(meta))
@@ -213,6 +214,8 @@ def _table(args, cases, settings: Settings, results: dict) -> int:
     summary = report.summarize(rows, {case.name for case in LAYER_CASES})
     results["rows"], results["summary"] = rows, summary
     print()
+    if settings.torch_versions:
+        print(report.torch_line(settings.torch_versions))
     for text in summary.values():
         print(text)
     if any(row["check"] not in ("ok", "-") for row in rows):

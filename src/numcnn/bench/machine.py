@@ -41,7 +41,7 @@ def blas_threads() -> tuple[int, str]:
 def describe() -> dict:
     """The machine and software of this run, for the report."""
     threads, threads_from = blas_threads()
-    return {"cpu": _cpu_model(), "machine": platform.machine(), "system": platform.platform(),
+    return {"cpu": _cpu_model(), "isa": cpu_isa(), "machine": platform.machine(), "system": platform.platform(),
             "cpus": os.cpu_count(), "usable_cpus": _usable_cpus(), "python": platform.python_version(),
             "numpy": np.__version__, "blas": _blas_name(), "blas_threads": threads,
             "blas_threads_from": threads_from}
@@ -68,6 +68,19 @@ def _blas_name() -> str:
 
 def _usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def cpu_isa() -> str:
+    """The widest x86 vector instructions the CPU offers ("AVX-512", "AVX2", ...), from its flags."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2")):
+        if flag in flags:
+            return name
+    return platform.machine() or "unknown"
 
 
 def _cpu_model() -> str:

@@ -43,7 +43,7 @@ class Settings:
     rounds: int
     warmup: int
     repeat: int
-    threads: int                 # torch's threads: as many as NumPy's BLAS uses
+    threads: int | None          # every implementation's threads; None: each library's default
     stat: Callable               # statistics.median, or min
     textbook: str | None = None  # path of benchmarks/textbook.py
     quick: bool = False
@@ -53,7 +53,8 @@ class Settings:
     torch_versions: dict = field(default_factory=dict)  # filled in from the first torch worker
 
     def worker_args(self) -> list[str]:
-        args = ["--threads", str(self.threads), "--warmup", str(self.warmup), "--repeat", str(self.repeat)]
+        args = ["--warmup", str(self.warmup), "--repeat", str(self.repeat)]
+        args += ["--threads", str(self.threads)] if self.threads else []
         args += ["--textbook", self.textbook] if self.textbook else []
         args += ["--device", self.device] if self.device != "cpu" else []
         args += ["--batch", str(self.batch)] if self.batch else []
@@ -70,9 +71,9 @@ def spawn(impl: str, args: list[str], settings: Settings) -> dict:
     """Run one worker to completion and return its JSON result; later args override earlier."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-    # numcnn's worker keeps freed memory as the command line does (numcnn.allocator); the others
-    # run as their users run them, unless every worker is asked to (--same-malloc).
-    keep = ["--keep-memory"] if impl == "numcnn" or settings.same_malloc else []
+    # Every worker runs with its library's own malloc behaviour, unless all are asked to keep
+    # freed memory (--same-malloc).
+    keep = ["--keep-memory"] if settings.same_malloc else []
     proc = subprocess.run([*WORKER, "--impl", impl, *settings.worker_args(), *keep, *args],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:

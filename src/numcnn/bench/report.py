@@ -52,13 +52,15 @@ def row_line(row: dict) -> str:
 def header(meta: dict) -> str:
     torch = meta.get("torch")
     return "\n".join([
-        f"numcnn bench on {meta['cpu']} ({meta['usable_cpus']} of {meta['cpus']} CPUs usable), {meta['system']}",
+        f"numcnn bench on {meta['cpu']} ({meta.get('isa', '?')}; {meta['usable_cpus']} of {meta['cpus']} CPUs "
+        f"usable), {meta['system']}",
         f"python {meta['python']}, numpy {meta['numpy']} with {meta['blas']}" + (f", torch {torch}" if torch else ""),
-        f"{meta['threads']} threads for each implementation: numcnn's own pool (single-threaded BLAS inside), "
-        f"torch's intra-op threads, the BLAS's own for the book's code and the GEMM peak",
-        "freed memory kept for reuse (glibc mallopt, numcnn.allocator) in "
-        + ("every implementation's process (--same-malloc)" if meta.get("same_malloc")
-           else "numcnn's process, as its command line does; the others as their users run them"),
+        (f"{meta['threads']} threads for each implementation (--threads): numcnn's own pool, torch's intra-op "
+         f"threads, the BLAS's own for the book's code and the GEMM peak" if meta.get("threads") else
+         f"each library with its own defaults, as its users run it: numcnn's runtime ({meta['numcnn_threads']} "
+         "threads), torch's default intra-op threads, the BLAS's own for the book's code"),
+        "freed memory kept for reuse (glibc mallopt) in every implementation's process (--same-malloc)"
+        if meta.get("same_malloc") else "every library with its own malloc behaviour",
         *([f"device {meta['device']}: numcnn on CuPy, torch on CUDA; memory columns are device MiB reserved"]
           if meta.get("device", "cpu") != "cpu" else []),
     ])
@@ -84,6 +86,13 @@ def method(meta: dict) -> str:
             "nc/torch > 1 means numcnn is slower, tb/nc > 1 means numcnn is faster.\n"
             "torch fwd runs under no_grad; fwd+bwd returns dx, dweight, dbias. textbook = the book's im2col code "
             "in the input's dtype (per group for groups > 1). MiB: peak memory above the level before the calls.")
+
+
+def torch_line(versions: dict) -> str:
+    """What torch reported from its worker: its threads and the instruction set its CPU kernels
+    (oneDNN's among them) were dispatched to."""
+    return (f"torch {versions.get('torch')}: {versions.get('torch_threads')} intra-op threads, CPU kernels "
+            f"for {versions.get('torch_cpu_capability', 'unknown')}")
 
 
 def _geomean(values):

@@ -16,10 +16,8 @@ import importlib.util
 
 import numpy as np
 
-from ..functional import (avg_pool2d_backward, avg_pool2d_forward, conv2d_backward, conv2d_forward,
-                          max_pool2d_backward, max_pool2d_forward)
 from ..backend import host_copy, to_numpy
-from ..layers import SoftmaxCrossEntropy
+from ..layers import AvgPool2d, Conv2d, MaxPool2d, SoftmaxCrossEntropy
 from ..optim import Adam
 from ..train import to_model_device
 from .translate import to_textbook, to_torch
@@ -29,10 +27,11 @@ IMPLS = ("numcnn", "torch", "textbook")
 LR = 1e-3
 
 
-def import_torch(threads: int):
-    """PyTorch with ``threads`` intra-op threads (as many as NumPy's BLAS uses)."""
+def import_torch(threads: int | None = None):
+    """PyTorch with ``threads`` intra-op threads; None leaves torch's own default."""
     torch = importlib.import_module("torch")
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     return torch
 
 
@@ -55,20 +54,22 @@ def layer_runner(impl: str, case: LayerCase, a: dict, mode: str, lib=None, gpu=N
 
 
 def _numcnn_layer(case: LayerCase, a, mode: str, lib=None):
+    """The public layer, as a user runs it: forward, then backward for the input gradient."""
     x, dout = a["x"], a["dout"]
     if case.op == "conv":
-        def run():
-            out, cache = conv2d_forward(x, a["w"], a["b"], case.stride, case.pad, 1, case.groups)
-            return (out,) if mode == "fwd" else (out, *conv2d_backward(dout, cache))
-        return run
-    if case.op == "max_pool":
-        forward, backward, extra = max_pool2d_forward, max_pool2d_backward, ()
+        layer = Conv2d(case.c, case.f, case.k, case.stride, case.pad, groups=case.groups, dtype=x.dtype)
+        layer.params["weight"], layer.params["bias"] = a["w"], a["b"]
+    elif case.op == "max_pool":
+        layer = MaxPool2d(case.k, case.stride, case.pad)
     else:
-        forward, backward, extra = avg_pool2d_forward, avg_pool2d_backward, (True,)  # count_include_pad
+        layer = AvgPool2d(case.k, case.stride, case.pad, count_include_pad=True)
+    grads = ("weight", "bias") if case.op == "conv" else ()
 
     def run():
-        out, cache = forward(x, case.k, case.stride, case.pad, *extra)
-        return (out,) if mode == "fwd" else (out, backward(dout, cache))
+        out = layer.forward(x)
+        if mode == "fwd":
+            return (out,)
+        return (out, layer.backward(dout), *(layer.grads[name] for name in grads))
     return run
 
 

@@ -24,8 +24,7 @@ import sys
 
 import numpy as np
 
-from .. import threads
-from ..allocator import keep_freed_memory
+from .. import runtime
 
 from . import check
 from .clock import PeakRSS, gemm_call, time_calls
@@ -43,9 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("fwd", "fwd+bwd", "step"), default="fwd+bwd")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeat", type=int, default=7)
-    p.add_argument("--threads", type=int, default=1,
-                   help="threads for every implementation: numcnn's pool (BLAS single-threaded inside "
-                        "it), torch's intra-op threads, the BLAS's own threads for the textbook and the GEMM")
+    p.add_argument("--threads", type=int,
+                   help="threads for every implementation: numcnn's (runtime.configure), torch's intra-op "
+                        "threads, the BLAS's own for the textbook and the GEMM (default: each library's own)")
     p.add_argument("--textbook", help="path of benchmarks/textbook.py (for --impl textbook)")
     p.add_argument("--check-out", help="write the outputs to compare to this .npz")
     p.add_argument("--batch", type=int, help="override the workload's batch size")
@@ -60,18 +59,20 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     # Before torch loads, so that its allocations are kept too where asked.
-    kept = keep_freed_memory() if args.keep_memory else False
+    kept = runtime.keep_freed_memory() if args.keep_memory else False
     lib, versions = None, {"numpy": np.__version__, "malloc_keeps_freed": kept}
     if args.impl == "torch":
         lib = import_torch(args.threads)
-        versions.update(torch=lib.__version__, torch_threads=lib.get_num_threads())
+        versions.update(torch=lib.__version__, torch_threads=lib.get_num_threads(),
+                        torch_cpu_capability=lib.backends.cpu.get_cpu_capability())
     elif args.impl == "numcnn" and args.case != "gemm":
-        # numcnn splits the work itself; the BLAS runs single-threaded inside its threads.
-        threads.set_num_threads(args.threads)
+        runtime.configure(threads=args.threads)  # None: the library's default, as its users get it
+        versions.update(numcnn_threads=runtime.get_num_threads())
     else:
         # The textbook code, and the GEMM peak, get the BLAS's own threads.
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(limits=args.threads, user_api="blas")
+        if args.threads is not None:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(limits=args.threads, user_api="blas")
         if args.impl == "textbook":
             lib = load_textbook(args.textbook)
     gpu = None

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..backend import get_array_module, on_host
-from ..threads import each_share
+from ..runtime import each_share
 from .layout import empty_like_span, same_span, span
 from .validate import check_float_array
 

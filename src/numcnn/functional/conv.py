@@ -47,7 +47,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
-from ..threads import PIECES, run_chunks, split
+from ..runtime import PIECES, holds_blas, run_chunks, scratch, split
 from . import activation
 from .layout import copy_rows
 from .validate import check_float_array, check_same_device
@@ -109,7 +109,7 @@ class _Plan:
         xp = get_array_module(x_pad)
         nb, c = x_pad.shape[:2]
         w = self.win
-        col = xp.empty((c, w.kh, w.kw, nb, w.oh, w.ow), dtype=x_pad.dtype)
+        col = scratch("conv.columns", (c, w.kh, w.kw, nb, w.oh, w.ow), x_pad.dtype, xp)
         if on_host(xp):  # all taps in one copy, as _WidePlan's columns
             sb, sc, sh, sw = x_pad.strides
             col[...] = as_strided(x_pad, shape=col.shape, writeable=False,
@@ -141,8 +141,12 @@ class _Plan:
         return out.reshape(out.shape[0], out.shape[1], self.win.oh, self.win.ow)
 
     def widen_t(self, dout):
-        """(N, F, OH, OW) gradient -> (F, N, L), the layout the weight-gradient GEMM reads."""
-        return dout.transpose(1, 0, 2, 3).copy().reshape(dout.shape[1], dout.shape[0], -1)
+        """(N, F, OH, OW) gradient -> (F, N, L), the layout the weight-gradient GEMM reads; a
+        scratch buffer."""
+        n, f = dout.shape[:2]
+        out = scratch("conv.widened", (f, n, self.win.oh, self.win.ow), dout.dtype, get_array_module(dout))
+        out[...] = dout.transpose(1, 0, 2, 3)
+        return out.reshape(f, n, self.length)
 
     def unpad(self, dx_pad):
         return unpad(dx_pad, self.win.pads)
@@ -194,12 +198,13 @@ class _WidePlan(_Plan):
         self.grad_shift = self.offsets[-1] - top * wp
 
     @staticmethod
-    def _flat_columns(flat, taps: "_TapGrid", length):
+    def _flat_columns(flat, taps: "_TapGrid", length, name: str):
         """flat (nb, C, S) -> (C*KH*KW, nb*length): row (c, t) = flat[:, c, o_t:o_t+length],
-        o_t the flat offset of tap t (``taps``)."""
+        o_t the flat offset of tap t (``taps``). The result is the thread's scratch buffer
+        ``name``, good until its next call."""
         xp = get_array_module(flat)
         nb, c = flat.shape[:2]
-        col = xp.empty((c, taps.kh, taps.kw, nb, length), dtype=flat.dtype)
+        col = scratch(name, (c, taps.kh, taps.kw, nb, length), flat.dtype, xp)
         if on_host(xp):
             # All taps in ONE copy, from a view with an axis per kernel row and column: each
             # NumPy call costs the GIL twice, and the pool's threads queue for it.
@@ -214,7 +219,7 @@ class _WidePlan(_Plan):
 
     def columns(self, x_pad):
         nb, c = x_pad.shape[:2]
-        return self._flat_columns(x_pad.reshape(nb, c, -1), self.taps, self.length)
+        return self._flat_columns(x_pad.reshape(nb, c, -1), self.taps, self.length, "conv.columns")
 
     def fold(self, dcol, out):
         nb, c = out.shape[:2]
@@ -234,9 +239,11 @@ class _WidePlan(_Plan):
         return out.reshape(out.shape[0], out.shape[1], self.win.oh, self.wp)[..., :self.win.ow]
 
     def widen(self, dout):
+        """(N, F, OH, OW) -> (N, F, OH*Wp), zeros in the wide columns; a scratch buffer."""
         xp = get_array_module(dout)
         n, f = dout.shape[:2]
-        wide = xp.zeros((n, f, self.win.oh, self.wp), dtype=dout.dtype)
+        wide = scratch("conv.widened", (n, f, self.win.oh, self.wp), dout.dtype, xp)
+        wide[..., self.win.ow:] = 0
         copy_rows(wide[..., :self.win.ow], dout)
         return wide.reshape(n, f, self.length)
 
@@ -252,7 +259,7 @@ class _WidePlan(_Plan):
         size = self.offsets[-1] + self.dx_length
         start, skip = max(self.grad_shift, 0), max(-self.grad_shift, 0)
         stop = start + max(0, min(length - skip, size - start))
-        src = xp.empty((f, nb, size), dtype=d_wide.dtype)
+        src = scratch("conv.grad_source", (f, nb, size), d_wide.dtype, xp)
         src[:, :, :start] = 0
         src[:, :, start:stop] = d_wide[:, :, skip:skip + stop - start]
         src[:, :, stop:] = 0
@@ -260,7 +267,7 @@ class _WidePlan(_Plan):
 
     def grad_columns(self, src):
         """Columns of the gradient source, (F*KH*KW, nb*dx_length), for the input-gradient GEMM."""
-        return self._flat_columns(src, self.grad_taps, self.dx_length)
+        return self._flat_columns(src, self.grad_taps, self.dx_length, "conv.grad_columns")
 
     def input_rows(self, x_pad):
         """x_pad (nb, C, Hp, Wp) -> (C, nb*dx_length): the input's own rows, padding columns
@@ -337,6 +344,41 @@ def _is_pointwise(win: Window) -> bool:
     return win.kh == win.kw == 1 and win.sh == win.sw == 1 and not any(win.pads)
 
 
+def _pointwise_forward(x, w_mat, groups):
+    """x (N, C, H, W), w_mat (G, F/G, C/G) -> (N, G, F/G, H*W): one GEMM per sample and group,
+    the batch cut into chunks for the threads."""
+    xp = get_array_module(x)
+    n, c = x.shape[:2]
+    x3 = x.reshape(n, groups, c // groups, -1)
+    out = xp.empty((n, groups, w_mat.shape[1], x3.shape[-1]), dtype=x.dtype)
+
+    def chunk(part):
+        xp.matmul(w_mat, x3[part], out=out[part])
+    run_chunks(chunk, _chunks(n, x3[0].nbytes, xp, out[0].nbytes))
+    return out
+
+
+def _pointwise_backward(dout, x, w_mat, groups, input_grad):
+    """Gradients of ``_pointwise_forward``: dx (N, C, H, W) or None, dw (G, F/G, C/G); the
+    chunks' weight-gradient shares are summed in chunk order, whatever the thread count."""
+    xp = get_array_module(dout)
+    n, f = dout.shape[:2]
+    d3 = dout.reshape(n, groups, f // groups, -1)
+    x3 = x.reshape(n, groups, x.shape[1] // groups, -1)
+    dx = xp.empty(x3.shape, dtype=x.dtype) if input_grad else None
+    w_t = w_mat.transpose(0, 2, 1)
+
+    def chunk(part):
+        if input_grad:
+            xp.matmul(w_t, d3[part], out=dx[part])
+        return xp.matmul(d3[part], x3[part].transpose(0, 1, 3, 2)).sum(axis=0)
+    shares = run_chunks(chunk, _chunks(n, x3[0].nbytes, xp, d3[0].nbytes))
+    dw = shares[0]
+    for share in shares[1:]:
+        dw += share
+    return (dx.reshape(x.shape) if input_grad else None), dw
+
+
 def _check_conv_args(x, weight, bias, groups):
     x = check_float_array(x, "conv2d", 4)
     weight = check_float_array(weight, "conv2d", 4, what="weight")
@@ -356,6 +398,7 @@ def _check_conv_args(x, weight, bias, groups):
     return x, weight, bias
 
 
+@holds_blas
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
     """Cross-correlate x with weight, as one batched GEMM over unfolded patches.
 
@@ -384,7 +427,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     if _is_pointwise(win):
         plan = None
         x_pad = x
-        out = xp.matmul(w_mat, x.reshape(n, groups, cg, -1)).reshape(n, f, win.oh, win.ow)
+        out = _pointwise_forward(x, w_mat, groups).reshape(n, f, win.oh, win.ow)
     elif cg == 1 and groups > 1 and (win.sh, win.sw) == (1, 1):
         plan = _ChannelPlan(x.shape, win)
         x_pad = plan.pad(x)
@@ -431,6 +474,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     return out, ConvCache(x_pad, x.shape, w_mat, weight.shape, win, groups, bias is not None, plan, relu_out)
 
 
+@holds_blas
 def conv2d_backward(dout, cache, input_grad=True):
     """Gradients of conv2d_forward.
 
@@ -459,11 +503,8 @@ def conv2d_backward(dout, cache, input_grad=True):
         dout = activation.relu_backward(dout, relu_out)
     db = dout.sum(axis=(0, 2, 3)) if has_bias and direct else None
 
-    if plan is None:  # pointwise
-        d3 = dout.reshape(n, groups, f // groups, -1)
-        col = x_pad.reshape(n, groups, cg, -1)
-        dw = xp.matmul(d3, col.transpose(0, 1, 3, 2)).sum(axis=0)
-        dx = xp.matmul(w_t, d3).reshape(x_pad.shape) if input_grad else None
+    if plan is None:
+        dx, dw = _pointwise_backward(dout, x_pad, w_mat, groups, input_grad)
         return dx, dw.reshape(w_shape), db
     if isinstance(plan, _ChannelPlan):
         dx, dw = _depthwise_flat_backward(dout, x_pad, w_mat, plan, input_grad)

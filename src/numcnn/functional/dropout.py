@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backend import get_array_module, on_host
 from ..errors import ConfigError
-from ..threads import each_share
+from ..runtime import each_share
 from .validate import check_float_array
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -6,7 +6,7 @@ import math
 
 from ..backend import get_array_module, on_host
 from ..errors import ShapeError
-from ..threads import PIECES, run_chunks, split
+from ..runtime import PIECES, holds_blas, run_chunks, split
 from .validate import check_float_array, check_same_device
 
 # Below this many multiply-adds a product is not worth handing to other threads.
@@ -30,6 +30,7 @@ def _matmul(a, b):
     return out
 
 
+@holds_blas
 def linear_forward(x, weight, bias=None):
     """y = x W^T + b over the flattened features of each sample.
 
@@ -53,6 +54,7 @@ def linear_forward(x, weight, bias=None):
     return out, (x2, x.shape, w, bias is not None)
 
 
+@holds_blas
 def linear_backward(dout, cache, input_grad=True):
     """Gradients of linear_forward.
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..backend import get_array_module, on_host
 from ..errors import ShapeError
-from ..threads import pieces, run_chunks
+from ..runtime import pieces, run_chunks
 from . import activation
 from .layout import copy_rows, span
 from .validate import check_float_array, check_same_device

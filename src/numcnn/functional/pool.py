@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
-from ..threads import each_share
+from ..runtime import each_share, scratch
 from .validate import check_float_array
 from .window import Window, make_window, pad, padded_shape, pair, unpad
 
@@ -60,8 +60,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
         a[...] = first
         # Each tap is copied once into a contiguous buffer: every later pass over it then runs
         # over one long vector, where a pass over the strided tap itself runs row by short row.
-        cur = xp.empty(o.shape, dtype=o.dtype)
-        better = xp.empty(o.shape, dtype=bool)
+        cur = scratch("max_pool.tap", o.shape, o.dtype, xp)
+        better = scratch("max_pool.better", o.shape, bool, xp)
         for k, (_, _, rows, cols) in enumerate(taps[1:], start=1):
             cur[...] = x_pad[:, :, rows, cols]
             xp.greater(cur, o, out=better)
