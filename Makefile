@@ -34,12 +34,10 @@ demo: $(VENV)/.train
 bench: $(VENV)/.dev
 	$(VENV)/bin/numcnn bench
 
-# The notebooks of docs/ executed, with their outputs and figures, into build/docs/ (as .ipynb
-# and as .html for reading in a browser); the copies in docs/ stay without outputs.
+# The documentation site, built offline into build/docs/html: the tutorials executed with their
+# outputs, the API reference from the docstrings; a warning (a broken link or name) fails it.
 docs: $(VENV)/.docs
-	$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=600 \
-		--output-dir build/docs docs/*.ipynb
-	$(PY) -m jupyter nbconvert --to html --output-dir build/docs build/docs/*.ipynb
+	$(PY) -m sphinx -W --keep-going -q -b html docs build/docs/html
 
 # The README's colour result: ten photos shipped in scikit-image's and scikit-learn's wheels
 # (read from the wheels, nothing installed) cut into a folder of 32x32 crops, then cifar-resnet.

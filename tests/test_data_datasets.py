@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from numcnn.data import CLASS_NAMES, DATASETS, class_names, load, read_idx, resolve, write_idx
-from numcnn.data import datasets
+from numcnn.data import datasets, files
+from numcnn.data.download import file_md5
 from numcnn.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -268,9 +269,9 @@ def test_sample_files_have_their_known_md5s_and_sizes():
     for i, stem in enumerate(datasets.FILES):
         path = datasets.SAMPLE_DIR / f"{stem}.gz"
         assert datasets.content_size(path) == SAMPLE_CONTENT_SIZE[i]
-        assert datasets.file_md5(path) == SAMPLE_ARCHIVE_MD5[i]
-        assert datasets._md5(path, decompressed=False) == SAMPLE_ARCHIVE_MD5[i]
-        assert datasets._md5(path, decompressed=True) == SAMPLE_CONTENT_MD5[i]
+        assert file_md5(path) == SAMPLE_ARCHIVE_MD5[i]
+        assert files.md5(path, decompressed=False) == SAMPLE_ARCHIVE_MD5[i]
+        assert files.md5(path, decompressed=True) == SAMPLE_CONTENT_MD5[i]
     assert _hashlib_md5s(datasets.SAMPLE_DIR, decompressed=False) == SAMPLE_ARCHIVE_MD5
     assert _hashlib_md5s(datasets.SAMPLE_DIR, decompressed=True) == SAMPLE_CONTENT_MD5
 
@@ -319,8 +320,8 @@ def test_a_verified_file_is_not_hashed_again_until_it_changes(tmp_path, monkeypa
     assert datasets.verify_checksums("mnist", system) == []
     assert (tmp_path / "xdg" / "numcnn" / "verified.json").is_file()
     hashed = []
-    real_md5 = datasets._md5
-    monkeypatch.setattr(datasets, "_md5", lambda path, decompressed: hashed.append(path.name) or
+    real_md5 = files.md5
+    monkeypatch.setattr(files, "md5", lambda path, decompressed: hashed.append(path.name) or
                         real_md5(path, decompressed))
     assert datasets.verify_checksums("mnist", system) == []
     assert hashed == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numcnn.data import datasets, resolve, write_idx
+from numcnn.data import datasets, files, resolve, write_idx
 from numcnn.errors import DataError
 
 
@@ -52,9 +52,9 @@ def install(published: Path, folder: Path) -> Path:
 
 def count_md5s(monkeypatch):
     calls = []
-    real = datasets.file_md5
-    monkeypatch.setattr(datasets, "file_md5", lambda path: calls.append(Path(path).name) or real(path))
-    monkeypatch.setattr(datasets, "_md5_memo", {})
+    real = files.file_md5
+    monkeypatch.setattr(files, "file_md5", lambda path: calls.append(Path(path).name) or real(path))
+    monkeypatch.setattr(files, "_md5_memo", {})
     return calls
 
 
@@ -85,7 +85,7 @@ def test_a_cached_file_is_md5_checked_once_then_size_checked(official, tmp_path,
     assert str(cache / "train-images-idx3-ubyte.gz") in record
 
     md5s.clear()
-    monkeypatch.setattr(datasets, "_md5_memo", {})  # as in a new process
+    monkeypatch.setattr(files, "_md5_memo", {})  # as in a new process
     assert resolve("mnist", download=False)[0] == cache
     assert md5s == [], "a file verified before, unchanged since, is not hashed again"
 
@@ -139,6 +139,6 @@ def test_a_system_copy_is_verified_too_and_remembered_in_the_cache(official, tmp
     assert resolve("mnist", download=False) == (system, f"system copy: {system} (md5 verified)")
     assert len(md5s) == 4
     md5s.clear()
-    monkeypatch.setattr(datasets, "_md5_memo", {})
+    monkeypatch.setattr(files, "_md5_memo", {})
     resolve("mnist", download=False)
     assert md5s == []

@@ -125,7 +125,7 @@ def test_training_on_the_device_gives_the_host_run(fake_cupy, tmp_path, monkeypa
         moved.append((getattr(array, "dtype", None), device))
         return real_to_device(array, device)
 
-    monkeypatch.setattr("numcnn.train.to_device", spy)
+    monkeypatch.setattr("numcnn.inference.to_device", spy)  # where every batch travels to the model
     on_device, device_history = run("cuda", tmp_path / "device")
     monkeypatch.undo()
     install(monkeypatch)

@@ -168,7 +168,7 @@ def test_conv2d_backward_without_the_input_gradient_gives_the_same_weight_gradie
 @pytest.mark.parametrize("budget", [1, 92160, 184320, 8 * 2**20])
 def test_conv2d_weight_gradients_do_not_depend_on_input_grad_at_any_chunking(budget, monkeypatch):
     """The chunks are cut the same with or without dx, so dW sums the same shares in order."""
-    monkeypatch.setattr(importlib.import_module("numcnn.functional.conv"), "COL_BUDGET_BYTES", budget)
+    monkeypatch.setattr(importlib.import_module("numcnn.functional.conv_plans"), "COL_BUDGET_BYTES", budget)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 16, 8, 8), dtype=np.float32)
     w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)
@@ -187,13 +187,14 @@ def test_conv_chunks_are_a_power_of_two_of_at_least_the_minimum_under_the_budget
     """Columns (per_sample bytes a sample) under the budget; as many chunks as carry MIN_CHUNK_BYTES
     of columns or of output (out bytes a sample), the larger, as a power of two up to PIECES."""
     conv = importlib.import_module("numcnn.functional.conv")
+    conv_plans = importlib.import_module("numcnn.functional.conv_plans")
     chunks = conv._chunks(n, per_sample, np, out)
     work = max(per_sample, out)
     sizes = [part.stop - part.start for part in chunks]
     assert chunks[0].start == 0 and chunks[-1].stop == n and all(
         a.stop == b.start for a, b in zip(chunks, chunks[1:]))  # the batch, in order, once
-    assert all(size * per_sample <= conv.COL_BUDGET_BYTES for size in sizes) or sizes == [1] * n
-    if n * per_sample <= conv.PIECES * conv.COL_BUDGET_BYTES:  # cut for threads, not for the budget
+    assert all(size * per_sample <= conv_plans.COL_BUDGET_BYTES for size in sizes) or sizes == [1] * n
+    if n * per_sample <= conv.PIECES * conv_plans.COL_BUDGET_BYTES:  # cut for threads, not for the budget
         count = len(chunks)
         assert count & (count - 1) == 0 and count <= conv.PIECES
         assert max(sizes) - min(sizes) <= 1
@@ -211,7 +212,7 @@ def test_conv_chunks_are_a_power_of_two_of_at_least_the_minimum_under_the_budget
 ], ids=["stride 1", "more filters", "strided grouped", "depthwise"])
 def test_conv2d_batch_split_into_chunks(case, budget, dtype, monkeypatch):
     """A column buffer budget of a few samples (or of none) makes the batch run chunk by chunk."""
-    monkeypatch.setattr(importlib.import_module("numcnn.functional.conv"), "COL_BUDGET_BYTES", budget)
+    monkeypatch.setattr(importlib.import_module("numcnn.functional.conv_plans"), "COL_BUDGET_BYTES", budget)
     config = dict(case, bias=True, stride=case.get("stride", 1), padding=case.get("padding", 0),
                   dilation=case.get("dilation", 1), groups=case.get("groups", 1))
     ours, theirs, _ = conv_kernel(config, dtype, np.random.default_rng(0))

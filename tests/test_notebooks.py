@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs"
+DOCS = ROOT / "docs" / "tutorials"
 NOTEBOOKS = sorted(DOCS.glob("*.ipynb"))
 NUMBERED = re.compile(r"^(\d\d)-[a-z0-9-]+\.ipynb$")
 
@@ -36,7 +36,7 @@ def test_there_are_six_notebooks_numbered_in_reading_order():
 def test_notebook_is_stored_without_outputs(path):
     problems = unstripped(json.loads(path.read_text()))
     assert not problems, (f"{path.name}: {'; '.join(problems[:5])}. Strip it with "
-                          f"`jupyter nbconvert --clear-output --inplace docs/{path.name}`")
+                          f"`jupyter nbconvert --clear-output --inplace docs/tutorials/{path.name}`")
 
 
 def test_an_executed_notebook_counts_as_unstripped():
@@ -60,8 +60,8 @@ def test_notebook_states_its_assumptions_and_ends_with_checked_exercises(path):
 
 def test_readme_links_every_notebook_in_reading_order():
     readme = (ROOT / "README.md").read_text()
-    links = re.findall(r"\]\((docs/\d\d-[a-z0-9-]+\.ipynb)\)", readme)
-    assert links == [f"docs/{path.name}" for path in NOTEBOOKS]
+    links = re.findall(r"\]\((docs/tutorials/\d\d-[a-z0-9-]+\.ipynb)\)", readme)
+    assert links == [f"docs/tutorials/{path.name}" for path in NOTEBOOKS]
 
 
 def test_the_suite_executes_the_notebooks(pytestconfig):

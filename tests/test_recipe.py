@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import numcnn as nc
-from numcnn import data, recipe
+from numcnn import data, recipe, rundir
 from numcnn.data.datasets import REGISTRY, DatasetInfo
 from numcnn.errors import ConfigError, DataError
 
@@ -88,7 +88,7 @@ def test_build_records_the_optimizers_own_weight_decay():
 def test_a_run_folder_with_a_checkpoint_is_never_overwritten_silently(tmp_path):
     (tmp_path / "checkpoint.npz").write_bytes(b"a run")
     with pytest.raises(ConfigError, match="already holds a run"):
-        recipe.start_run_dir(tmp_path)
+        rundir.start(tmp_path)
     assert (tmp_path / "checkpoint.npz").read_bytes() == b"a run"
-    recipe.start_run_dir(tmp_path, overwrite=True)
+    rundir.start(tmp_path, overwrite=True)
     assert not (tmp_path / "checkpoint.npz").exists()

@@ -46,14 +46,16 @@ def every_threaded_kernel(seed=0):
     wl = rng.standard_normal((64, 500), dtype=np.float32)
     out, cache = F.linear_forward(a, wl)
     results += [out, *F.linear_backward(np.ones_like(out), cache)[:2]]
-    # Over threads.SMALL elements, and 4 times threads.MIN_PIECE: batch norm's sums come in pieces.
-    big = rng.standard_normal((64, 16, 32, 32), dtype=np.float32)
+    # threads.SMALL elements, 8 times threads.MIN_PIECE: element-wise passes are shared out,
+    # and batch norm's sums come in pieces.
+    big = rng.standard_normal((64, 32, 32, 32), dtype=np.float32)
+    assert big.size >= threads.SMALL and len(threads.pieces(len(big), big.size)) > 1
     for forward, backward, args in ((F.max_pool2d_forward, F.max_pool2d_backward, (3, 2, 1)),
                                     (F.avg_pool2d_forward, F.avg_pool2d_backward, (3, 2, 1))):
         out, cache = forward(big, *args)
         results += [out, backward(np.ones_like(out), cache)]
     results += [F.relu(big), F.relu_backward(big, big)]
-    ones, zeros = np.ones(16, np.float32), np.zeros(16, np.float32)
+    ones, zeros = np.ones(32, np.float32), np.zeros(32, np.float32)
     out, cache, running = F.batch_norm_forward(big, ones, zeros, zeros, ones, True)
     results += [out, *F.batch_norm_backward(big, cache), *running]
     return results
@@ -171,8 +173,9 @@ def test_split_cuts_evenly_and_never_empty():
 @pytest.mark.parametrize("count", [1, 3])
 def test_summed_work_is_cut_by_its_size_alone_into_pieces_of_at_least_min_piece(restore_threads, count):
     threads.set_num_threads(count)
-    assert threads.pieces(128, 2 * threads.MIN_PIECE - 1) == [slice(0, 128)]
-    assert threads.pieces(128, 3 * threads.MIN_PIECE) == threads.split(128, 3)
+    assert threads.pieces(128, threads.SMALL - 1) == [slice(0, 128)]  # small work stays whole
+    assert threads.SMALL < 5 * threads.MIN_PIECE < threads.PIECES * threads.MIN_PIECE
+    assert threads.pieces(128, 5 * threads.MIN_PIECE) == threads.split(128, 5)
     assert threads.pieces(128, 100 * threads.MIN_PIECE) == threads.split(128, threads.PIECES)
     assert threads.pieces(3, 100 * threads.MIN_PIECE) == threads.split(3, 3)  # never an empty piece
     assert threads.pieces(128) == threads.split(128, threads.PIECES)  # size unknown

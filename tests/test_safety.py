@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 import numcnn as nc
-from numcnn import cli, recipe
+from numcnn import cli, recipe, rundir
 from numcnn.data import folder as folders
 from numcnn.errors import ConfigError, DataError
 from numcnn.io import atomic_savez, atomic_write_bytes
-from numcnn.viz import PLOTS
+from numcnn.rundir import PLOTS
 
 
 def run(capsys, *argv):
@@ -79,9 +79,9 @@ def test_a_run_folder_without_a_checkpoint_is_not_replaced_silently(tmp_path, he
     for name in held:
         (tmp_path / name).write_bytes(b"saved")
     with pytest.raises(ConfigError, match="already holds a run.*--overwrite"):
-        recipe.start_run_dir(tmp_path)
+        rundir.start(tmp_path)
     assert all((tmp_path / name).read_bytes() == b"saved" for name in held)
-    assert recipe.start_run_dir(tmp_path, overwrite=True) == tmp_path
+    assert rundir.start(tmp_path, overwrite=True) == tmp_path
 
 
 def test_train_refuses_a_folder_holding_a_model(tmp_path, capsys):
@@ -111,7 +111,7 @@ def test_overwrite_removes_the_old_runs_plots_and_nothing_the_user_put_there(tmp
         (tmp_path / name).write_bytes(b"old plot")
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "photo.png").write_bytes(b"mine too")
-    recipe.start_run_dir(tmp_path, overwrite=True)
+    rundir.start(tmp_path, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photo.png"]
 
 

@@ -120,5 +120,30 @@ def test_seed_takes_a_generator_factory_for_random_layers():
     out = dropout.forward(np.ones((2, 50), np.float32))
     # one key per forward, from the factory's generator; the mask is that key's hash
     key = np.random.default_rng(np.random.SeedSequence(7).spawn(1)[0]).integers(2**63)
-    expected_keep = F.hash_uniform((2, 50), key, np.float32) >= np.float32(0.3)
+    expected_keep = np.array([splitmix64_uniform(int(key), i) for i in range(100)]).reshape(2, 50) >= 0.3
     np.testing.assert_array_equal(out != 0, expected_keep)
+
+
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64(key: int, index: int) -> int:
+    """The index-th output of SplitMix64 seeded with key (Steele, Lea and Flood 2014), written
+    out here in Python integers, independently of numcnn's arrays."""
+    z = (key + (index + 1) * 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def splitmix64_uniform(key: int, index: int, bits: int = 24) -> float:
+    """That output's top bits as a number in [0, 1)."""
+    return (splitmix64(key, index) >> (64 - bits)) / 2**bits
+
+
+def test_the_dropout_hash_is_splitmix64():
+    # SplitMix64's first output for seed 0 is 0xE220A8397B1DCDAF (the published reference values).
+    assert splitmix64(0, 0) == 0xE220A8397B1DCDAF
+    key = 12345678901234567
+    ours = F.hash_uniform((7, 11), key, np.float64)
+    assert ours.tolist() == [[splitmix64_uniform(key, 11 * r + c, 53) for c in range(11)] for r in range(7)]

@@ -1,5 +1,7 @@
 """numcnn: convolutional neural networks in NumPy, exact against PyTorch.
 
+::
+
     import numcnn as nc
     model = nc.zoo.simple_convnet()
     opt = nc.optim.Adam(model, lr=1e-3)
@@ -16,7 +18,17 @@ from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatt
                      Sigmoid, Softmax, SoftmaxCrossEntropy, Tanh, register_layer)
 from .model import Residual, Sequential, load, save, summary
 
-__version__ = "0.1.0"
+__all__ = [
+    "functional", "init", "runtime",
+    "NumcnnError", "ConfigError", "DataError", "DivergenceError", "DTypeError", "GradcheckError",
+    "ModelFileError", "ResumeMismatchError", "ShapeError",
+    "gradcheck", "manual_seed",
+    "Layer", "register_layer", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Linear", "Flatten",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm1d", "BatchNorm2d", "Normalize",
+    "SoftmaxCrossEntropy", "MSELoss",
+    "Sequential", "Residual", "load", "save", "summary",
+]
+__version__ = "0.2.0"  # the one place the version is written (pyproject.toml reads it)
 
 
 def __getattr__(name):

@@ -1,5 +1,7 @@
 """The array-module seam: kernels ask their input which library holds it, then read as NumPy code.
 
+::
+
     xp = get_array_module(x)        # numpy, or cupy for a cupy.ndarray
     out = xp.empty(shape, dtype=x.dtype)
 
@@ -31,7 +33,10 @@ def _is_cupy(array: Any) -> bool:
 def get_array_module(*arrays: Any) -> ModuleType:
     """``cupy`` if any of arrays is a CuPy array, else ``numpy``.
 
-    arrays : any objects; only CuPy arrays change the answer (scalars, None, lists are ignored)
+    Parameters
+    ----------
+    arrays
+        any objects; only CuPy arrays change the answer (scalars, None, lists are ignored)
     """
     for array in arrays:
         if _is_cupy(array):
@@ -73,7 +78,11 @@ def cuda_module(device: str = "cuda") -> ModuleType:
     missing. The current GPU is left as it is.
 
     The one place numcnn imports CuPy. ``pip install 'numcnn[cuda]'`` names the wheel (see the
-    README: ``cupy-cuda12x`` or ``cupy-cuda13x``, to match the driver's CUDA version).
+
+    Parameters
+    ----------
+    README
+        ``cupy-cuda12x`` or ``cupy-cuda13x``, to match the driver's CUDA version).
     """
     try:
         import cupy
@@ -98,7 +107,9 @@ def device_of(array: Any) -> str:
 def to_device(array: Any, device: str) -> Any:
     """array on device: the same object when it is there already, else a copy.
 
-    array  : a NumPy or CuPy array (any shape and dtype, kept)
+    Parameters
+    ----------
+    array : a NumPy or CuPy array (any shape and dtype, kept)
     device : "cpu", "cuda" or "cuda:N"
     """
     device = check_device(device)

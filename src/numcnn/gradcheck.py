@@ -2,6 +2,8 @@
 
 Works on anything with ``forward`` and ``backward`` (your own layers included):
 
+::
+
     layer = MyLayer(..., dtype=np.float64)
     numcnn.gradcheck(layer, x)                       # x: float64 input
     numcnn.gradcheck(nc.SoftmaxCrossEntropy(), logits, target=labels)
@@ -58,9 +60,12 @@ def gradcheck(layer: Any, x: np.ndarray, *, target: Any = None, eps: float = 1e-
               atol: float = 1e-6, rtol: float = 1e-5, seed: int = 0, check_params: bool = True) -> bool:
     """Check ``layer.backward`` against central differences (f(v+eps) - f(v-eps)) / 2eps.
 
-    layer : object with forward(x) and backward(dout) (a Layer), or, when ``target`` is given,
-            a loss with forward(pred, target) -> float and backward() -> dpred
-    x     : input array, any shape the layer accepts; not modified
+    Parameters
+    ----------
+    layer
+        object with forward(x) and backward(dout) (a Layer), or, when ``target`` is given,
+        a loss with forward(pred, target) -> float and backward() -> dpred
+    x : input array, any shape the layer accepts; not modified
     returns True, or raises GradcheckError naming the array, index and both values of the
     worst disagreement. Buffers (e.g. batch-norm running statistics) are restored afterwards.
     """

@@ -30,11 +30,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from . import runtime
+from . import commands, rundir, runtime
 from .distributed.abort import REPORT_VAR, abort_on_error
 from .distributed.comm import Comm, import_mpi, launched_size
 from .errors import ConfigError
-from .train import CHECKPOINT
+from .train import read_checkpoint
 
 # Set by the launcher when its stderr is a terminal: rank 0 then shows its progress bar, which
 # reaches the terminal through mpiexec and the launcher's relay.
@@ -85,28 +85,31 @@ def _rank_argv(argv: list[str]) -> list[str]:
 
 def _check_before_launch(args) -> Path:
     """Every check that needs no data, made once here rather than N times; returns the run folder."""
-    from . import cli, recipe
+    from . import recipe
     from .distributed.trainer import check_shards
-    from .train import read_checkpoint
 
     n = args.processes
+    rundir.check_flags(args.resume, args.out, args.overwrite)
     if args.resume:
-        if args.out is not None or args.overwrite:
-            raise ConfigError("--resume RUN_DIR continues the run in RUN_DIR; drop --out and --overwrite")
-        _, meta = read_checkpoint(args.resume)
-        batch_size = int(meta["config"].get("batch_size", 0)) or 1
-        if args.sync_bn and not meta["config"].get("sync_bn", False):
-            raise ConfigError(f"{args.resume} was trained without --sync-bn; resume it without the flag")
+        batch_size = int(_resumed_config(args)["config"].get("batch_size", 0)) or 1
         out = Path(args.resume)
     else:
-        config = recipe.settings(cli._given(args))
+        config = recipe.settings(commands.given(args))
         batch_size = config["batch_size"]
-        out = recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-{Path(config['dataset']).name}"),
-                                   args.overwrite)
+        out = rundir.start(args.out or rundir.default(config["model"], config["dataset"]), args.overwrite)
         if args.out is None:
             args.argv = [*args.argv, "--out", str(out)]  # the ranks must agree on the folder
     check_shards(batch_size, batch_size, n)  # the global batch must divide among the ranks
     return out
+
+
+def _resumed_config(args) -> dict:
+    """The checkpoint's record of the run --resume names; a ConfigError if --sync-bn asks for
+    what the run was not trained with."""
+    _, meta = read_checkpoint(args.resume)
+    if args.sync_bn and not meta["config"].get("sync_bn", False):
+        raise ConfigError(f"{args.resume} was trained without --sync-bn; resume it without the flag")
+    return meta
 
 
 def launch(args) -> int:
@@ -143,7 +146,7 @@ def launch(args) -> int:
         return 0
     line = _failure(report, banner, status, interrupted)
     _clean(report, env)
-    kept = out is not None and (Path(out) / CHECKPOINT).exists()
+    kept = out is not None and (Path(out) / rundir.CHECKPOINT).exists()
     resume = ("" if "--resume" in line or not kept else
               f"; the last completed epoch's checkpoint is kept: numcnn train --resume {out} --processes {n}")
     print(f"error: {line}{resume}", file=sys.stderr, flush=True)
@@ -230,10 +233,8 @@ def _failure(report: Path, banner: list[str], status: int, interrupted: bool) ->
 # -- a rank ------------------------------------------------------------------------------------
 def run_rank(args) -> int:
     """Train as this rank of the MPI job; on any failure, say so and abort the whole job."""
-    from . import cli
-
     with abort_on_error() as comm:
-        cli.QUIET = comm.rank != 0
+        commands.quiet(comm.rank != 0)
         if comm.rank == 0 and os.environ.get(TERMINAL_VAR) == "1":
             sys.stderr = _Terminal(sys.stderr)
         _set_rank_threads(args, comm)
@@ -260,24 +261,19 @@ def _set_rank_threads(args, comm: Comm) -> None:
 
 
 def _train_rank(args, comm: Comm) -> int:
-    from . import cli, recipe
+    from . import recipe
     from .distributed.trainer import DistributedTrainer
 
     trainer_class = DistributedTrainer.with_options(sync_bn=bool(args.sync_bn))
     if args.resume:
-        from .train import read_checkpoint
-
-        _, meta = read_checkpoint(args.resume)
-        if args.sync_bn and not meta["config"].get("sync_bn", False):
-            raise ConfigError(f"{args.resume} was trained without --sync-bn; resume it without the flag")
+        _resumed_config(args)
     elif comm.rank == 0:
         # One rank prepares the run folder (--overwrite removes an old checkpoint) before the
         # others look at it.
-        config = recipe.settings(cli._given(args))
-        args.out = str(recipe.start_run_dir(Path(args.out or f"runs/{config['model']}-"
-                                                 f"{Path(config['dataset']).name}"), args.overwrite))
+        config = recipe.settings(commands.given(args))
+        args.out = str(rundir.start(args.out or rundir.default(config["model"], config["dataset"]), args.overwrite))
     if not args.resume:
         args.out = comm.broadcast_json(args.out, what="the run folder")  # the others wait for rank 0's folder
         args.overwrite = True  # it is ready: an old checkpoint is gone
-    return cli.cmd_train(args, trainer_class=trainer_class)
+    return commands.cmd_train(args, trainer_class=trainer_class)
 

@@ -9,11 +9,11 @@ those keys plus the architecture as JSON; it is read back with ``allow_pickle=Fa
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from . import rundir
 from .backend import device_of, host_copy, is_array, to_device, to_numpy
 from .errors import ConfigError, ModelFileError, NumcnnError, ShapeError
 from .functional import activation
@@ -195,8 +195,11 @@ def _as_numpy(value: Any, key: str) -> np.ndarray:
 def load_state_dict(model: Layer, state: dict[str, Any], strict: bool = True) -> None:
     """Copy arrays into the model's params and buffers, checked before anything is changed.
 
-    state : key -> array, as ``state_dict`` gives or ``torch_model.state_dict()`` converted to NumPy
-    strict: unknown or missing keys are errors (ModelFileError)
+    Parameters
+    ----------
+    state
+        key -> array, as ``state_dict`` gives or ``torch_model.state_dict()`` converted to NumPy
+    strict : unknown or missing keys are errors (ModelFileError)
     Values are cast to each param's own dtype; shapes must match exactly.
     """
     if not isinstance(state, dict):
@@ -289,9 +292,6 @@ def model_from_arrays(arrays: dict[str, np.ndarray], meta: dict, path) -> Layer:
     return model
 
 
-MODEL_FILE = "model.npz"  # the model inside a run folder
-
-
 def read_model(path) -> tuple[Layer, dict]:
     """(model, training record) from a model .npz, or from the model.npz inside a run folder.
 
@@ -299,9 +299,7 @@ def read_model(path) -> tuple[Layer, dict]:
     epochs done, ...), or {} for a model saved without one. Architecture and every weight are
     checked; a bad file is a ModelFileError.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL_FILE
+    path = rundir.model_path(path)
     arrays, meta = read_npz(path)
     training = meta.get("training")
     return model_from_arrays(arrays, meta, path), (training if isinstance(training, dict) else {})
@@ -315,7 +313,10 @@ def load(path) -> Layer:
 def summary(model: Layer, input_shape: Iterable[int] | None = None, dtype=np.float32) -> str:
     """A table of layers, output shapes and parameter counts.
 
-    input_shape: (C, H, W) of one sample; defaults to the model's ``input_shape``. Output
+    Parameters
+    ----------
+    input_shape
+        (C, H, W) of one sample; defaults to the model's ``input_shape``. Output
     shapes come from one forward pass of a zero batch of size 1 (in eval mode).
     """
     input_shape = input_shape or getattr(model, "input_shape", None)

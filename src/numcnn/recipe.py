@@ -1,5 +1,7 @@
 """One training recipe, shared by ``numcnn train`` and Python users: settings in, a run out.
 
+::
+
     run = recipe.build({"model": "lenet5", "dataset": "sample", "epochs": 2})
     trainer = run.trainer(out_dir="runs/lenet")
     run.fit(trainer)                                  # the same run `numcnn train` would make
@@ -17,6 +19,7 @@ Images stay uint8 in memory (CIFAR-10: 150 MB) and are scaled a batch at a time.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from dataclasses import dataclass
@@ -28,9 +31,9 @@ import numpy as np
 from . import data, init, optim, zoo
 from .errors import ConfigError, DataError, ModelFileError
 from .layers import Layer, Normalize
-from .model import MODEL_FILE, Sequential
-from .train import CHECKPOINT, HISTORY, Hook, Trainer, check_resume_settings, read_checkpoint
-from .viz import PLOTS
+from .model import Sequential, read_model
+from .rundir import HISTORY
+from .train import Hook, Trainer, check_resume_settings, read_checkpoint
 
 DEFAULTS: dict[str, Any] = {
     "model": "simple-convnet", "dataset": "fashion-mnist", "epochs": 3, "batch_size": 100,
@@ -142,11 +145,16 @@ def data_of(record: dict[str, Any], dataset: str | None = None, data_dir=None,
     """(dataset, data_dir, options) that read the data a run trained on, as it read them (its
     labels, image size, split, ...), or another dataset when one is named.
 
-    record      : the run's settings, as a checkpoint or model.npz records them
-    dataset     : another dataset to read; default the run's own
-    data_dir    : where the data is now: a named dataset's folder, or the run's image folder
-                  that has moved; default the run's data_dir (for its own dataset)
-    input_shape : the model's (C, H, W); another image folder is then read at H x H when H == W
+    Parameters
+    ----------
+    record
+        the run's settings, as a checkpoint or model.npz records them
+    dataset : another dataset to read; default the run's own
+    data_dir
+        where the data is now: a named dataset's folder, or the run's image folder
+        that has moved; default the run's data_dir (for its own dataset)
+    input_shape
+        the model's (C, H, W); another image folder is then read at H x H when H == W
     Pass the three to ``data.prepare``. ConfigError if neither names a dataset.
     """
     own = record.get("dataset")
@@ -174,7 +182,10 @@ def dataset_options(config: dict[str, Any]) -> dict[str, Any]:
 def build_schedule(name: str, optimizer, epochs: int, batches_per_epoch: int):
     """(schedule or None, "epoch" or "batch"): the schedule ``name`` and when the trainer steps it.
 
-    step: x0.1 every third of the run; cosine: down to 0 over the epochs; warmup-cosine: one
+    Parameters
+    ----------
+    step
+        x0.1 every third of the run; cosine: down to 0 over the epochs; warmup-cosine: one
     epoch of linear warm-up, then a cosine over the remaining batches.
     """
     if name == "none":
@@ -204,7 +215,10 @@ class Loaded(NamedTuple):
 def load_data(config: dict[str, Any], progress: bool | None = None) -> Loaded:
     """The data of a run's settings, cut to its limit and test_limit.
 
-    progress: a bar while an image folder decodes (None: on a terminal, for large folders).
+    Parameters
+    ----------
+    progress
+        a bar while an image folder decodes (None: on a terminal, for large folders).
     """
     described, folder, source = data.prepare(config["dataset"], config["data_dir"], progress=progress,
                                              **dataset_options(config))
@@ -232,13 +246,20 @@ def load_data(config: dict[str, Any], progress: bool | None = None) -> Loaded:
 class Run:
     """Everything one training run is made of.
 
-    config   : the complete settings (JSON-friendly), recorded in checkpoints and model.npz
-    dataset  : the dataset's description (shape, classes, ...)
-    train    : (x, y), x (N, C, H, W) uint8 pixels (or float32 in [0, 1]), y (N,) int64;
-               test: the same for the test set, which serves as the validation set
-    source   : where the data was read from, one line
+    Parameters
+    ----------
+    config
+        the complete settings (JSON-friendly), recorded in checkpoints and model.npz
+    dataset : the dataset's description (shape, classes, ...)
+    train
+        (x, y), x (N, C, H, W) uint8 pixels (or float32 in [0, 1]), y (N,) int64;
+        test: the same for the test set, which serves as the validation set
+    source : where the data was read from, one line
     model, optimizer, schedule, schedule_per : as the Trainer takes them
-    augment  : the batch augmentation, or None
+
+    Parameters
+    ----------
+    augment : the batch augmentation, or None
     """
 
     config: dict[str, Any]
@@ -256,7 +277,10 @@ class Run:
                 hooks: Iterable[Hook] = (), trainer_class: Callable[..., Trainer] = Trainer) -> Trainer:
         """A Trainer for this run, writing checkpoints into out_dir (None: no files).
 
-        trainer_class: Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``.
+        Parameters
+        ----------
+        trainer_class
+            Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``.
 
         Its record (in the checkpoint and model.npz) is the settings plus what predicting needs
         without the data: the class names and whether the pictures are light on dark.
@@ -280,7 +304,10 @@ def _augmentation(config: dict[str, Any], dataset: data.DatasetInfo):
 def build(config: dict[str, Any], loaded: Loaded | None = None, progress: bool | None = None) -> Run:
     """A new run from settings (see ``settings``): data, model, optimizer, schedule, augmentation.
 
-    loaded   : the run's data as ``load_data`` returns it, if already read; else it is read here.
+    Parameters
+    ----------
+    loaded
+        the run's data as ``load_data`` returns it, if already read; else it is read here.
     progress : a bar while an image folder decodes (see ``load_data``)
     The model's weights are drawn after ``numcnn.manual_seed(seed)``, so equal settings give
     equal runs. With normalize (by default for colour datasets), the model's first layer is a
@@ -307,6 +334,49 @@ def build(config: dict[str, Any], loaded: Loaded | None = None, progress: bool |
     return Run(config, dataset, train, test, source, model, optimizer, schedule, per, augment)
 
 
+def read_run(run_dir) -> tuple[object, dict, dict | None]:
+    """(model, training config, history or None) of a run folder: model.npz and history.json."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelFileError(f"{run_dir}: not a run folder (expected a folder holding model.npz)")
+    model, config = read_model(run_dir)
+    history = None
+    history_path = run_dir / HISTORY
+    if history_path.is_file():
+        try:
+            history = json.loads(history_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"{history_path}: not valid JSON ({exc})") from None
+        if not isinstance(history, dict):
+            raise ModelFileError(f"{history_path}: expected a JSON object of lists")
+    return model, config, history
+
+
+def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int | None = None) -> dict[str, Path]:
+    """Regenerate every plot of a run folder from model.npz, history.json and its dataset.
+
+    Parameters
+    ----------
+    dataset, data_dir
+        override what the run recorded (its "dataset" and "data_dir").
+    limit_test
+        use the first N test images; default: the run's own --test-limit, if any.
+    Returns {plot name: path}; the PNGs are written into run_dir.
+    """
+    from .viz import plot_model  # matplotlib: the "train" extra
+
+    model, config, history = read_run(run_dir)
+    if dataset is None and not config.get("dataset"):
+        raise ConfigError(f"{run_dir}: the run does not record its dataset; name it (numcnn plot --dataset NAME)")
+    dataset, data_dir, options = data_of(config, dataset, data_dir)  # read as the run read it
+    described, folder, _ = data.prepare(dataset, data_dir, download=False, **options)
+    _, (x_test, y_test) = described.reader(folder, described)
+    limit_test = limit_test or config.get("test_limit")
+    if limit_test:
+        x_test, y_test = x_test[:limit_test], y_test[:limit_test]
+    return plot_model(model, x_test, y_test, list(described.classes), Path(run_dir), history)
+
+
 def cast_model(model: Layer, dtype) -> Layer:
     """Convert every floating-point weight and buffer of model to dtype, in place; returns model."""
     dtype = np.dtype(dtype)
@@ -320,40 +390,23 @@ def cast_model(model: Layer, dtype) -> Layer:
     return model
 
 
-def start_run_dir(out: Path, overwrite: bool = False) -> Path:
-    """Make out ready for a new run: a ConfigError if it holds one (a checkpoint, a model or a
-    history), unless overwrite, which removes the old checkpoint (a stale checkpoint must never
-    be resumed into a new run) and the plots numcnn drew there (a run without plots must not
-    show the old run's). Files numcnn does not name are never touched."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
-    held = [name for name in (CHECKPOINT, MODEL_FILE, HISTORY) if (out / name).exists()]
-    if held and not overwrite:
-        if CHECKPOINT in held:
-            raise ConfigError(f"{out} already holds a run; continue it with --resume {out}, "
-                              f"or pass --overwrite to start over")
-        raise ConfigError(f"{out} already holds a run ({', '.join(held)}; no checkpoint to resume from); "
-                          f"pass --overwrite to replace it, or choose another --out")
-    if overwrite:
-        for name in (CHECKPOINT, *PLOTS.values()):
-            if (out / name).is_file():
-                (out / name).unlink()
-    return out
-
-
 def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = None, data_dir=None,
            progress: bool = False, log: Callable[[str], Any] | None = None,
            hooks: Iterable[Hook] = (), trainer_class: type[Trainer] = Trainer) -> tuple[Run, Trainer]:
     """The run in run_dir, rebuilt from its checkpoint, and a Trainer in its saved state.
 
-    given    : settings the caller states (e.g. from the command line); each must equal the
-               run's, else ResumeMismatchError names both values
-    epochs   : the run's new total (default: as planned); never fewer than it completed, and
-               never more than planned with a cosine schedule, which ends at a learning rate of 0
-               (a ConfigError: start a new run instead)
+    Parameters
+    ----------
+    given
+        settings the caller states (e.g. from the command line); each must equal the
+        run's, else ResumeMismatchError names both values
+    epochs
+        the run's new total (default: as planned); never fewer than it completed, and
+        never more than planned with a cosine schedule, which ends at a learning rate of 0
+        (a ConfigError: start a new run instead)
     data_dir : where the data is now, if it moved
-    trainer_class : Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``
+    trainer_class
+        Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -405,4 +458,4 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
 
 
 __all__ = ["DEFAULTS", "DTYPES", "SCHEDULES", "cast_model", "Loaded", "Run", "build", "build_schedule", "data_of", "dataset_options", "load_data",
-           "resume", "settings", "start_run_dir"]
+           "resume", "settings"]

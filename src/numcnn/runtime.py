@@ -1,5 +1,7 @@
 """numcnn's runtime: how many threads its kernels use, and what happens to freed memory.
 
+::
+
     import numcnn as nc
     nc.runtime.configure(threads=4)          # or NUMCNN_NUM_THREADS=4, or OMP_NUM_THREADS=4
     with nc.runtime.using(threads=1):        # a setting for one block of code
@@ -51,18 +53,23 @@ import numpy as np
 
 from .errors import ConfigError
 
+__all__ = ["configure", "using", "describe", "get_num_threads", "set_num_threads", "available_cores",
+           "cores_per_process", "parse_threads", "blas_held", "holds_blas", "run_chunks", "pieces", "each_share",
+           "split", "scratch", "clear_scratch", "keep_freed_memory", "ENV_VAR", "OMP_VAR", "PIECES", "SMALL",
+           "MIN_PIECE", "SCRATCH_BYTES"]
+
 ENV_VAR = "NUMCNN_NUM_THREADS"
 OMP_VAR = "OMP_NUM_THREADS"
 # Kernels whose pieces are summed cut their work into at least this many, whatever the thread
 # count: the threads only decide how many pieces run at once, so results are bit-identical with
 # 1 thread or 16.
 PIECES = 8
-# Elements: below this an element-wise pass stays in the calling thread, where a hand-off to
-# another thread would cost more than the pass.
-SMALL = 1 << 16
+# Element-passes (elements times the passes over them): below this, work stays in the calling
+# thread, where a hand-off to another thread (which queues for the GIL) costs more than it saves.
+SMALL = 1 << 21
 # Elements: the least a piece of summed work is given, so that each piece's fixed cost in
 # NumPy calls stays small beside its arithmetic.
-MIN_PIECE = 1 << 18
+MIN_PIECE = 1 << 19
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -172,8 +179,13 @@ def configure(threads: int | str | None = None, keep_freed_memory: bool | None =
 
     Parameters
     ----------
-    threads : int >= 1, or "auto" (the default: see the module's docstring)
-    keep_freed_memory : True to have glibc's malloc keep freed memory for reuse (process-wide,
+
+    Parameters
+    ----------
+    threads
+        int >= 1, or "auto" (the default: see the module's docstring)
+    keep_freed_memory
+        True to have glibc's malloc keep freed memory for reuse (process-wide,
         and it cannot be undone in the process); see ``keep_freed_memory``.
 
     Raises
@@ -352,8 +364,8 @@ def run_chunks(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
 
 def _whole(size: int | None, host: bool) -> bool:
-    """Keep work in one piece? Yes when size (the elements it touches) is below SMALL, or when
-    it is not on the host (a GPU runs it best as one launch)."""
+    """Keep work in one piece? Yes when size (elements times the passes over them) is below
+    SMALL, or when it is not on the host (a GPU runs it best as one launch)."""
     return not host or (size is not None and size < SMALL)
 
 
@@ -370,7 +382,8 @@ def each_share(fn: Callable[[slice], object], n: int, size: int | None = None, h
     """fn(part) for one slice of range(n) per thread, for work whose result cannot depend on
     where it is cut (element-wise passes, pooling); fn writes each slice's results into its own
     part of arrays it shares with the caller. One piece per thread, since every NumPy call
-    costs microseconds of its own."""
+    costs microseconds of its own; one piece in all where size (elements times passes) is
+    below SMALL."""
     if _whole(size, host) or getattr(_in_pool, "active", False) or get_num_threads() == 1:
         fn(slice(0, n))
     else:

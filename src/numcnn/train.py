@@ -1,5 +1,7 @@
 """The training loop: mini-batches, evaluation, checkpoints that resume bit for bit.
 
+::
+
     trainer = Trainer(model, SoftmaxCrossEntropy(), Adam(model, lr=1e-3), seed=0, out_dir="runs/x")
     history = trainer.fit(x_train, y_train, epochs=3, batch_size=100, validation=(x_test, y_test))
     trainer.evaluate(x_test, y_test)       # {"loss": ..., "accuracy": ...}
@@ -31,37 +33,21 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import init
-from .backend import get_array_module, to_device, to_numpy
+from .backend import get_array_module
 from .errors import ConfigError, DataError, DivergenceError, ModelFileError, ResumeMismatchError
-from .functional.activation import softmax
 from .functional.loss import check_labels
 from .io import atomic_savez, atomic_write_bytes, read_npz
 from .layers import MSELoss, SoftmaxCrossEntropy
-from .model import MODEL_FILE, from_config, load_state_dict, save, state_dict, to_config
+from .inference import count_correct, evaluate, predict_proba, to_model_device
+from .model import from_config, load_state_dict, save, state_dict, to_config
+from .rundir import CHECKPOINT, HISTORY, MODEL
 
-CHECKPOINT = "checkpoint.npz"
-HISTORY = "history.json"
+__all__ = ["Trainer", "Hook", "read_checkpoint", "check_resume_settings", "describe_augment", "write_json_atomic"]
+
 CHECKPOINT_FORMAT = "numcnn-checkpoint"
 CHECKPOINT_VERSION = 1
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
 LOSSES = {"SoftmaxCrossEntropy": SoftmaxCrossEntropy, "MSELoss": MSELoss}
-
-
-def _correct(logits: np.ndarray, y: np.ndarray):
-    """Correct predictions in a batch, as a 0-d count where the logits are (no host sync on a
-    GPU); y is labels (N,) or one-hot / probability rows (N, K)."""
-    target = y if y.ndim == 1 else y.argmax(axis=1)
-    return (logits.argmax(axis=1) == target).sum()
-
-
-def to_model_device(model, xb, yb=None):
-    """A batch where the model is: images (B, C, H, W) moved as stored (uint8 stays uint8 until
-    it arrives), then made float in [0, 1] there; labels (B,) or targets (B, K) moved as they are."""
-    from .data.loader import as_float_images
-
-    device = model.device
-    xb = as_float_images(to_device(xb, device))
-    return xb if yb is None else (xb, to_device(yb, device))
 
 
 def write_json_atomic(path, obj) -> Path:
@@ -96,9 +82,12 @@ def describe_augment(augment) -> str | None:
 def check_resume_settings(saved: dict, given: dict, run) -> None:
     """Raise ResumeMismatchError if a setting in given differs from the value a run saved.
 
+    Parameters
+    ----------
     saved : the run's settings, as its checkpoint recorded them
-    given : the settings of the attempt to continue it; keys the run did not record are not
-            compared (a checkpoint written before they were recorded)
+    given
+        the settings of the attempt to continue it; keys the run did not record are not
+        compared (a checkpoint written before they were recorded)
     Continuing with another batch size, augmentation or shuffling would draw other batches
     than the uninterrupted run, so the result would silently differ from it.
     """
@@ -133,19 +122,29 @@ class Hook:
 class Trainer:
     """Trains a model with a loss and an optimizer, one mini-batch at a time.
 
-    model     : a numcnn Layer (usually a Sequential)
-    loss      : SoftmaxCrossEntropy() for classification (MSELoss works; accuracy is then argmax vs argmax)
+    Parameters
+    ----------
+    model : a numcnn Layer (usually a Sequential)
+    loss
+        SoftmaxCrossEntropy() for classification (MSELoss works; accuracy is then argmax vs argmax)
     optimizer : a numcnn.optim optimizer built on this model
-    schedule  : a numcnn.optim schedule on that optimizer, stepped after every epoch
-                (``schedule_per="epoch"``) or every batch (``"batch"``), or None
-    seed      : seeds the loader's generator (shuffle order, augmentations) and every dropout
-                layer's generator, so two trainers with the same seed train identically
-    out_dir   : folder for checkpoint.npz, history.json and model.npz, written after every epoch
-    progress  : show a tqdm bar per epoch on stderr (loss, accuracy, images/s)
-    log       : called with a one-line summary after each epoch, e.g. ``print``; None is silent
-    config    : JSON-friendly description of the run (model name, dataset, ...) kept in the
-                checkpoint and model.npz, so a run can be resumed or re-plotted from its folder
-    hooks     : ``Hook`` objects run after every backward and after every epoch, in order
+    schedule
+        a numcnn.optim schedule on that optimizer, stepped after every epoch
+        (``schedule_per="epoch"``) or every batch (``"batch"``), or None
+    seed
+        seeds the loader's generator (shuffle order, augmentations) and every dropout
+        layer's generator, so two trainers with the same seed train identically
+    out_dir
+        folder for checkpoint.npz, history.json and model.npz, written after every epoch
+    progress
+        show a tqdm bar per epoch on stderr (loss, accuracy, images/s)
+    log
+        called with a one-line summary after each epoch, e.g. ``print``; None is silent
+    config
+        JSON-friendly description of the run (model name, dataset, ...) kept in the
+        checkpoint and model.npz, so a run can be resumed or re-plotted from its folder
+    hooks
+        ``Hook`` objects run after every backward and after every epoch, in order
     """
 
     def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
@@ -189,16 +188,21 @@ class Trainer:
             shuffle: bool = True, resume: bool = False) -> dict[str, list]:
         """Train until ``epochs`` epochs are complete; returns the history (dict of lists).
 
-        x, y       : (N, C, H, W) float images in [0, 1] (or uint8 pixels, converted a batch at a
-                     time) and (N,) int labels (or (N, K) targets)
-        epochs     : the total number of epochs of the run. A fresh trainer trains that many;
-                     one that already completed some (a resumed run) trains the rest.
+        Parameters
+        ----------
+        x, y
+            (N, C, H, W) float images in [0, 1] (or uint8 pixels, converted a batch at a
+            time) and (N,) int labels (or (N, K) targets)
+        epochs
+            the total number of epochs of the run. A fresh trainer trains that many;
+            one that already completed some (a resumed run) trains the rest.
         validation : (x_val, y_val), evaluated after each epoch, or None
-        augment    : callable (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
-        resume     : first load ``out_dir/checkpoint.npz`` if there is one
-        history    : epoch, loss, accuracy (training batches, in train mode), val_loss,
-                     val_accuracy (None without validation), lr (at the epoch's start), time (s
-                     of training, validation excluded)
+        augment : callable (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
+        resume : first load ``out_dir/checkpoint.npz`` if there is one
+        history
+            epoch, loss, accuracy (training batches, in train mode), val_loss,
+            val_accuracy (None without validation), lr (at the epoch's start), time (s
+            of training, validation excluded)
 
         Raises DivergenceError when a loss is NaN or infinite (or an update makes a weight so):
         nothing of that epoch is saved, the previous epoch's checkpoint stays as it was.
@@ -271,7 +275,7 @@ class Trainer:
                 n = len(xb)
                 seen += n
                 loss_sum += loss * n
-                correct = correct + _correct(logits, yb)  # read once per epoch, or by the bar
+                correct = correct + count_correct(logits, yb)  # read once per epoch, or by the bar
                 if bar is not None:
                     rate = seen / max(time.perf_counter() - start, 1e-9)
                     bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{int(correct) / seen:.4f}",
@@ -371,7 +375,7 @@ class Trainer:
         # that a resumed run rewrites.
         path = atomic_savez(self.out_dir / CHECKPOINT, arrays, meta)
         write_json_atomic(self.out_dir / HISTORY, self.history)
-        save(self.model, self.out_dir / MODEL_FILE, {"training": {**self.config, "epochs_done": self.epoch}})
+        save(self.model, self.out_dir / MODEL, {"training": {**self.config, "epochs_done": self.epoch}})
         return path
 
     def load_checkpoint(self, path) -> dict:
@@ -447,50 +451,3 @@ class Trainer:
                       schedule_per=meta.get("schedule_per", "epoch"), hooks=hooks)
         trainer.load_checkpoint(out_dir / CHECKPOINT)
         return trainer
-
-
-def batched_logits(model, x, batch_size: int = 500):
-    """Yield (slice, logits) over x, batch_size samples at a time, in eval mode.
-
-    x: (N, C, H, W) floats, or uint8 pixels scaled to float32 in [0, 1] a batch at a time.
-    Each batch is moved to the model's device; the logits (B, K) are on that device.
-    The model's previous mode is restored when the loop ends (or is abandoned), and memory stays
-    bounded by one batch's activations whatever len(x) is.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    with model.evaluating():
-        for start in range(0, len(x), batch_size):
-            part = slice(start, start + batch_size)
-            yield part, model.forward(to_model_device(model, x[part]))
-
-
-def evaluate(model, x, y, loss=None, batch_size: int = 500) -> dict[str, float]:
-    """Mean loss and accuracy over (x, y) in eval mode, batch_size samples at a time.
-
-    x: (N, C, H, W) floats or uint8 pixels; y: (N,) labels or (N, K) targets; loss: a loss layer, default
-    SoftmaxCrossEntropy(). Returns {"loss": float, "accuracy": float}.
-    """
-    loss = loss if loss is not None else SoftmaxCrossEntropy()
-    x, y = to_numpy(x), to_numpy(y)  # the data stays on the host; batches go to the model
-    if len(x) == 0 or len(x) != len(y):
-        raise DataError(f"evaluate: expected x and y with the same, non-zero number of samples, "
-                        f"got shapes {x.shape} and {y.shape}")
-    loss_sum, correct = 0.0, 0
-    for part, logits in batched_logits(model, x, batch_size):
-        yb = to_device(y[part], model.device)
-        if model.device != "cpu":  # on a GPU the loss kernel leaves the labels' check to us
-            check_labels(y[part], logits.shape[-1], type(loss).__name__)
-        loss_sum += float(loss.forward(logits, yb)) * len(logits)
-        correct = correct + _correct(logits, yb)
-    return {"loss": loss_sum / len(x), "accuracy": int(correct) / len(x)}
-
-
-def predict_proba(model, x, batch_size: int = 500) -> np.ndarray:
-    """Softmax probabilities (N, K) of a model's logits, in eval mode and batch_size at a time.
-
-    x: (N, C, H, W) floats or uint8 pixels, on the host (or the GPU: then copied to the host first)."""
-    x = to_numpy(x)
-    if len(x) == 0:
-        raise DataError("predict: got no samples")
-    return np.concatenate([to_numpy(softmax(logits, axis=1)) for _, logits in batched_logits(model, x, batch_size)])

@@ -7,7 +7,6 @@ the global backend of an interactive session. Every function writes one PNG and 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Sequence
@@ -16,8 +15,9 @@ import numpy as np
 
 from .backend import to_device, to_numpy
 from .data.loader import as_float_images
-from .errors import ConfigError, DataError, ModelFileError, ShapeError
+from .errors import ConfigError, DataError, ShapeError
 from .layers import Conv2d
+from .rundir import PLOTS
 
 
 def missing_dependency() -> str | None:
@@ -83,8 +83,11 @@ def _show(ax, image: np.ndarray, cmap, **kw) -> None:
 def plot_history(history: dict, path) -> Path:
     """Loss and accuracy per epoch, training and validation, side by side.
 
-    history: the Trainer's dict of lists (epoch, loss, accuracy, val_loss, val_accuracy, ...);
-             validation entries that are None are left out.
+    Parameters
+    ----------
+    history
+        the Trainer's dict of lists (epoch, loss, accuracy, val_loss, val_accuracy, ...);
+        validation entries that are None are left out.
     """
     epochs = list(history.get("epoch") or [])
     if not epochs:
@@ -135,7 +138,10 @@ def plot_filters(model, path) -> Path:
 def plot_feature_maps(model, x_one, path, max_channels: int = 8) -> Path:
     """The activations of one image, layer by layer (every layer with a (C, H, W) output).
 
-    x_one: (C, H, W) or (1, C, H, W), floats in [0, 1] or uint8 pixels. Each row is one layer's
+    Parameters
+    ----------
+    x_one
+        (C, H, W) or (1, C, H, W), floats in [0, 1] or uint8 pixels. Each row is one layer's
     output, its first max_channels channels; the first row is the input (in colour for RGB).
     Runs in eval mode and restores the previous mode.
     """
@@ -206,7 +212,10 @@ def plot_confusion(y_true, y_pred, class_names: Sequence[str], path) -> Path:
 def plot_misclassified(x, y_true, y_pred, class_names: Sequence[str], path, max_items: int = 25) -> Path:
     """A grid of the first max_items misclassified images (in colour for RGB), titled "true -> predicted".
 
-    x: (N, C, H, W) floats in [0, 1] or uint8 pixels; y_true, y_pred: (N,).
+    Parameters
+    ----------
+    x
+        (N, C, H, W) floats in [0, 1] or uint8 pixels; y_true, y_pred: (N,).
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     wrong = np.flatnonzero(y_true != y_pred)[:max_items]
@@ -231,20 +240,19 @@ def plot_misclassified(x, y_true, y_pred, class_names: Sequence[str], path, max_
     return _save(fig, path)
 
 
-PLOTS = {"history": "learning_curves.png", "filters": "filters.png", "feature_maps": "feature_maps.png",
-         "confusion": "confusion.png", "misclassified": "misclassified.png"}
-
-
 def plot_model(model, x, y, class_names: Sequence[str], out_dir, history: dict | None = None,
                batch_size: int = 500) -> dict[str, Path]:
     """Every plot of a trained model on a test set (x, y); returns {plot name: path}.
 
-    x: (N, C, H, W) floats in [0, 1] or uint8 pixels; y: (N,) labels; class_names: K names.
+    Parameters
+    ----------
+    x
+        (N, C, H, W) floats in [0, 1] or uint8 pixels; y: (N,) labels; class_names: K names.
 
     The filter plot is skipped for a model without convolutions, the learning curves without
     a history.
     """
-    from .train import predict_proba
+    from .inference import predict_proba
 
     out_dir = Path(out_dir)
     paths = {}
@@ -257,45 +265,3 @@ def plot_model(model, x, y, class_names: Sequence[str], out_dir, history: dict |
     paths["confusion"] = plot_confusion(y, y_pred, class_names, out_dir / PLOTS["confusion"])
     paths["misclassified"] = plot_misclassified(x, y, y_pred, class_names, out_dir / PLOTS["misclassified"])
     return paths
-
-
-def read_run(run_dir) -> tuple[object, dict, dict | None]:
-    """(model, training config, history or None) of a run folder: model.npz and history.json."""
-    from .model import read_model
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ModelFileError(f"{run_dir}: not a run folder (expected a folder holding model.npz)")
-    model, config = read_model(run_dir)
-    history = None
-    history_path = run_dir / "history.json"
-    if history_path.is_file():
-        try:
-            history = json.loads(history_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelFileError(f"{history_path}: not valid JSON ({exc})") from None
-        if not isinstance(history, dict):
-            raise ModelFileError(f"{history_path}: expected a JSON object of lists")
-    return model, config, history
-
-
-def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int | None = None) -> dict[str, Path]:
-    """Regenerate every plot of a run folder from model.npz, history.json and its dataset.
-
-    dataset, data_dir: override what the run recorded (its "dataset" and "data_dir").
-    limit_test       : use the first N test images; default: the run's own --test-limit, if any.
-    Returns {plot name: path}; the PNGs are written into run_dir.
-    """
-    from . import data
-    from .recipe import data_of
-
-    model, config, history = read_run(run_dir)
-    if dataset is None and not config.get("dataset"):
-        raise ConfigError(f"{run_dir}: the run does not record its dataset; name it (numcnn plot --dataset NAME)")
-    dataset, data_dir, options = data_of(config, dataset, data_dir)  # read as the run read it
-    described, folder, _ = data.prepare(dataset, data_dir, download=False, **options)
-    _, (x_test, y_test) = described.reader(folder, described)
-    limit_test = limit_test or config.get("test_limit")
-    if limit_test:
-        x_test, y_test = x_test[:limit_test], y_test[:limit_test]
-    return plot_model(model, x_test, y_test, list(described.classes), Path(run_dir), history)

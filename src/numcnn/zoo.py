@@ -5,6 +5,8 @@ Every builder takes ``in_channels``, ``num_classes`` and, where the flattened si
 it, ``input_size`` (the side of a square input), and returns a ``Sequential`` whose
 ``input_shape`` is set, so ``summary`` and the CLI know what one sample looks like.
 
+::
+
     model = get_model("simple-convnet", num_classes=10)
 
 Weights are drawn from numcnn's default generator: call ``numcnn.manual_seed(s)`` first for a
@@ -21,6 +23,9 @@ from .functional import output_size
 from .layers import (AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear,
                      MaxPool2d, ReLU, Tanh)
 from .model import Residual, Sequential
+
+__all__ = ["MODELS", "simple_convnet", "mlp", "lenet5", "deep_convnet", "fashion_net", "cifar_resnet",
+           "get_model", "model_for", "canonical_name", "options"]
 
 
 def _positive(name: str, value) -> int:
@@ -65,8 +70,12 @@ def mlp(input_size: int = 784, hidden: Iterable[int] | int = (100,), num_classes
         in_channels: int = 1) -> Sequential:
     """The book's TwoLayerNet (chapters 4-5): Linear -> ReLU -> ... -> Linear.
 
-    input_size: features per sample; 784 takes 1x28x28 images (Linear flattens its input).
-    hidden    : the hidden layer widths, one Linear + ReLU each; (100,) is the two-layer net.
+    Parameters
+    ----------
+    input_size
+        features per sample; 784 takes 1x28x28 images (Linear flattens its input).
+    hidden
+        the hidden layer widths, one Linear + ReLU each; (100,) is the two-layer net.
     """
     hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
     _positive("input_size", input_size), _positive("num_classes", num_classes)
@@ -90,7 +99,10 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, input_size: int = 28,
     Conv 6@5x5 pad 2 -> act -> AvgPool 2 -> Conv 16@5x5 -> act -> AvgPool 2 ->
     Linear 16*5*5 -> 120 -> act -> Linear 84 -> act -> Linear num_classes.
 
-    activation: "relu" (default; trains faster with He initialisation) or "tanh" (LeCun's
+    Parameters
+    ----------
+    activation
+        "relu" (default; trains faster with He initialisation) or "tanh" (LeCun's
     squashing function, closer to the 1998 paper). The pad 2 makes a 28x28 input behave like
     the paper's 32x32; the paper's sparse C3 connections and RBF output are not reproduced.
     """
@@ -160,11 +172,13 @@ def fashion_net(in_channels: int = 1, num_classes: int = 10, input_size: int = 2
                 width: int = 24, dropout: float = 0.3) -> Sequential:
     """A small residual net for Fashion-MNIST (ours, not the book's).
 
-    stem   conv-BN-ReLU (width)                            28x28
-    stage1 residual block, ReLU, MaxPool 2                  -> 14x14
-    stage2 conv-BN-ReLU (2*width), residual block, ReLU,
-           MaxPool 2                                        -> 7x7
-    head   conv-BN-ReLU (4*width), global average pool, Dropout, Linear -> num_classes
+    ::
+
+        stem   conv-BN-ReLU (width)                            28x28
+        stage1 residual block, ReLU, MaxPool 2                  -> 14x14
+        stage2 conv-BN-ReLU (2*width), residual block, ReLU,
+               MaxPool 2                                        -> 7x7
+        head   conv-BN-ReLU (4*width), global average pool, Dropout, Linear -> num_classes
 
     Batch norm lets it train with a large learning rate, the residual blocks add depth at
     little risk, and global pooling keeps the head at 4*width*num_classes weights (105 k
@@ -173,6 +187,8 @@ def fashion_net(in_channels: int = 1, num_classes: int = 10, input_size: int = 2
 
     Trained with numcnn on the full Fashion-MNIST through the command line, it reaches 93.24%
     test accuracy in 15 epochs, at about 320 s per epoch on 2 CPU cores:
+
+    ::
 
         numcnn train --model fashion-net --dataset fashion-mnist --batch-size 128 --optimizer adamw \\
             --lr 3e-3 --weight-decay 5e-4 --schedule warmup-cosine --augment --epochs 15
@@ -202,11 +218,13 @@ def cifar_resnet(in_channels: int = 3, num_classes: int = 10, input_size: int = 
                  width: int = 8, blocks: int = 3) -> Sequential:
     """The ResNet of He et al. 2016 for CIFAR (section 4.2): 6 * blocks + 2 layers.
 
-    stem   conv 3x3 (width) - BN - ReLU                                      32x32
-    stage1 blocks basic blocks, width channels                               32x32
-    stage2 blocks basic blocks, 2*width channels, the first with stride 2    16x16
-    stage3 blocks basic blocks, 4*width channels, the first with stride 2     8x8
-    head   global average pool, Linear 4*width -> num_classes
+    ::
+
+        stem   conv 3x3 (width) - BN - ReLU                                      32x32
+        stage1 blocks basic blocks, width channels                               32x32
+        stage2 blocks basic blocks, 2*width channels, the first with stride 2    16x16
+        stage3 blocks basic blocks, 4*width channels, the first with stride 2     8x8
+        head   global average pool, Linear 4*width -> num_classes
 
     A basic block is conv-BN-ReLU-conv-BN plus the skip path, then ReLU. blocks 3 is
     ResNet-20; width 16 is the paper's ResNet-20 exactly (16/32/64 channels, 0.27 M parameters,

@@ -1,5 +1,7 @@
 """``numcnn bench``: time numcnn's kernels and training steps against PyTorch and the textbook code.
 
+::
+
     numcnn bench                         # every workload, float32 and float64, fwd and fwd+bwd
     numcnn bench --only L3,DW --dtype float32 --repeat 15 --rounds 5 --json out.json
     numcnn bench --epoch                 # one epoch of SimpleConvNet on Fashion-MNIST
@@ -55,7 +57,7 @@ from .workloads import CASES, LAYER_CASES, MEMORY_CASE, NetCase, quick, with_bat
 DEFAULT_TEXTBOOK = Path(__file__).resolve().parents[3] / "benchmarks" / "textbook.py"
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="numcnn bench", description="Time numcnn's kernels and training "
                                 "steps against PyTorch and the textbook code, each in its own process, "
                                 "and check that they agree.")
@@ -93,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     try:
-        args = _parser().parse_args(argv)
+        args = parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed
         return int(exc.code or 0)
     _default_sizes(args)

@@ -12,8 +12,11 @@ import numpy as np
 def time_calls(run, warmup: int, repeat: int, sync=None) -> list[float]:
     """Seconds of each of ``repeat`` calls of run(), after ``warmup`` untimed ones.
 
-    sync : on a GPU, waits for the queued work (called inside each timed call, before the
-           clock stops, so the kernels' time is measured and not only their queueing)
+    Parameters
+    ----------
+    sync
+        on a GPU, waits for the queued work (called inside each timed call, before the
+        clock stops, so the kernels' time is measured and not only their queueing)
     The garbage collector is paused so that a collection of someone else's garbage never lands
     inside a timed call; each result is dropped before the next call starts.
     """

@@ -19,7 +19,7 @@ import numpy as np
 from ..backend import host_copy, to_numpy
 from ..layers import AvgPool2d, Conv2d, MaxPool2d, SoftmaxCrossEntropy
 from ..optim import Adam
-from ..train import to_model_device
+from ..inference import to_model_device
 from .translate import to_textbook, to_torch
 from .workloads import LayerCase
 

@@ -1,5 +1,7 @@
 """One implementation on one workload, in a process of its own; prints one JSON line.
 
+::
+
     python -m numcnn.bench.worker --impl torch --case L3 --dtype float32 --mode fwd+bwd \\
         --warmup 2 --repeat 7 --threads 2 --check-out /tmp/torch.npz
 

@@ -1,5 +1,7 @@
 """Datasets and mini-batches: IDX and CIFAR files, image folders, loaders and augmentation.
 
+::
+
     info("sample").shape                                        # (1, 28, 28): (C, H, W)
     (x_train, y_train), (x_test, y_test) = load("sample")     # x: (N, 1, 28, 28) float32
     (x, y), _ = load("cifar10", dtype=None)                   # x: (50000, 3, 32, 32) uint8
@@ -8,9 +10,9 @@
         ...
 """
 
-from .datasets import (CLASS_NAMES, DATASETS, REGISTRY, DatasetInfo, canonical_dataset, class_names,
-                       default_augmentation, info, is_folder_dataset, load, model_labels, prepare,
-                       resolve)
+from .classes import default_augmentation, model_labels, to_model_labels
+from .datasets import (CLASS_NAMES, DATASETS, REGISTRY, DatasetInfo, canonical_dataset, class_names, info,
+                       is_folder_dataset, load, prepare, resolve)
 from .download import download
 from .idx import read_idx, write_idx
 from .images import read_image
@@ -21,7 +23,7 @@ from .stats import channel_stats
 __all__ = [
     "read_idx", "write_idx",
     "load", "prepare", "resolve", "info", "DatasetInfo", "REGISTRY", "class_names", "CLASS_NAMES", "DATASETS",
-    "canonical_dataset", "is_folder_dataset", "model_labels", "default_augmentation", "channel_stats",
+    "canonical_dataset", "is_folder_dataset", "model_labels", "to_model_labels", "default_augmentation", "channel_stats",
     "batches", "DataLoader", "RandomShift", "RandomHorizontalFlip", "ColorJitter", "Compose", "as_float_images",
     "download", "read_image",
 ]

@@ -2,6 +2,8 @@
 
 A batch file is a run of fixed-size records, one per image:
 
+::
+
     CIFAR-10  : 1 label byte,                         then 3072 pixel bytes   (3073 bytes)
     CIFAR-100 : 1 coarse-label byte, 1 fine-label byte, then 3072 pixel bytes (3074 bytes)
 
@@ -56,11 +58,15 @@ CIFAR100_FINE = (
 class Layout:
     """One CIFAR variant's files and records.
 
-    label_bytes : bytes before the pixels in each record (1 for CIFAR-10, 2 for CIFAR-100)
-    label_byte  : which of them is the label used (CIFAR-100: 0 coarse, 1 fine)
+    Parameters
+    ----------
+    label_bytes
+        bytes before the pixels in each record (1 for CIFAR-10, 2 for CIFAR-100)
+    label_byte
+        which of them is the label used (CIFAR-100: 0 coarse, 1 fine)
     train, test : the batch files of each split, in order
-    names_file  : the file holding the class names of that label, one per line
-    folder      : the folder the official archive extracts to
+    names_file : the file holding the class names of that label, one per line
+    folder : the folder the official archive extracts to
     """
 
     label_bytes: int
@@ -100,8 +106,14 @@ def _records(path: Path, layout: Layout) -> int:
 def read_batches(paths, layout: Layout, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Read CIFAR batch files into one array, a chunk of records at a time.
 
-    paths   : the files, concatenated in this order; any whole number of records each
-    returns : images (N, 3, 32, 32) uint8, labels (N,) int64
+    Parameters
+    ----------
+    paths
+        the files, concatenated in this order; any whole number of records each
+
+    Returns
+    -------
+    images (N, 3, 32, 32) uint8, labels (N,) int64
     Raises DataError naming the file for a partial record, a missing file, or a label >= num_classes.
     """
     paths = [Path(p) for p in paths]

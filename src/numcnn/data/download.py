@@ -53,10 +53,14 @@ def download(urls: str | Sequence[str], dest: str | os.PathLike, md5: str,
 
     Parameters
     ----------
-    urls    : one url, or mirrors of the same file to try in order.
-    dest    : final file name; its folder is created if needed. If dest already exists with
-              the right md5 nothing is fetched.
-    md5     : expected hex md5 of the file.
+
+    Parameters
+    ----------
+    urls : one url, or mirrors of the same file to try in order.
+    dest
+        final file name; its folder is created if needed. If dest already exists with
+        the right md5 nothing is fetched.
+    md5 : expected hex md5 of the file.
     timeout : seconds to wait on connecting and on each read.
 
     Returns

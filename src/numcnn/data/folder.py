@@ -2,6 +2,8 @@
 
 Two layouts are read:
 
+::
+
     PATH/train/<class>/*  and  PATH/test/<class>/*  (or PATH/val/<class>/*)
     PATH/<class>/*        split into train and test by val_fraction (stratified, seeded)
 
@@ -36,6 +38,8 @@ import numpy as np
 from ..errors import ConfigError, DataError, ModelFileError
 from ..io import atomic_savez, read_npz
 from . import images
+from .files import cache_root
+from .info import DatasetInfo
 
 CACHE_VERSION = 1
 SHOWN_SKIPPED = 5        # unreadable files named in the warning
@@ -110,8 +114,6 @@ def scan(path: Path) -> dict:
 
 
 def _cache_file(path: Path, layout: dict, options: dict) -> Path:
-    from .datasets import cache_root
-
     # <folder and options>-<contents>.npz: a newer decode of the same folder with the same options
     # replaces the older one; other options keep theirs.
     where = hashlib.sha256(json.dumps([str(path), options]).encode()).hexdigest()[:16]
@@ -222,6 +224,8 @@ def split_by_fraction(y: np.ndarray, val_fraction: float, seed: int) -> np.ndarr
     * count) samples (at least 1 and leaving at least 1, for a class of 2 or more) drawn with a
     generator seeded by seed, so a split is the same in every run with that seed.
 
+    Parameters
+    ----------
     y : (N,) int labels.
     """
     rng = np.random.default_rng(seed)
@@ -239,21 +243,24 @@ def open_folder(path, image_size: int | None = None, channels: int | None = None
                 progress: bool | None = None):
     """Decode (or read from the cache) an image folder; returns its DatasetInfo.
 
-    path         : the folder (see the module docstring for its two layouts)
-    image_size   : N: resize every picture's shorter side to N and crop the centre N x N;
-                   None: keep their size, which must then be the same for all
-    channels     : 1 or 3; None: 3 when any picture has colour, else 1
-    val_fraction : for a folder without test/ (or val/): the fraction of each class held out
-                   for testing (default 0.2); an error for a folder that has its own test split
-    strict       : an unreadable file is an error, not a skip with a warning
-    seed         : seeds the val_fraction split
-    progress     : a progress bar while decoding; None: on a terminal, for 1000 files or more
+    Parameters
+    ----------
+    path : the folder (see the module docstring for its two layouts)
+    image_size
+        N: resize every picture's shorter side to N and crop the centre N x N;
+        None: keep their size, which must then be the same for all
+    channels : 1 or 3; None: 3 when any picture has colour, else 1
+    val_fraction
+        for a folder without test/ (or val/): the fraction of each class held out
+        for testing (default 0.2); an error for a folder that has its own test split
+    strict : an unreadable file is an error, not a skip with a warning
+    seed : seeds the val_fraction split
+    progress
+        a progress bar while decoding; None: on a terminal, for 1000 files or more
     The info's reader returns the decoded arrays: x (N, C, H, W) uint8, y (N,) int64, each
     split in one fixed shuffled order (the same in every run), so that its first images are a
     mix of classes.
     """
-    from .datasets import DatasetInfo
-
     path = Path(path).expanduser().resolve()
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
                                    or not 1 <= image_size <= MAX_IMAGE_SIZE):

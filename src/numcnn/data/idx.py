@@ -3,6 +3,8 @@
 An IDX file is a 4-byte magic number, one big-endian uint32 per dimension, then the data,
 big-endian and C-ordered:
 
+::
+
     byte 0, 1 : 0x00 0x00
     byte 2    : type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64)
     byte 3    : ndim
@@ -143,7 +145,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Parameters
     ----------
-    path : file name; gzip is detected from the content, whatever the extension.
+
+    Parameters
+    ----------
+    path
+        file name; gzip is detected from the content, whatever the extension.
 
     Returns
     -------
@@ -166,10 +172,15 @@ def write_idx(path: str | os.PathLike, array, compress: bool | None = None) -> N
 
     Parameters
     ----------
-    path     : file name to write (overwritten if it exists).
-    array    : array-like of any shape (d1, ..., dk) with 1 <= k <= 255 and every di < 2**32,
-               dtype uint8, int8, int16, int32, float32 or float64 (IDX has no int64: cast first).
-    compress : write gzip if True, raw if False; None decides by the ".gz" suffix.
+
+    Parameters
+    ----------
+    path : file name to write (overwritten if it exists).
+    array
+        array-like of any shape (d1, ..., dk) with 1 <= k <= 255 and every di < 2**32,
+        dtype uint8, int8, int16, int32, float32 or float64 (IDX has no int64: cast first).
+    compress
+        write gzip if True, raw if False; None decides by the ".gz" suffix.
 
     The gzip header carries no time stamp or file name, so the same array always gives the
     same bytes (``scripts/make_sample.py`` relies on that).

@@ -51,7 +51,10 @@ def _to_mode(image, channels: int):
 def fit_image(image, height: int, width: int):
     """Resize so the image covers height x width (the shorter side fits), then crop the centre.
 
-    image : a Pillow image of any size -> a Pillow image of exactly (width, height).
+    Parameters
+    ----------
+    image
+        a Pillow image of any size -> a Pillow image of exactly (width, height).
     """
     Image = require_pillow()
     w, h = image.size
@@ -67,8 +70,11 @@ def fit_image(image, height: int, width: int):
 def decode(path, channels: int, size: tuple[int, int] | None = None) -> np.ndarray:
     """One image file as uint8 pixels (C, H, W).
 
+    Parameters
+    ----------
     channels : 1 (gray, ITU-R 601 luma) or 3 (RGB)
-    size     : (H, W) to resize and centre-crop to (``fit_image``); None keeps the file's size.
+    size
+        (H, W) to resize and centre-crop to (``fit_image``); None keeps the file's size.
     Raises DataError naming the file when Pillow cannot read it.
     """
     Image = require_pillow()
@@ -92,13 +98,17 @@ def decode(path, channels: int, size: tuple[int, int] | None = None) -> np.ndarr
 def read_image(path, shape: tuple[int, int, int], dark_background: bool = False) -> tuple[np.ndarray, bool]:
     """An image file as a (C, H, W) float32 array in [0, 1], converted to the model's input.
 
-    shape           : the model's (C, H, W); C must be 1 (grayscale) or 3 (RGB). The picture
-                      is converted to C channels, its shorter side resized and its centre
-                      cropped to H x W (``decode``).
-    dark_background : the model takes 1-channel pictures of light things on a dark ground
-                      (MNIST's white digits). A picture with a light background (dark ink on
-                      paper, judged by the mean brightness of its border) is then inverted to
-                      match. Never applied to colour models.
+    Parameters
+    ----------
+    shape
+        the model's (C, H, W); C must be 1 (grayscale) or 3 (RGB). The picture
+        is converted to C channels, its shorter side resized and its centre
+        cropped to H x W (``decode``).
+    dark_background
+        the model takes 1-channel pictures of light things on a dark ground
+        (MNIST's white digits). A picture with a light background (dark ink on
+        paper, judged by the mean brightness of its border) is then inverted to
+        match. Never applied to colour models.
     Returns (image, inverted).
     """
     channels, height, width = shape

@@ -34,7 +34,10 @@ def as_float_images(x, dtype=np.float32) -> np.ndarray:
     """Images as floats in [0, 1]: uint8 pixels (0..255) are divided by 255 into a new dtype
     array; float arrays are returned as they are (they are taken to be in [0, 1] already).
 
-    x : (N, C, H, W) uint8 or float -> (N, C, H, W) float, same shape.
+    Parameters
+    ----------
+    x
+        (N, C, H, W) uint8 or float -> (N, C, H, W) float, same shape.
     """
     if not is_array(x):
         x = np.asarray(x)
@@ -97,12 +100,21 @@ def batches(x, y, batch_size: int, shuffle: bool = True, seed=None, drop_last: b
 
     Parameters
     ----------
-    x, y       : (N, ...) and (N, ...) arrays, e.g. images (N, 1, 28, 28) and labels (N,).
-    batch_size : samples per batch, >= 1; the last batch is smaller unless drop_last.
-    shuffle    : visit the samples in a random order drawn from the generator.
-    seed       : int, np.random.Generator (advanced in place), or None (see ``as_generator``).
-    drop_last  : skip the final batch if it has fewer than batch_size samples.
-    augment    : callable (xb, rng) -> xb applied to each image batch, e.g. ``RandomShift()``.
+
+    Parameters
+    ----------
+    x, y
+        (N, ...) and (N, ...) arrays, e.g. images (N, 1, 28, 28) and labels (N,).
+    batch_size
+        samples per batch, >= 1; the last batch is smaller unless drop_last.
+    shuffle
+        visit the samples in a random order drawn from the generator.
+    seed
+        int, np.random.Generator (advanced in place), or None (see ``as_generator``).
+    drop_last
+        skip the final batch if it has fewer than batch_size samples.
+    augment
+        callable (xb, rng) -> xb applied to each image batch, e.g. ``RandomShift()``.
 
     Yields
     ------
@@ -176,7 +188,11 @@ class RandomShift:
     This is the "random crop with padding" of CIFAR training (torchvision's
     ``RandomCrop(32, padding=4)`` is ``RandomShift(4)``): pad by max_shift, crop at a uniform
     random offset.
-    xb : (N, C, H, W) -> (N, C, H, W), same dtype. All channels of an image move together.
+
+    Parameters
+    ----------
+    xb
+        (N, C, H, W) -> (N, C, H, W), same dtype. All channels of an image move together.
     """
 
     def __init__(self, max_shift: int = 2):
@@ -207,6 +223,8 @@ class RandomShift:
 class RandomHorizontalFlip:
     """Mirror each image left-right with probability p.
 
+    Parameters
+    ----------
     xb : (N, C, H, W) -> (N, C, H, W), same dtype.
     """
 
@@ -227,6 +245,8 @@ class RandomHorizontalFlip:
 class Compose:
     """Apply augmentations one after another, all with the same generator.
 
+    Parameters
+    ----------
     xb : (N, C, H, W) -> whatever the last augmentation returns.
     """
 
@@ -249,10 +269,15 @@ class ColorJitter:
     """Random brightness and contrast per image, as torchvision's ``ColorJitter(brightness,
     contrast)`` does, always brightness first.
 
-    brightness : b drawn from U[1 - brightness, 1 + brightness]; x -> clip(b * x, 0, 1)
-    contrast   : c drawn from U[1 - contrast, 1 + contrast]; x -> clip(c * x + (1 - c) * m, 0, 1),
-                 m the image's mean gray level (ITU-R 601 luma of RGB, as Pillow's "L")
-    xb : (N, C, H, W) float in [0, 1] -> (N, C, H, W), same dtype. A strength of 0 draws nothing.
+    Parameters
+    ----------
+    brightness
+        b drawn from U[1 - brightness, 1 + brightness]; x -> clip(b * x, 0, 1)
+    contrast
+        c drawn from U[1 - contrast, 1 + contrast]; x -> clip(c * x + (1 - c) * m, 0, 1),
+        m the image's mean gray level (ITU-R 601 luma of RGB, as Pillow's "L")
+    xb
+        (N, C, H, W) float in [0, 1] -> (N, C, H, W), same dtype. A strength of 0 draws nothing.
     """
 
     LUMA = (0.299, 0.587, 0.114)

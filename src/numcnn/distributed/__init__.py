@@ -1,9 +1,13 @@
 """Data-parallel training over MPI (mpi4py with MPICH's PyPI wheels: ``pip install 'numcnn[mpi]'``).
 
+::
+
     numcnn train --model simple-convnet --processes 4             # 4 ranks on this host
     mpiexec -n 8 -hosts a,b numcnn train --model simple-convnet    # 8 ranks on two hosts
 
 From Python, run the script under ``mpiexec -n N python script.py``:
+
+::
 
     from numcnn import distributed, recipe
     with distributed.abort_on_error():         # a failing rank stops the whole job
@@ -15,7 +19,11 @@ From Python, run the script under ``mpiexec -n N python script.py``:
 ``ShardedLoader`` (this rank's slice of every global batch), ``GradientAllreduce`` (the Trainer
 hook that sums the gradients in one fused buffer), ``broadcast_parameters``, ``sync_batch_norm``
 and ``DistributedTrainer``, which puts them together (its docstring says what differs from one
-process: dropout streams per rank, batch-norm statistics, evaluation, checkpoints).
+
+Parameters
+----------
+process
+    dropout streams per rank, batch-norm statistics, evaluation, checkpoints).
 
 The core of numcnn never imports this package, and importing it does not start MPI: mpi4py is
 loaded when a ``Comm`` is made.

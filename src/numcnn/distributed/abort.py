@@ -26,6 +26,8 @@ ABORT_GRACE_S = 0.5  # between a rank's error line on stderr and MPI_Abort
 def abort_on_error(comm: Comm | None = None) -> Iterator[Comm]:
     """Wrap a rank's main: any exception, Ctrl-C included, ends the whole job.
 
+    ::
+
         with distributed.abort_on_error() as comm:
             ...                     # this rank's work
 

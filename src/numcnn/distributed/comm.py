@@ -91,8 +91,11 @@ def size() -> int:
 class Comm:
     """One MPI communicator with numcnn's collectives.
 
-    comm    : an mpi4py communicator; default MPI.COMM_WORLD
-    timeout : seconds a collective may take before CollectiveTimeout (default: see module doc)
+    Parameters
+    ----------
+    comm : an mpi4py communicator; default MPI.COMM_WORLD
+    timeout
+        seconds a collective may take before CollectiveTimeout (default: see module doc)
     """
 
     def __init__(self, comm=None, timeout: float | None = None):

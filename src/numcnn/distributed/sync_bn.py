@@ -18,19 +18,22 @@ from typing import Callable
 
 import numpy as np
 
-from ..layers.norm import _BatchNorm
+from ..layers import BatchNorm
 
 
 def sync_batch_norm(model, comm, weight: Callable[[], float]) -> int:
     """Make every BatchNorm layer of model use global batch statistics; returns how many.
 
-    comm   : a ``numcnn.distributed.Comm``
-    weight : this rank's share of the current global batch, n_rank / n_global (the loss on a
-             rank is its shard's mean, so its gradients are 1 / weight times its share)
+    Parameters
+    ----------
+    comm : a ``numcnn.distributed.Comm``
+    weight
+        this rank's share of the current global batch, n_rank / n_global (the loss on a
+        rank is its shard's mean, so its gradients are 1 / weight times its share)
     """
     count = 0
     for name, layer in model.named_layers():
-        if isinstance(layer, _BatchNorm):
+        if isinstance(layer, BatchNorm):
             layer.reduce = _reducer(comm, weight, f"{type(layer).__name__} {name}".strip())
             count += 1
     return count

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..data.loader import as_float_images, as_generator, check_batching
 from ..errors import ConfigError, DataError
-from ..train import Hook, Trainer, evaluate
+from ..inference import evaluate
+from ..train import Hook, Trainer
 from .comm import Comm, world
 from .sync_bn import sync_batch_norm
 
@@ -25,7 +26,10 @@ from .sync_bn import sync_batch_norm
 def check_shards(n: int, batch_size: int, size: int) -> None:
     """ConfigError unless every rank gets at least one sample of every global batch.
 
-    n : training samples; batch_size : the global batch; size : the number of processes
+    Parameters
+    ----------
+    n
+        training samples; batch_size : the global batch; size : the number of processes
     """
     if batch_size % size:
         raise ConfigError(f"the global batch size {batch_size} does not divide among {size} processes: "
@@ -47,7 +51,10 @@ def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
 class ShardedLoader:
     """This rank's slices of the global batches that ``DataLoader(x, y, batch_size, ...)`` draws.
 
-    x, y       : (N, ...) arrays, as for DataLoader; batch_size is the global batch
+    Parameters
+    ----------
+    x, y
+        (N, ...) arrays, as for DataLoader; batch_size is the global batch
     rank, size : this process and the number of processes
     Yields (xb, yb) of (about) batch_size / size samples. ``weight`` is the share n_rank / n_global
     of the batch last yielded. ``rng`` draws the shuffle order and the augmentations, the same on
@@ -157,9 +164,14 @@ class DistributedTrainer(Trainer):
     """A Trainer whose ranks train one model together, data-parallel over MPI.
 
     Takes the Trainer's arguments, plus:
-    comm    : a ``Comm`` (default: every process of the job, MPI's COMM_WORLD)
-    sync_bn : batch norm with the global batch's statistics (see ``sync_batch_norm``); None
-              takes the run's recorded choice (a resumed run), else the class's ``sync_bn_default``
+
+    Parameters
+    ----------
+    comm
+        a ``Comm`` (default: every process of the job, MPI's COMM_WORLD)
+    sync_bn
+        batch norm with the global batch's statistics (see ``sync_batch_norm``); None
+        takes the run's recorded choice (a resumed run), else the class's ``sync_bn_default``
 
     What changes against one process, and what does not:
     * batches: rank r trains on its slice of every global batch (``ShardedLoader``); the
@@ -283,6 +295,6 @@ class DistributedTrainer(Trainer):
         return meta
 
     def _has_batch_norm(self) -> bool:
-        from ..layers.norm import _BatchNorm
+        from ..layers import BatchNorm
 
-        return any(isinstance(layer, _BatchNorm) for _, layer in self.model.named_layers())
+        return any(isinstance(layer, BatchNorm) for _, layer in self.model.named_layers())

@@ -42,7 +42,7 @@ def _max_zero(a, out) -> None:
     """out = max(a, 0) for 1-D contiguous a and out, taken against a cached block of zeros.
 
     NumPy's float32 maximum against the scalar 0 runs one element at a time; against an
-    array it runs in SIMD registers, about 5x faster on a 5 MB input.
+    array it runs in SIMD registers, several times faster (docs/design.md).
     """
     zeros = _zeros(a.dtype, ZERO_BLOCK)[:ZERO_BLOCK]
     full = len(a) - len(a) % ZERO_BLOCK
@@ -116,7 +116,7 @@ def leaky_relu_backward(dout, x, negative_slope=0.01):
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)), computed from exp(-|x|) so it never overflows. x: (...) -> (...)"""
+    """1 / (1 + exp(-x)), computed from ``exp(-|x|)`` so it never overflows. x: (...) -> (...)"""
     xp = get_array_module(x)
     x = check_float_array(x, "sigmoid")
     e = xp.exp(-xp.abs(x))

@@ -25,9 +25,15 @@ _HOST_BLOCK = 1 << 14  # elements per pass on the CPU: the uint64 scratch stays 
 def hash_uniform(shape, key: int, dtype=np.float32, xp=np):
     """Uniform numbers in [0, 1), a pure function of (key, position).
 
-    shape : the output's shape; key: an int in [0, 2**64); dtype: float32 (24-bit numbers) or
+    Parameters
+    ----------
+    shape
+        the output's shape; key: an int in [0, 2**64); dtype: float32 (24-bit numbers) or
     float64 (53-bit); xp: numpy or cupy, where the numbers are made.
-    returns: array of shape and dtype on xp's device.
+
+    Returns
+    -------
+    array of shape and dtype on xp's device.
 
     On the CPU the work goes in cache-sized blocks over numcnn's threads; the numbers do not
     depend on the cut, as each one is a function of its own position.
@@ -56,15 +62,21 @@ def hash_uniform(shape, key: int, dtype=np.float32, xp=np):
             piece[...] = z  # exact: z < 2**bits fits the float's mantissa
             piece *= dtype.type(2.0 ** -bits)
 
-    each_share(fill, n, n, host)
+    each_share(fill, n, n * 8, host)  # the hash makes about eight passes over each element
     return out.reshape(shape)
 
 
 def dropout_forward(x, p: float, key: int):
     """Zero each element with probability p and scale the rest by 1 / (1 - p).
 
-    x : any shape, float; p in [0, 1]; key : 64-bit int choosing the mask (``hash_uniform``)
-    returns: out (x's shape and dtype), mask (the same: 0 or 1 / (1 - p)) for the backward
+    Parameters
+    ----------
+    x
+        any shape, float; p in [0, 1]; key : 64-bit int choosing the mask (``hash_uniform``)
+
+    Returns
+    -------
+    out (x's shape and dtype), mask (the same: 0 or 1 / (1 - p)) for the backward
     """
     x = check_float_array(x, "dropout")
     if not 0.0 <= p <= 1.0:

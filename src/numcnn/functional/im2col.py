@@ -3,7 +3,8 @@
 The textbook lays patches out as a (N*OH*OW, C*KH*KW) matrix, one row per output pixel, and
 that is what ``im2col``/``col2im`` return and take. ``unfold``/``fold`` build it one kernel tap
 (i, j) at a time, each tap one strided slice of the padded input, never a loop over pixels.
-The convolution kernels (conv.py) use the same idea in a layout tuned for speed."""
+The convolution kernels (conv.py) use the same idea in a layout tuned for speed; the textbook's
+convolution built on it, in a page, is ``functional.reference``."""
 
 from __future__ import annotations
 
@@ -17,8 +18,13 @@ from .window import Window, make_window, pad, padded_shape, unpad
 def unfold(x_pad: np.ndarray, win: Window) -> np.ndarray:
     """Copy every kernel tap of an already padded input into a column buffer.
 
-    x_pad  : (N, C, Hp, Wp), padded by win.pads
-    returns: (N, C, KH, KW, OH, OW); reshaping it to (N, C*KH*KW, OH*OW) is free
+    Parameters
+    ----------
+    x_pad : (N, C, Hp, Wp), padded by win.pads
+
+    Returns
+    -------
+    (N, C, KH, KW, OH, OW); reshaping it to (N, C*KH*KW, OH*OW) is free
     """
     xp = get_array_module(x_pad)
     n, c = x_pad.shape[:2]
@@ -31,8 +37,13 @@ def unfold(x_pad: np.ndarray, win: Window) -> np.ndarray:
 def fold(col: np.ndarray, padded_shape: tuple[int, ...], win: Window) -> np.ndarray:
     """Adjoint of ``unfold``: scatter-add every tap back onto the padded input grid.
 
-    col    : (N, C, KH, KW, OH, OW)
-    returns: (N, C, Hp, Wp); overlapping windows accumulate
+    Parameters
+    ----------
+    col : (N, C, KH, KW, OH, OW)
+
+    Returns
+    -------
+    (N, C, Hp, Wp); overlapping windows accumulate
     """
     xp = get_array_module(col)
     x_pad = xp.zeros(padded_shape, dtype=col.dtype)
@@ -44,10 +55,15 @@ def fold(col: np.ndarray, padded_shape: tuple[int, ...], win: Window) -> np.ndar
 def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
     """Unfold input patches into rows, the textbook layout.
 
-    x      : (N, C, H, W), float
-    returns: (N*OH*OW, C*KH*KW); row (n, oh, ow) holds the patch under output pixel (oh, ow),
-             columns ordered (c, kh, kw), so ``col @ W.reshape(F, -1).T`` is the convolution.
-             OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, likewise OW. Keeps x.dtype.
+    Parameters
+    ----------
+    x : (N, C, H, W), float
+
+    Returns
+    -------
+    (N*OH*OW, C*KH*KW); row (n, oh, ow) holds the patch under output pixel (oh, ow),
+        columns ordered (c, kh, kw), so ``col @ W.reshape(F, -1).T`` is the convolution.
+        OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, likewise OW. Keeps x.dtype.
     """
     x = check_float_array(x, "im2col", 4)
     win = make_window(x.shape, kernel_size, stride, padding, dilation, "im2col")
@@ -59,9 +75,15 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
 def col2im(col: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
     """Fold rows of patches back into an image, summing where patches overlap.
 
-    col    : (N*OH*OW, C*KH*KW), as produced by ``im2col`` for an input of shape x_shape
-    x_shape: (N, C, H, W)
-    returns: (N, C, H, W), the adjoint of im2col: <im2col(x), col> == <x, col2im(col)>
+    Parameters
+    ----------
+    col
+        (N*OH*OW, C*KH*KW), as produced by ``im2col`` for an input of shape x_shape
+    x_shape : (N, C, H, W)
+
+    Returns
+    -------
+    (N, C, H, W), the adjoint of im2col: <im2col(x), col> == <x, col2im(col)>
     """
     xp = get_array_module(col)
     col = check_float_array(col, "col2im", 2, what="col")

@@ -14,15 +14,18 @@ from numpy.lib.stride_tricks import as_strided
 
 # Above this fraction of gap elements, a pass over the span does too much extra work.
 MAX_GAP = 0.25
-# copy_rows moves rows up to this long as blocks of bytes: 8-32 float32 elements 2-3.5x faster
-# than NumPy's strided copy; 72 and more slower.
+# copy_rows moves rows up to this long as blocks of bytes, where NumPy's strided copy, which
+# pays per row, is slower (the timings: docs/design.md).
 SHORT_ROW_BYTES = 256
 
 
 def span(x):
     """The contiguous block of memory x's elements lie in, as a 1-D view, or None.
 
-    x: a NumPy array (..., any strides) -> (S,) with S >= x.size, the elements from x's first
+    Parameters
+    ----------
+    x
+        a NumPy array (..., any strides) -> (S,) with S >= x.size, the elements from x's first
     to its last in memory. None when x is empty or 0-d, has negative or overlapping strides
     (a broadcast view), or leaves more than MAX_GAP of the block unused (a sliced view).
     """
@@ -63,7 +66,10 @@ def same_span(a, b):
 def copy_rows(dst, src) -> None:
     """dst[...] = src; short contiguous rows (the last axis) are moved as blocks of bytes.
 
-    dst, src: (..., W) of one shape and dtype, any strides on the other axes. NumPy copies a
+    Parameters
+    ----------
+    dst, src
+        (..., W) of one shape and dtype, any strides on the other axes. NumPy copies a
     strided array row by row, and a short row costs about as much as a long one: a 128x32x8x8
     view whose rows are 9 apart took 260 us. Seen as one W-element record per row, it takes
     75 us (128x8x32x32: 310 against 140). Rows longer than SHORT_ROW_BYTES copy faster as they

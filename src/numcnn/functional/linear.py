@@ -10,23 +10,27 @@ from ..runtime import PIECES, holds_blas, run_chunks, split
 from .validate import check_float_array, check_same_device
 
 # Below this many multiply-adds a product is not worth handing to other threads.
-_PARALLEL_MIN_MACS = 1 << 21
+_PARALLEL_MIN_MACS = 1 << 23
+# Every row block reads all of b: blocks thinner than this read it too often for what they compute.
+_MIN_BLOCK_ROWS = 32
 
 
 def _matmul(a, b):
-    """a (M, K) @ b (K, P); a large product is cut into PIECES row blocks, run on numcnn's threads.
+    """a (M, K) @ b (K, P) -> (M, P); a large product is cut into up to PIECES row blocks of at
+    least _MIN_BLOCK_ROWS rows, run on numcnn's threads.
 
     The cut depends on the shapes alone, so the result is the same with any thread count.
     """
     xp = get_array_module(a)
     m, k = a.shape
-    if not on_host(xp) or m < 2 * PIECES or m * k * b.shape[1] < _PARALLEL_MIN_MACS:
+    blocks = min(PIECES, m // _MIN_BLOCK_ROWS)
+    if not on_host(xp) or blocks < 2 or m * k * b.shape[1] < _PARALLEL_MIN_MACS:
         return xp.matmul(a, b)
     out = xp.empty((m, b.shape[1]), dtype=xp.result_type(a, b))
 
     def rows(part):
-        out[part] = xp.matmul(a[part], b)
-    run_chunks(rows, split(m, PIECES))
+        xp.matmul(a[part], b, out=out[part])
+    run_chunks(rows, split(m, blocks))
     return out
 
 
@@ -34,10 +38,15 @@ def _matmul(a, b):
 def linear_forward(x, weight, bias=None):
     """y = x W^T + b over the flattened features of each sample.
 
-    x      : (N, ...) with prod(...) == in_features
+    Parameters
+    ----------
+    x : (N, ...) with prod(...) == in_features
     weight : (out_features, in_features)
-    bias   : (out_features,) or None
-    returns: out (N, out_features) in x's dtype, and the cache for ``linear_backward``
+    bias : (out_features,) or None
+
+    Returns
+    -------
+    out (N, out_features) in x's dtype, and the cache for ``linear_backward``
     """
     x = check_float_array(x, "linear")
     weight = check_float_array(weight, "linear", 2, what="weight")
@@ -58,9 +67,14 @@ def linear_forward(x, weight, bias=None):
 def linear_backward(dout, cache, input_grad=True):
     """Gradients of linear_forward.
 
-    dout   : (N, out_features)
-    returns: dx (N, ...) in the input's shape (None when input_grad is False), dweight
-             (out_features, in_features), dbias (out_features,) or None
+    Parameters
+    ----------
+    dout : (N, out_features)
+
+    Returns
+    -------
+    dx (N, ...) in the input's shape (None when input_grad is False), dweight
+        (out_features, in_features), dbias (out_features,) or None
     """
     x2, x_shape, w, has_bias = cache
     dout = check_float_array(dout, "linear_backward", 2, what="dout")

@@ -48,10 +48,15 @@ def _check_target(target, logits: np.ndarray, op: str) -> np.ndarray:
 def cross_entropy_forward(logits, target):
     """Mean softmax cross-entropy over the batch, stable for logits of any size.
 
+    Parameters
+    ----------
     logits : (N, K)
     target : (N,) integer labels, or (N, K) probabilities / one-hot rows
-    returns: loss (a 0-d value in logits' dtype: a NumPy scalar, or a 0-d CuPy array that
-             stays on the GPU until ``float(loss)`` asks for it), cache for ``cross_entropy_backward``
+
+    Returns
+    -------
+    loss (a 0-d value in logits' dtype: a NumPy scalar, or a 0-d CuPy array that
+        stays on the GPU until ``float(loss)`` asks for it), cache for ``cross_entropy_backward``
     """
     xp = get_array_module(logits)
     logits = check_float_array(logits, "cross_entropy", 2, what="logits")
@@ -89,8 +94,13 @@ def cross_entropy(logits, target):
 def mse_forward(pred, target):
     """Mean squared error over all elements.
 
-    pred, target: (...) of the same shape
-    returns     : loss (0-d, as ``cross_entropy_forward``'s), cache
+    Parameters
+    ----------
+    pred, target : (...) of the same shape
+
+    Returns
+    -------
+    loss (0-d, as ``cross_entropy_forward``'s), cache
     """
     pred = check_float_array(pred, "mse_loss", what="prediction")
     target = check_float_array(target, "mse_loss", what="target")

@@ -20,11 +20,16 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
                        momentum=0.1, eps=1e-5, num_batches_tracked=None, reduce=None, relu=False):
     """Normalise each channel, then scale by weight and shift by bias.
 
-    x            : (N, C, *spatial)
+    Parameters
+    ----------
+    x : (N, C, \\*spatial)
     weight, bias : (C,)
     running_mean, running_var : (C,), read, never written
-    returns      : out (same shape as x, x's dtype), the cache for backward, and the new
-                   (running_mean, running_var), each (C,) in the dtype of the ones given
+
+    Returns
+    -------
+    out (same shape as x, x's dtype), the cache for backward, and the new
+        (running_mean, running_var), each (C,) in the dtype of the ones given
     An empty batch (N = 0, on every process) is not an error, as in PyTorch: it gives an empty
     output, the running statistics unchanged, and in backward zero weight and bias gradients.
     Training mode normalises with the batch statistics and returns running statistics moved
@@ -34,14 +39,18 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     them as they were. The caller keeps what it is given back: the kernel owns no state.
     The cache holds x itself (not a copy): x must not be changed in place before backward.
 
-    reduce : None, or a callable that sums per-channel sums over the batches of other processes
-             (an all-reduce): ``reduce(sums, "forward")`` gets the (C + 1,) sums of x and the
-             count, then the (C,) sums of squared deviations; ``reduce(sums, "backward")`` the
-             (2C,) sums of dout and dout * x_hat, in the units of the global batch's loss. It
-             returns the totals. Training then normalises with the statistics of the union of
-             the batches, and the input gradient is that union's (sync batch norm).
-    relu   : also apply max(., 0) to each piece of the output right after it is scaled, while it
-             is in cache (a ReLU fused in); ``batch_norm_backward`` then takes the ReLU's gradient.
+    Parameters
+    ----------
+    reduce
+        None, or a callable that sums per-channel sums over the batches of other processes
+        (an all-reduce): ``reduce(sums, "forward")`` gets the (C + 1,) sums of x and the
+        count, then the (C,) sums of squared deviations; ``reduce(sums, "backward")`` the
+        (2C,) sums of dout and dout * x_hat, in the units of the global batch's loss. It
+        returns the totals. Training then normalises with the statistics of the union of
+        the batches, and the input gradient is that union's (sync batch norm).
+    relu
+        also apply max(., 0) to each piece of the output right after it is scaled, while it
+        is in cache (a ReLU fused in); ``batch_norm_backward`` then takes the ReLU's gradient.
     """
     xp = get_array_module(x)
     x = check_float_array(x, "batch_norm")
@@ -112,8 +121,7 @@ def _packed(x, parts):
 
     A convolution's output is a view whose rows carry a few extra columns: every pass over it
     iterates rows W elements long, and batch norm reads x three times (twice forward, once
-    backward). One copy makes the other passes contiguous: forward and backward of batch
-    norm over a 128x32x8x8 convolution output took 1.2 and 1.5 ms, over a dense one 0.8 and 0.7.
+    backward). One copy makes the other passes contiguous (the timings: docs/design.md).
     """
     if not on_host(get_array_module(x)):
         return x
@@ -145,8 +153,14 @@ def _total(partial_sums: list):
 def batch_norm_backward(dout, cache):
     """Gradients of batch_norm_forward.
 
-    dout   : same shape as x; the fused ReLU's output gradient, if forward had one
-    returns: dx (same shape), dweight (C,), dbias (C,)
+    Parameters
+    ----------
+    dout
+        same shape as x; the fused ReLU's output gradient, if forward had one
+
+    Returns
+    -------
+    dx (same shape), dweight (C,), dbias (C,)
     In training mode the batch statistics depend on x, which adds the two mean terms.
     """
     xp = get_array_module(dout)

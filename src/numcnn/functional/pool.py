@@ -4,7 +4,8 @@ Both loop over kernel taps, never over pixels: a tap is one strided slice of the
 that tap's pixel for every window at once. Max pooling visits the KH*KW taps of the padded
 input; average pooling is separable, KH taps down then KW along, and skips the padding.
 Unlike the textbook code, the stride defaults to the kernel size and padding enters the
-output size.
+output size. The textbook's version (im2col, then the max or the mean of each row) is
+``functional.reference``: read it first; the tests hold these kernels to it.
 """
 
 from __future__ import annotations
@@ -38,8 +39,13 @@ def _pool_window(x, kernel_size, stride, padding, op: str) -> Window:
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """Max over each window; padding counts as -inf.
 
-    x      : (N, C, H, W)
-    returns: out (N, C, OH, OW), and the cache for backward (the winning tap of each window)
+    Parameters
+    ----------
+    x : (N, C, H, W)
+
+    Returns
+    -------
+    out (N, C, OH, OW), and the cache for backward (the winning tap of each window)
     Ties go to the first maximum in row-major tap order, and NaN wins, both as in PyTorch.
     """
     xp = get_array_module(x)
@@ -75,7 +81,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
         if not on_host(xp) or xp.isnan(o.sum()):
             _nan_winners(x_pad, taps, a, first)
 
-    each_share(pool, len(x), x.size, on_host(xp))
+    each_share(pool, len(x), out.size * len(taps), on_host(xp))
     return out, (arg, x.shape, padded_shape(x.shape, win.pads), win)
 
 
@@ -110,8 +116,13 @@ def _first_real_tap(xp, win: Window):
 def max_pool2d_backward(dout, cache):
     """Route each window's gradient to its winning input pixel.
 
-    dout   : (N, C, OH, OW)
-    returns: dx (N, C, H, W); overlapping windows that share a winner add up
+    Parameters
+    ----------
+    dout : (N, C, OH, OW)
+
+    Returns
+    -------
+    dx (N, C, H, W); overlapping windows that share a winner add up
     """
     xp = get_array_module(dout)
     arg, x_shape, padded_shape, win = cache
@@ -129,7 +140,7 @@ def max_pool2d_backward(dout, cache):
             else:
                 dx[:, :, rows, cols] += d * (a == k)
 
-    each_share(route, len(dout), dout.size, on_host(xp))
+    each_share(route, len(dout), dout.size * win.kh * win.kw, on_host(xp))
     return unpad(dx_pad, win.pads)
 
 
@@ -216,8 +227,13 @@ def _avg_divisor(x, win: Window, count_include_pad: bool):
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True):
     """Mean over each window; zero padding, counted in the divisor unless count_include_pad=False.
 
-    x      : (N, C, H, W)
-    returns: out (N, C, OH, OW), and the cache for backward
+    Parameters
+    ----------
+    x : (N, C, H, W)
+
+    Returns
+    -------
+    out (N, C, OH, OW), and the cache for backward
     """
     x = check_float_array(x, "avg_pool2d", 4)
     win = _pool_window(x, kernel_size, stride, padding, "avg_pool2d")
@@ -233,15 +249,20 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
         total = _window_sum(_window_sum(x[part], row_taps, 2, win.oh), col_taps, 3, win.ow)
         xp.divide(total, divisor, out=out[part])
 
-    each_share(average, len(x), x.size, on_host(xp))
+    each_share(average, len(x), out.size * win.kh * win.kw, on_host(xp))
     return out, (divisor, x.shape, win)
 
 
 def avg_pool2d_backward(dout, cache):
     """Spread each window's gradient evenly over the pixels it averaged.
 
-    dout   : (N, C, OH, OW)
-    returns: dx (N, C, H, W)
+    Parameters
+    ----------
+    dout : (N, C, OH, OW)
+
+    Returns
+    -------
+    dx (N, C, H, W)
     """
     divisor, x_shape, win = cache
     dout = _check_dout(dout, x_shape[:2] + (win.oh, win.ow), "avg_pool2d_backward")
@@ -253,15 +274,20 @@ def avg_pool2d_backward(dout, cache):
         share = dout[part] / divisor
         _window_spread(_window_spread(share, col_taps, 3, x_shape[3]), row_taps, 2, x_shape[2], out=dx[part])
 
-    each_share(spread, len(dout), dout.size, on_host(xp))
+    each_share(spread, len(dout), dout.size * win.kh * win.kw, on_host(xp))
     return dx
 
 
 def global_avg_pool2d(x):
     """Mean over all spatial positions.
 
-    x      : (N, C, H, W)
-    returns: (N, C, 1, 1)
+    Parameters
+    ----------
+    x : (N, C, H, W)
+
+    Returns
+    -------
+    (N, C, 1, 1)
     """
     x = check_float_array(x, "global_avg_pool2d", 4)
     return x.mean(axis=(2, 3), keepdims=True)

@@ -14,6 +14,8 @@ def check_float_array(x: Any, layer: str, ndim: int | tuple[int, ...] | None = N
                       what: str = "input") -> np.ndarray:
     """Return ``x`` as an ndarray, or raise a typed error naming the layer and what it expected.
 
+    Parameters
+    ----------
     ndim : the accepted rank(s), or None for any rank.
     A NumPy or CuPy array is returned as it is, on its own device; anything else (a list, a
     scalar) becomes a NumPy array.

@@ -2,6 +2,8 @@
 
 The output-size formula lives here and nowhere else:
 
+::
+
     OH = (H + PT + PB - DH*(KH-1) - 1) // SH + 1
 
 which for symmetric padding is the textbook's (H + 2P - FH)/S + 1 extended with dilation.
@@ -110,7 +112,10 @@ def padded_shape(x_shape: tuple[int, ...], pads: tuple[int, int, int, int]) -> t
 def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
     """Pad the last two axes of x; returns x itself when there is nothing to pad.
 
-    x: (..., H, W) -> (..., H + PT + PB, W + PL + PR). Written by hand because np.pad is
+    Parameters
+    ----------
+    x
+        (..., H, W) -> (..., H + PT + PB, W + PL + PR). Written by hand because np.pad is
     several times slower on these shapes.
     """
     xp = get_array_module(x)

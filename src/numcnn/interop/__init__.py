@@ -1,5 +1,7 @@
 """Exchange models with other frameworks through ONNX (the optional ``numcnn[onnx]`` extra).
 
+::
+
     import numcnn as nc
     nc.interop.export_onnx(model, "net.onnx", input_shape=(1, 28, 28))
     model = nc.interop.import_onnx("net.onnx")

@@ -3,6 +3,8 @@
 Every leaf layer becomes one ONNX node (two for a Linear fed a 4-D input), containers are
 flattened into the one graph, and a Residual becomes its body, its skip path and an Add:
 
+::
+
     numcnn layer       ONNX op               notes
     ----------------   -------------------   ---------------------------------------------
     Conv2d             Conv                  pads/strides/dilations/group; 'same' -> explicit,
@@ -221,10 +223,14 @@ def _sample_shape(model: Layer, input_shape) -> tuple[int, ...]:
 def to_onnx_model(model: Layer, input_shape: Iterable[int] | None = None, training: dict | None = None):
     """Build the ``onnx.ModelProto`` that ``export_onnx`` writes (checked by onnx.checker).
 
-    input_shape: (C, H, W) of one sample, or (N, C, H, W) with N ignored; defaults to
-                 ``model.input_shape``. An MLP takes (features,).
-    training   : the model's training record (``read_model``'s second value), or None; kept as
-                 JSON in the file's metadata_props under "numcnn.training"
+    Parameters
+    ----------
+    input_shape
+        (C, H, W) of one sample, or (N, C, H, W) with N ignored; defaults to
+        ``model.input_shape``. An MLP takes (features,).
+    training
+        the model's training record (``read_model``'s second value), or None; kept as
+        JSON in the file's metadata_props under "numcnn.training"
     Graph input "input" (N, *input_shape) -> graph output "output" (N, ...), float32.
     """
     onnx = require_onnx()
@@ -255,14 +261,20 @@ def export_onnx(model: Layer, path, input_shape: Iterable[int] | None = None,
                 training: dict | None = None) -> str:
     """Write ``model`` as an ONNX file (opset 17, float32, batch axis dynamic); returns the path.
 
-    model      : a Sequential (nested Sequential/Residual allowed) or a single layer, made of
-                 the layers in the table at the top of this module; any other layer type is a
-                 ConfigError that names it
-    path       : where to write; written atomically (a temporary file renamed into place)
-    input_shape: (C, H, W), or (N, C, H, W) with N ignored; defaults to ``model.input_shape``
-    training   : the model's training record (class names, dataset, dark_background, ...: what
-                 ``read_model`` returns beside the model), or None; it goes into the file's
-                 metadata_props, and ``read_onnx`` gives it back
+    Parameters
+    ----------
+    model
+        a Sequential (nested Sequential/Residual allowed) or a single layer, made of
+        the layers in the table at the top of this module; any other layer type is a
+        ConfigError that names it
+    path
+        where to write; written atomically (a temporary file renamed into place)
+    input_shape
+        (C, H, W), or (N, C, H, W) with N ignored; defaults to ``model.input_shape``
+    training
+        the model's training record (class names, dataset, dark_background, ...: what
+        ``read_model`` returns beside the model), or None; it goes into the file's
+        metadata_props, and ``read_onnx`` gives it back
 
     Graph input "input" (N, C, H, W) float32, N symbolic -> graph output "output" (N, ...).
     Weights are float32 initializers named by state-dict key; a float64 model is rounded to

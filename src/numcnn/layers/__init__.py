@@ -6,10 +6,10 @@ from .conv import Conv2d
 from .dropout import Dropout
 from .linear import Flatten, Linear
 from .loss import MSELoss, SoftmaxCrossEntropy
-from .norm import BatchNorm1d, BatchNorm2d
+from .norm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .normalize import Normalize
 from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 
 __all__ = ["Layer", "register_layer", "LAYER_REGISTRY", "Conv2d", "MaxPool2d", "AvgPool2d",
            "GlobalAvgPool2d", "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
-           "Dropout", "BatchNorm1d", "BatchNorm2d", "Normalize", "SoftmaxCrossEntropy", "MSELoss"]
+           "Dropout", "BatchNorm", "BatchNorm1d", "BatchNorm2d", "Normalize", "SoftmaxCrossEntropy", "MSELoss"]

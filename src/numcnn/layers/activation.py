@@ -60,7 +60,7 @@ class LeakyReLU(_Elementwise):
 
 @register_layer
 class Sigmoid(_Elementwise):
-    """1 / (1 + exp(-x)), stable for large |x|, any shape."""
+    """1 / (1 + exp(-x)), stable for large ``|x|``, any shape."""
 
     keep_output = True
 

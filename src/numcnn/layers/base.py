@@ -89,6 +89,8 @@ class Layer:
     def evaluating(self) -> Iterator["Layer"]:
         """Eval mode inside a ``with`` block; afterwards every layer has its own mode back.
 
+        ::
+
             with model.evaluating():
                 logits = model.forward(x)
         """
@@ -173,10 +175,13 @@ class Layer:
     def seed(self, seed: int | None, generator: Callable[[Any], Any] = np.random.default_rng) -> None:
         """Give every random layer in the tree its own generator, derived from one seed.
 
-        generator : builds a generator from a ``SeedSequence``; NumPy's by default. It stays on
-                    the host whatever the device: a random layer asks it for one key per
-                    forward (``integers``) and makes its numbers from that key where its arrays
-                    live; ``rng_states`` saves the generators' ``bit_generator.state``.
+        Parameters
+        ----------
+        generator
+            builds a generator from a ``SeedSequence``; NumPy's by default. It stays on
+            the host whatever the device: a random layer asks it for one key per
+            forward (``integers``) and makes its numbers from that key where its arrays
+            live; ``rng_states`` saves the generators' ``bit_generator.state``.
         """
         layers = [layer for _, layer in self.named_layers() if layer.rng is not None]
         for layer, child in zip(layers, np.random.SeedSequence(seed).spawn(len(layers))):

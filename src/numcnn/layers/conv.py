@@ -16,8 +16,11 @@ from .base import Layer, backward_before_forward, check_input, errors_named, jso
 class Conv2d(FusesReLU, Layer):
     """2-D convolution with PyTorch's arguments and parameter layout.
 
-    weight: (out_channels, in_channels // groups, KH, KW), He-normal initialised
-    bias  : (out_channels,), zeros
+    Parameters
+    ----------
+    weight
+        (out_channels, in_channels // groups, KH, KW), He-normal initialised
+    bias : (out_channels,), zeros
     input (N, in_channels, H, W) -> output (N, out_channels, OH, OW)
     """
 

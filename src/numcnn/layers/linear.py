@@ -16,8 +16,10 @@ from .base import Layer, backward_before_forward, check_input, errors_named, reg
 class Linear(Layer):
     """y = x W^T + b on the flattened input, like the book's Affine on 4-D input.
 
-    weight: (out_features, in_features), He-normal initialised
-    bias  : (out_features,), zeros
+    Parameters
+    ----------
+    weight : (out_features, in_features), He-normal initialised
+    bias : (out_features,), zeros
     input (N, ...) with prod(...) == in_features -> output (N, out_features)
     """
 

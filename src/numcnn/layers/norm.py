@@ -10,8 +10,10 @@ from .activation import FusesReLU
 from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
 
 
-class _BatchNorm(FusesReLU, Layer):
-    """Params weight (ones) and bias (zeros); buffers running_mean, running_var, num_batches_tracked.
+class BatchNorm(FusesReLU, Layer):
+    """The base of BatchNorm1d and BatchNorm2d (``isinstance(layer, BatchNorm)`` finds both).
+
+    Params weight (ones) and bias (zeros); buffers running_mean, running_var, num_batches_tracked.
 
     Train mode normalises with the batch statistics and updates the running ones; eval mode
     normalises with the running statistics. ``reduce`` (None) may be set to a callable that sums
@@ -67,14 +69,14 @@ class _BatchNorm(FusesReLU, Layer):
 
 
 @register_layer
-class BatchNorm1d(_BatchNorm):
+class BatchNorm1d(BatchNorm):
     """Batch norm over (N, C) or (N, C, L) input, per feature C."""
 
     ranks = (2, 3)
 
 
 @register_layer
-class BatchNorm2d(_BatchNorm):
+class BatchNorm2d(BatchNorm):
     """Batch norm over (N, C, H, W) input, per channel C."""
 
     ranks = (4,)

@@ -13,9 +13,12 @@ from .base import Layer, backward_before_forward, check_input, register_layer
 class Normalize(Layer):
     """y = (x - mean[c]) / std[c] for every channel c, as torchvision's ``Normalize`` does.
 
-    mean, std : (C,) sequences; buffers (saved with the model, never trained), so every place
-                that runs the model (evaluate, predict, ONNX, a PyTorch twin) standardises alike.
-                The recipe makes this the first layer, with the training set's statistics.
+    Parameters
+    ----------
+    mean, std
+        (C,) sequences; buffers (saved with the model, never trained), so every place
+        that runs the model (evaluate, predict, ONNX, a PyTorch twin) standardises alike.
+        The recipe makes this the first layer, with the training set's statistics.
     input (N, C, ...) float in [0, 1] -> output of the same shape and dtype.
     """
 

@@ -1,5 +1,7 @@
 """``numcnn serve``: a web page that explains a trained model on the user's own drawing or photo.
 
+::
+
     numcnn serve runs/demo                  # http://127.0.0.1:8000/
     pip install 'numcnn[serve]'             # Starlette and uvicorn
 

@@ -1,6 +1,8 @@
 """The HTTP routes: each reads the request, hands the work to an Explainer in a worker thread,
 and answers JSON. No numerics live here.
 
+::
+
     GET  /                the page (static/index.html); /static/* its script and style
     GET  /api/model       architecture, input shape, class names, normalisation
     POST /api/predict     body: image bytes -> {"predictions": [{"class", "index", "probability"}, ...]}

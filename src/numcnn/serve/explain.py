@@ -32,7 +32,7 @@ from ..functional.pool import pool_params
 from ..functional.window import Window, make_window
 from ..layers import AvgPool2d, Conv2d, GlobalAvgPool2d, MaxPool2d, Normalize
 from ..model import Sequential, read_model, to_config
-from ..train import predict_proba
+from ..inference import predict_proba
 
 
 class ImageTooLarge(DataError):
@@ -135,8 +135,12 @@ def _window_taps(win: Window, y: int, x: int, height: int, width: int) -> dict:
 class Explainer:
     """One model and everything the page asks of it.
 
-    model    : a Sequential whose ``input_shape`` is (C, H, W) with C 1 or 3
-    training : the model's training record (class names, background rule), as read_model gives
+    Parameters
+    ----------
+    model
+        a Sequential whose ``input_shape`` is (C, H, W) with C 1 or 3
+    training
+        the model's training record (class names, background rule), as read_model gives
     """
 
     def __init__(self, model, training: dict | None = None, source: str = ""):
@@ -211,7 +215,10 @@ class Explainer:
     def explain(self, x: np.ndarray) -> dict:
         """Layer outputs, logits, softmax and saliency for one input x (C, H, W).
 
-        saliency: d logit[top] / d x, (C, H, W), through every layer's own backward.
+        Parameters
+        ----------
+        saliency
+            d logit[top] / d x, (C, H, W), through every layer's own backward.
         """
         with self.lock, self.model.evaluating():
             outputs = self._forward(x)

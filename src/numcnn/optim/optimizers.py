@@ -1,94 +1,16 @@
-"""Optimizers and learning-rate schedules, step for step the same as ``torch.optim``.
-
-An optimizer walks ``model.named_parameters()`` at every ``step()`` and reads the current
-``owner.params[key]`` and ``owner.grads[key]`` there, because ``backward`` replaces the gradient
-arrays each time. It updates every parameter in place (the array keeps its identity, so layers
-and other references see the new values) and in the parameter's own dtype: a float32 model stays
-float32, and so do its optimizer state arrays.
-
-    opt = Adam(model, lr=1e-3)
-    schedule = CosineAnnealingLR(opt, T_max=epochs)
-    for epoch in range(epochs):
-        for x, y in batches:
-            opt.zero_grad(); loss.forward(model(x), y); model.backward(loss.backward()); opt.step()
-        schedule.step()
-
-State dicts hold no Python objects, so they save without pickle: ``{"hyper": JSON-friendly
-dict, "arrays": {"exp_avg/0.weight": ndarray, ...}}``. State names follow PyTorch
-(``momentum_buffer``, ``sum``, ``square_avg``, ``grad_avg``, ``exp_avg``, ``exp_avg_sq``,
-``max_exp_avg_sq``), parameter names are the model's dotted names.
-"""
+"""The optimizers: SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam, AdamW (see ``numcnn.optim``)."""
 
 from __future__ import annotations
 
-import inspect
 import math
-from numbers import Integral, Real
-from types import SimpleNamespace
+from numbers import Integral
 from typing import Any, Iterable
 
 import numpy as np
 
-from .backend import device_of, get_array_module, host_copy, is_array, to_device, to_numpy
-from .errors import ConfigError, ModelFileError, NumcnnError, ShapeError
-
-
-# -- hyper-parameter checks ------------------------------------------------------------------------
-
-def _number(owner: str, name: str, value: Any, low: float, high: float = math.inf, *,
-            low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a Python float, or a ConfigError naming the owner, the value and the range.
-
-    A Python float (not np.float64) keeps float32 arithmetic in float32 under NumPy's scalar rules.
-    """
-    try:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-            raise TypeError
-        x = float(value)
-    except (TypeError, ValueError):
-        x = math.nan
-    inside = ((x > low) if low_open else (x >= low)) and ((x < high) if high_open else (x <= high))
-    if not (math.isfinite(x) and inside):
-        top = "inf)" if math.isinf(high) else f"{high:g}{')' if high_open else ']'}"
-        valid = f"{'(' if low_open else '['}{low:g}, {top}"
-        raise ConfigError(f"{owner}: {name} must be a finite number in {valid}, got {value!r}")
-    return x
-
-
-def _integer(owner: str, name: str, value: Any, low: int) -> int:
-    """``value`` as an int >= low, or a ConfigError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral) or value < low:
-        raise ConfigError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _flag(owner: str, name: str, value: Any) -> bool:
-    """``value`` as a bool (True, False, 1 or 0), or a ConfigError."""
-    if not isinstance(value, (bool, np.bool_, Integral)) or value not in (0, 1):
-        raise ConfigError(f"{owner}: {name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _constructor_args(cls: type) -> list[str]:
-    """The keyword arguments of ``cls(...)`` after its first one (the model or optimizer)."""
-    return list(inspect.signature(cls.__init__).parameters)[2:]
-
-
-def _check_kwargs(cls: type, kwargs: dict[str, Any]) -> None:
-    """ConfigError for keyword arguments ``cls`` does not take, or required ones not given."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
-    unknown = sorted(set(kwargs) - {p.name for p in params})
-    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in kwargs]
-    if unknown or missing:
-        raise ConfigError(f"{cls.__name__}: unknown argument(s) {unknown}, missing required {missing}; "
-                          f"accepted: {[p.name for p in params]}")
-
-
-def _lookup(kind: str, registry: dict[str, type], name: Any) -> type:
-    key = name.lower() if isinstance(name, str) else name
-    if key not in registry:
-        raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}")
-    return registry[key]
+from ..backend import device_of, get_array_module, host_copy, is_array, to_device, to_numpy
+from ..errors import ConfigError, ModelFileError, NumcnnError, ShapeError
+from .checks import check_kwargs, constructor_args, flag, lookup, number
 
 
 # -- the base class --------------------------------------------------------------------------------
@@ -101,9 +23,13 @@ class Optimizer:
     changes ``param`` in place. The constructor's argument names are the hyper-parameter names
     saved in the state dict.
 
-    model        : a numcnn ``Layer`` (anything with ``named_parameters()`` and ``zero_grad()``)
-    lr           : learning rate, a public attribute that schedules rewrite
-    weight_decay : L2 penalty coefficient (added to the gradient unless the subclass decouples it)
+    Parameters
+    ----------
+    model
+        a numcnn ``Layer`` (anything with ``named_parameters()`` and ``zero_grad()``)
+    lr : learning rate, a public attribute that schedules rewrite
+    weight_decay
+        L2 penalty coefficient (added to the gradient unless the subclass decouples it)
     """
 
     def __init__(self, model: Any, lr: float, weight_decay: float = 0.0):
@@ -112,8 +38,8 @@ class Optimizer:
         if next(iter(model.named_parameters()), None) is None:
             raise ConfigError(f"{self.name}: the model has no trainable parameters")
         self.model = model
-        self.lr = _number(self.name, "lr", lr, 0)
-        self.weight_decay = _number(self.name, "weight_decay", weight_decay, 0)
+        self.lr = number(self.name, "lr", lr, 0)
+        self.weight_decay = number(self.name, "weight_decay", weight_decay, 0)
         self.step_count = 0
         # parameter name -> state name -> array, created on the parameter's first step
         self.state: dict[str, dict[str, np.ndarray]] = {}
@@ -143,7 +69,7 @@ class Optimizer:
         All gradients are checked before any parameter changes, so a missing or misshapen
         gradient leaves the model and the optimizer as they were.
         """
-        lr = _number(self.name, "lr", self.lr, 0)
+        lr = number(self.name, "lr", self.lr, 0)
         work = []
         for name, owner, key in self.model.named_parameters():
             param = owner.params[key]
@@ -166,7 +92,7 @@ class Optimizer:
     def hyper_parameters(self) -> dict[str, Any]:
         """The constructor's arguments as they are now (JSON-friendly: tuples become lists)."""
         values = {}
-        for arg in _constructor_args(type(self)):
+        for arg in constructor_args(type(self)):
             value = getattr(self, arg)
             values[arg] = list(value) if isinstance(value, tuple) else value
         return values
@@ -198,7 +124,7 @@ class Optimizer:
         step = hyper.pop("step", None)
         if isinstance(step, bool) or not isinstance(step, Integral) or step < 0:
             raise ModelFileError(f"{where}: 'step' must be an integer >= 0, got {step!r}")
-        expected_hyper = set(_constructor_args(type(self)))
+        expected_hyper = set(constructor_args(type(self)))
         if set(hyper) != expected_hyper:
             raise ModelFileError(f"{where}: hyper-parameters missing {sorted(expected_hyper - set(hyper))}, "
                                  f"unexpected {sorted(set(hyper) - expected_hyper)}")
@@ -237,7 +163,7 @@ class Optimizer:
         return self
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in _constructor_args(type(self)))
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in constructor_args(type(self)))
         return f"{self.name}({args})"
 
 
@@ -255,9 +181,9 @@ class SGD(Optimizer):
     def __init__(self, model: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(model, lr, weight_decay)
-        self.momentum = _number(self.name, "momentum", momentum, 0)
-        self.dampening = _number(self.name, "dampening", dampening, 0, 1)
-        self.nesterov = _flag(self.name, "nesterov", nesterov)
+        self.momentum = number(self.name, "momentum", momentum, 0)
+        self.dampening = number(self.name, "dampening", dampening, 0, 1)
+        self.nesterov = flag(self.name, "nesterov", nesterov)
         if self.nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ConfigError(f"{self.name}: nesterov needs momentum > 0 and dampening = 0, "
                               f"got momentum={momentum!r}, dampening={dampening!r}")
@@ -310,10 +236,10 @@ class AdaGrad(Optimizer):
     def __init__(self, model: Any, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, lr_decay: float = 0.0):
         super().__init__(model, lr, weight_decay)
-        self.eps = _number(self.name, "eps", eps, 0, low_open=True)
-        self.initial_accumulator_value = _number(self.name, "initial_accumulator_value",
+        self.eps = number(self.name, "eps", eps, 0, low_open=True)
+        self.initial_accumulator_value = number(self.name, "initial_accumulator_value",
                                                  initial_accumulator_value, 0)
-        self.lr_decay = _number(self.name, "lr_decay", lr_decay, 0)
+        self.lr_decay = number(self.name, "lr_decay", lr_decay, 0)
 
     def _state_names(self):
         return ("sum",)
@@ -335,17 +261,21 @@ class RMSProp(Optimizer):
 
     g <- g + weight_decay * p
     v <- alpha * v + (1 - alpha) * g^2
-    centered: m <- alpha * m + (1 - alpha) * g,  denom = sqrt(v - m^2) + eps;  else denom = sqrt(v) + eps
+
+    Parameters
+    ----------
+    centered
+        m <- alpha * m + (1 - alpha) * g,  denom = sqrt(v - m^2) + eps;  else denom = sqrt(v) + eps
     momentum > 0: b <- momentum * b + g / denom,  p <- p - lr * b;  else p <- p - lr * g / denom
     """
 
     def __init__(self, model: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0):
         super().__init__(model, lr, weight_decay)
-        self.alpha = _number(self.name, "alpha", alpha, 0, 1, high_open=True)
-        self.eps = _number(self.name, "eps", eps, 0, low_open=True)
-        self.momentum = _number(self.name, "momentum", momentum, 0)
-        self.centered = _flag(self.name, "centered", centered)
+        self.alpha = number(self.name, "alpha", alpha, 0, 1, high_open=True)
+        self.eps = number(self.name, "eps", eps, 0, low_open=True)
+        self.momentum = number(self.name, "momentum", momentum, 0)
+        self.centered = flag(self.name, "centered", centered)
 
     def _state_names(self):
         return (("square_avg",) + (("momentum_buffer",) if self.momentum > 0 else ())
@@ -391,10 +321,10 @@ class Adam(Optimizer):
         betas = tuple(betas) if isinstance(betas, (tuple, list, np.ndarray)) else betas
         if not isinstance(betas, tuple) or len(betas) != 2:
             raise ConfigError(f"{self.name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = tuple(_number(self.name, f"betas[{i}]", b, 0, 1, high_open=True)
+        self.betas = tuple(number(self.name, f"betas[{i}]", b, 0, 1, high_open=True)
                            for i, b in enumerate(betas))
-        self.eps = _number(self.name, "eps", eps, 0, low_open=True)
-        self.amsgrad = _flag(self.name, "amsgrad", amsgrad)
+        self.eps = number(self.name, "eps", eps, 0, low_open=True)
+        self.amsgrad = flag(self.name, "amsgrad", amsgrad)
 
     def _state_names(self):
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
@@ -461,187 +391,7 @@ def get_optimizer(name: str, model: Any, **kwargs: Any) -> Optimizer:
 
     Unknown names and unknown keyword arguments raise ConfigError listing what is accepted.
     """
-    cls = _lookup("optimizer", OPTIMIZERS, name)
-    _check_kwargs(cls, kwargs)
+    cls = lookup("optimizer", OPTIMIZERS, name)
+    check_kwargs(cls, kwargs)
     return cls(model, **kwargs)
 
-
-# -- learning-rate schedules -----------------------------------------------------------------------
-
-class LRSchedule:
-    """Base class: sets ``optimizer.lr`` from a closed form ``lr_at(t)`` of the step count ``t``.
-
-    ``t`` counts ``step()`` calls: once per epoch by default, or once per iteration if the
-    trainer steps it so; the schedule does not care which. ``base_lr`` is the optimizer's
-    ``lr`` when the schedule is built; construction already applies ``lr_at(0)``. Because the
-    closed form rewrites ``optimizer.lr`` at every step, changes made to it by hand are not kept.
-    """
-
-    def __init__(self, optimizer: Any):
-        if not hasattr(optimizer, "lr"):
-            raise ConfigError(f"{self.name}: expected an optimizer with an 'lr' attribute, "
-                              f"got {type(optimizer).__name__}")
-        self.optimizer = optimizer
-        self.base_lr = _number(self.name, "the optimizer's lr", optimizer.lr, 0)
-        self.last_epoch = 0
-        self.last_lr = self.base_lr
-
-    @property
-    def name(self) -> str:
-        """The class name, used in error messages and state dicts."""
-        return type(self).__name__
-
-    def lr_at(self, t: int) -> float:
-        """The learning rate after ``t`` calls of ``step()``."""
-        raise NotImplementedError
-
-    def _apply(self) -> None:
-        self.last_lr = self.lr_at(self.last_epoch)
-        self.optimizer.lr = self.last_lr
-
-    def step(self) -> None:
-        """Advance one epoch (or iteration) and set the optimizer's learning rate."""
-        self.last_epoch += 1
-        self._apply()
-
-    def get_lr(self) -> float:
-        """The learning rate now in effect (same as ``last_lr``)."""
-        return self.last_lr
-
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-serialisable: class, step count, base lr, last lr and the constructor arguments."""
-        config = {arg: getattr(self, arg) for arg in _constructor_args(type(self))}
-        return {"class": self.name, "last_epoch": self.last_epoch, "base_lr": self.base_lr,
-                "last_lr": self.last_lr, **config}
-
-    def load_state_dict(self, sd: dict[str, Any]) -> None:
-        """Restore from ``state_dict()`` output and set the optimizer's lr to match.
-
-        Another schedule class, missing or extra keys, or invalid values raise ModelFileError.
-        """
-        where = f"{self.name}.load_state_dict"
-        if not isinstance(sd, dict):
-            raise ModelFileError(f"{where}: expected a dict, got {type(sd).__name__}")
-        if sd.get("class") != self.name:
-            raise ModelFileError(f"{where}: the state was saved by {sd.get('class')!r}, not {self.name!r}")
-        expected = {"class", "last_epoch", "base_lr", "last_lr", *_constructor_args(type(self))}
-        if set(sd) != expected:
-            raise ModelFileError(f"{where}: keys missing {sorted(expected - set(sd))}, "
-                                 f"unexpected {sorted(set(sd) - expected)}")
-        config = {arg: sd[arg] for arg in _constructor_args(type(self))}
-        try:
-            # building one on a stand-in optimizer validates everything without touching ours
-            base_lr = _number(self.name, "base_lr", sd["base_lr"], 0)
-            last_epoch = _integer(self.name, "last_epoch", sd["last_epoch"], 0)
-            fresh = type(self)(SimpleNamespace(lr=base_lr), **config)
-        except ConfigError as exc:
-            raise ModelFileError(f"{where}: invalid saved value: {exc}") from None
-        for arg in config:
-            setattr(self, arg, getattr(fresh, arg))
-        self.base_lr = fresh.base_lr
-        self.last_epoch = last_epoch
-        self._apply()
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in _constructor_args(type(self)))
-        return f"{self.name}({args}, last_epoch={self.last_epoch}, lr={self.last_lr:g})"
-
-
-class StepLR(LRSchedule):
-    """Multiply the learning rate by ``gamma`` every ``step_size`` steps, as ``torch.optim.lr_scheduler.StepLR``.
-
-    lr_t = base_lr * gamma ** (t // step_size)
-    """
-
-    def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1):
-        super().__init__(optimizer)
-        self.step_size = _integer(self.name, "step_size", step_size, 1)
-        self.gamma = _number(self.name, "gamma", gamma, 0, low_open=True)
-        self._apply()
-
-    def lr_at(self, t):
-        return self.base_lr * self.gamma ** (t // self.step_size)
-
-
-class CosineAnnealingLR(LRSchedule):
-    """Cosine from ``base_lr`` down to ``eta_min`` over ``T_max`` steps, as PyTorch's CosineAnnealingLR.
-
-    lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2
-
-    Past ``T_max`` the cosine rises again (period 2 * T_max), as in PyTorch.
-    """
-
-    def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0):
-        super().__init__(optimizer)
-        self.T_max = _integer(self.name, "T_max", T_max, 1)
-        self.eta_min = _number(self.name, "eta_min", eta_min, 0)
-        self._apply()
-
-    def lr_at(self, t):
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
-
-
-class LinearWarmup(LRSchedule):
-    """Ramp linearly from ``start_factor * base_lr`` to ``base_lr`` over ``warmup_steps``, then hold.
-
-    lr_t = base_lr * (start_factor + (1 - start_factor) * min(t, warmup_steps) / warmup_steps)
-
-    The same values as ``torch.optim.lr_scheduler.LinearLR(start_factor, end_factor=1,
-    total_iters=warmup_steps)``, whose default start factor it shares.
-    """
-
-    def __init__(self, optimizer: Any, warmup_steps: int, start_factor: float = 1 / 3):
-        super().__init__(optimizer)
-        self.warmup_steps = _integer(self.name, "warmup_steps", warmup_steps, 1)
-        self.start_factor = _number(self.name, "start_factor", start_factor, 0, 1)
-        self._apply()
-
-    def lr_at(self, t):
-        progress = min(t, self.warmup_steps) / self.warmup_steps
-        return self.base_lr * (self.start_factor + (1 - self.start_factor) * progress)
-
-
-class WarmupCosine(LRSchedule):
-    """Linear warm-up for ``warmup_steps``, then a cosine down to ``eta_min`` at ``total_steps``.
-
-    t <  W      : lr_t = base_lr * (start_factor + (1 - start_factor) * t / W)
-    W <= t <= T : lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * (t - W) / (T - W))) / 2
-    t >  T      : lr_t = eta_min
-
-    Up to ``total_steps`` the same values as PyTorch's ``SequentialLR([LinearLR(start_factor,
-    total_iters=W), CosineAnnealingLR(T_max=T - W, eta_min)], milestones=[W])``; after it, the
-    rate stays at ``eta_min`` instead of rising again. ``warmup_steps=0`` gives a plain cosine.
-    """
-
-    def __init__(self, optimizer: Any, warmup_steps: int, total_steps: int, eta_min: float = 0.0,
-                 start_factor: float = 1 / 3):
-        super().__init__(optimizer)
-        self.warmup_steps = _integer(self.name, "warmup_steps", warmup_steps, 0)
-        self.total_steps = _integer(self.name, "total_steps", total_steps, self.warmup_steps + 1)
-        self.eta_min = _number(self.name, "eta_min", eta_min, 0)
-        self.start_factor = _number(self.name, "start_factor", start_factor, 0, 1)
-        self._apply()
-
-    def lr_at(self, t):
-        warm, total = self.warmup_steps, self.total_steps
-        if t < warm:
-            return self.base_lr * (self.start_factor + (1 - self.start_factor) * t / warm)
-        if t >= total:
-            return self.eta_min
-        progress = (t - warm) / (total - warm)
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
-
-
-SCHEDULES: dict[str, type[LRSchedule]] = {
-    "step": StepLR, "cosine": CosineAnnealingLR, "warmup": LinearWarmup, "warmup_cosine": WarmupCosine,
-}
-
-
-def get_schedule(name: str, optimizer: Any, **kwargs: Any) -> LRSchedule:
-    """Build a schedule by its registry name (case-insensitive), e.g. ``get_schedule("cosine", opt, T_max=10)``.
-
-    Unknown names and unknown keyword arguments raise ConfigError listing what is accepted.
-    """
-    cls = _lookup("schedule", SCHEDULES, name)
-    _check_kwargs(cls, kwargs)
-    return cls(optimizer, **kwargs)

@@ -1,0 +1,62 @@
+"""Sphinx configuration for numcnn's documentation site (``make docs``, into build/docs/html).
+
+Sphinx with pydata-sphinx-theme, MyST and myst-nb: the toolchain of NumPy, SciPy and CuPy's
+sites, whose readers are ours. Markdown pages, notebooks executed at build time, and an API
+reference generated from the numpydoc docstrings.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+import numcnn  # noqa: E402
+
+project = "numcnn"
+author = "the numcnn authors"
+copyright = "2026, the numcnn authors"
+version = release = numcnn.__version__
+
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinxarg.ext",
+]
+exclude_patterns = ["_build", "_templates", "**.ipynb_checkpoints", "conf.py"]
+templates_path = ["_templates"]
+# .rst first: autosummary writes the API pages (into docs/generated, not kept in git) in it.
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+myst_enable_extensions = ["colon_fence", "dollarmath"]
+myst_heading_anchors = 3
+
+# Notebooks are stored without outputs and executed when the site is built, so every plot on
+# the site comes from the code beside it.
+nb_execution_mode = "force"
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_typehints = "description"
+autodoc_mock_imports = ["cupy", "torch", "mpi4py", "starlette", "uvicorn", "onnx", "onnxruntime"]
+napoleon_numpy_docstring = True
+napoleon_google_docstring = False
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"numcnn {version}"
+html_static_path = ["_static"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "footer_start": ["copyright"],
+}
+# The site is built offline: no remote fonts, analytics or version switcher.
+html_theme_options["icon_links"] = []
+os.environ.setdefault("MPLBACKEND", "Agg")

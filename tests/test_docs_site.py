@@ -1,0 +1,89 @@
+"""The documentation site, built as `make docs` builds it (warnings are errors), then read in
+headless Chromium (Debian's ``chromium``, driven by Playwright) as a visitor would: the home
+page, a tutorial's plot rendered from its executed output, the API entry of conv2d_forward, the
+command-line page generated from the parser, and a search for im2col."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sphinx", reason="the docs need the docs extra: pip install 'numcnn[docs]'")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser check needs Playwright")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    pytest.skip("no Chromium to drive: apt-get install -y chromium (Playwright's own browser download is "
+                "not reachable here)", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site built from this checkout into a temporary folder, with warnings as errors."""
+    out = tmp_path_factory.mktemp("site")
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+                           "-d", str(out / ".doctrees"), str(ROOT / "docs"), str(out / "html")],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out / "html"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def open_page(browser, path: Path):
+    page = browser.new_page()
+    page.goto(path.as_uri())
+    return page
+
+
+def test_the_home_page_renders_with_its_navigation(site, browser):
+    page = open_page(browser, site / "index.html")
+    assert "numcnn" in page.title()
+    for link in ("Getting started", "Tutorials", "API reference", "The command line", "Performance"):
+        assert page.get_by_role("link", name=link).first.is_visible(), link
+
+
+def test_a_tutorial_shows_a_plot_from_its_executed_output(site, browser):
+    page = open_page(browser, site / "tutorials" / "05-backward.html")
+    images = page.locator("div.cell_output img")
+    assert images.count() >= 1
+    box = images.first.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 50
+    assert page.evaluate("img => img.complete && img.naturalWidth > 0", images.first.element_handle())
+
+
+def test_the_api_page_documents_conv2d_forward_with_its_shapes(site, browser):
+    page = open_page(browser, site / "generated" / "numcnn.functional.html")
+    entry = page.locator("dt#numcnn\\.functional\\.conv2d_forward")
+    assert entry.count() == 1 and entry.is_visible()
+    text = page.locator("dt#numcnn\\.functional\\.conv2d_forward + dd").inner_text()
+    assert "(N, C, H, W)" in text and "Parameters" in text
+
+
+def test_the_command_line_page_lists_every_subcommand(site, browser):
+    from numcnn.cli import build_parser
+
+    page = open_page(browser, site / "guide" / "cli.html")
+    text = page.locator("main").inner_text()
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for name in commands:
+        assert f"numcnn {name}" in text, name
+    assert "--val-fraction" in text and "--resume" in text
+
+
+def test_search_finds_im2col(site, browser):
+    page = open_page(browser, site / "search.html")
+    page.goto((site / "search.html").as_uri() + "?q=im2col")
+    results = page.locator("#search-results li")
+    results.first.wait_for(timeout=30000)
+    assert results.count() >= 2
+    assert any("im2col" in results.nth(i).inner_text().lower() for i in range(results.count()))
