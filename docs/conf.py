@@ -51,7 +51,6 @@ napoleon_google_docstring = False
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"numcnn {version}"
-html_static_path = ["_static"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,

@@ -162,3 +162,21 @@ def test_missing_pillow_stops_an_image_folder_run_at_once(photos, tmp_path, caps
     assert err.strip().splitlines() == ["error: reading images needs Pillow, which is not installed: "
                                         "pip install 'numcnn[train]'"]
     assert not (tmp_path / "r").exists()
+
+
+def test_predict_on_a_decompression_bomb_is_one_error_line(run_dir, tmp_path, capsys):
+    """A PNG whose header declares 60000 x 60000 pixels: Pillow refuses to decode it, and
+    predict says so in one line with exit status 2, as serve answers 413."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+    status, out, err = run(capsys, "predict", run_dir, bomb)
+    assert status == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and "too large to decode" in err
+    assert "Traceback" not in err

@@ -7,6 +7,7 @@ counting the padding, and a Linear head.
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import signal
@@ -561,3 +562,44 @@ def test_pictures_are_capped_at_fifty_megapixels_below_pillows_own_limit(client,
     assert answer.status_code == 413 and "more than the limit of 50,000,000" in answer.json()["error"]
     assert decoded == []
     assert check_image_size(header_only_png(8000, 6000)) == (8000, 6000)  # a 48-megapixel photo
+
+
+# -- the page opens on examples --------------------------------------------------------------------
+def sample_model_file(folder) -> str:
+    """An (untrained) SimpleConvNet whose record says it was trained on the bundled sample."""
+    import numcnn as nc
+
+    nc.manual_seed(0)
+    path = str(folder / "sample-model.npz")
+    save(nc.zoo.simple_convnet(), path, {"training": {"model": "simple-convnet", "dataset": "sample"}})
+    return path
+
+
+def test_examples_are_one_test_image_per_class_of_the_runs_dataset(tmp_path):
+    import numcnn as nc
+
+    explainer = Explainer.from_path(sample_model_file(tmp_path))
+    shown = explainer.example_images()
+    _, (x, y) = nc.data.load("sample", dtype=None)
+    assert [e["label"] for e in shown] == list(range(10))
+    for e in shown:
+        first = int(np.flatnonzero(y == e["label"])[0])  # the test set's first image of that class
+        decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(e["png"]))))
+        assert np.array_equal(decoded, x[first, 0])
+        assert e["name"] == nc.data.class_names("sample")[e["label"]]
+
+
+def test_a_model_without_a_dataset_has_no_examples_and_given_ones_win(tmp_path):
+    assert Explainer.from_path(tiny_model_file(tmp_path)).example_images() == []
+    x = np.zeros((2, 1, 28, 28), np.uint8)
+    x[1] = 200
+    given = Explainer.from_path(sample_model_file(tmp_path), examples=(x, np.array([3, 7])))
+    assert [e["label"] for e in given.example_images()] == [3, 7]
+
+
+def test_the_examples_route(tmp_path):
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(Explainer.from_path(sample_model_file(tmp_path)))) as client:
+        answer = client.get("/api/examples")
+    assert answer.status_code == 200 and len(answer.json()["examples"]) == 10

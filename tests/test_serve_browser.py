@@ -172,3 +172,44 @@ def screenshots(model, page_png, detail_png):
 
 if __name__ == "__main__":
     screenshots(*sys.argv[1:4])
+
+
+@pytest.fixture(scope="module")
+def sample_server(tmp_path_factory):
+    from test_serve import sample_model_file
+
+    live = LiveServer(sample_model_file(tmp_path_factory.mktemp("alive")))
+    yield live
+    live.close()
+
+
+def test_the_page_starts_alive_on_its_examples_and_a_click_explains_another(sample_server):
+    with playwright_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(sample_server.url)
+            # Nobody draws: the first example is explained on its own, and no box is empty.
+            page.locator("body[data-ready='1']").wait_for()
+            examples = page.locator("#examples .example")
+            assert examples.count() == 10
+            assert examples.first.get_attribute("class").split() == ["example", "chosen"]
+            assert page.locator("#bars li").count() == 10  # every class, with its probability
+            assert page.locator("#layers .maps button").count() > 0
+            shown = sample_server.explainer.example_images()
+            status, expected = sample_server.post("/api/predict", base64.b64decode(shown[0]["png"]))
+            assert status == 200
+            assert page.locator("#bars li").first.get_attribute("data-class") == expected["predictions"][0]["class"]
+
+            # A click on the fourth example explains it instead.
+            examples.nth(3).click()
+            page.wait_for_function("document.querySelectorAll('#examples .chosen')[0].dataset.index === '3' "
+                                   "&& document.body.dataset.ready === '1'")
+            status, expected = sample_server.post("/api/predict", base64.b64decode(shown[3]["png"]))
+            page.wait_for_function(f"document.querySelector('#bars li').dataset.class === "
+                                   f"{expected['predictions'][0]['class']!r}")
+            assert errors == []
+        finally:
+            browser.close()

@@ -34,7 +34,8 @@ __version__ = "0.2.0"  # the one place the version is written (pyproject.toml re
 def __getattr__(name):
     # Heavier parts load on first use, so `import numcnn` stays NumPy-only and fast.
     import importlib
-    if name in ("optim", "data", "zoo", "interop", "viz", "recipe", "backend", "train", "distributed"):
+    if name in ("optim", "data", "zoo", "interop", "viz", "recipe", "backend", "train", "distributed",
+                "pretrained", "inference", "rundir"):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module

@@ -19,7 +19,7 @@ import argparse
 import math
 import sys
 
-from . import commands, runtime
+from . import commands, pretrained, runtime
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, Interrupted, NumcnnError, one_line
 
 
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common_train_flags(train)
 
     evaluate = commands.add_parser("evaluate", help="accuracy and loss of a model on a test set")
-    evaluate.add_argument("model", help="a model .npz file or a run folder")
+    evaluate.add_argument("model", nargs="?", help="a model .npz file or a run folder (or --pretrained NAME)")
     evaluate.add_argument("--dataset", help="default: the dataset the model was trained on")
     evaluate.add_argument("--data-dir")
     evaluate.add_argument("--batch-size", type=_positive_int, default=500)
@@ -135,19 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threads_flag(evaluate)
 
     predict = commands.add_parser("predict", help="classify image files (PNG, JPEG, ...)")
-    predict.add_argument("model", help="a model .npz file or a run folder")
+    predict.add_argument("model", nargs="?", help="a model .npz file or a run folder (or --pretrained NAME)")
     predict.add_argument("images", nargs="+")
     predict.add_argument("--top", type=_positive_int, default=3, help="classes to show per image (default 3)")
     predict.add_argument("--dataset", help="for class names (default: the dataset the model was trained on)")
     _add_threads_flag(predict)
 
     summary = commands.add_parser("summary", help="layers, output shapes and parameter counts")
-    summary.add_argument("model", help=f"a model .npz file, a run folder, or a zoo name ({', '.join(MODELS)})")
+    summary.add_argument("model", nargs="?",
+                         help=f"a model .npz file, a run folder, or a zoo name ({', '.join(MODELS)})")
 
     plot = commands.add_parser("plot", help="(re)draw the plots of a run folder")
-    plot.add_argument("run_dir")
+    plot.add_argument("run_dir", nargs="?", help="a run folder (or --pretrained NAME)")
     plot.add_argument("--dataset", help="default: the run's dataset")
     plot.add_argument("--data-dir")
+    plot.add_argument("--out", help="folder for the plots (default: the run folder; with --pretrained, "
+                                    "plots-NAME)")
 
     demo = commands.add_parser("demo", help="train SimpleConvNet on the best data available offline",
                                description="Train the book's SimpleConvNet on full Fashion-MNIST if it "
@@ -160,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common_train_flags(demo)
 
     export = commands.add_parser("export", help="write a model as ONNX (needs the onnx extra)")
-    export.add_argument("model", help="a model .npz file or a run folder")
-    export.add_argument("output", help="the .onnx file to write")
+    export.add_argument("model", nargs="?", help="a model .npz file or a run folder (or --pretrained NAME)")
+    export.add_argument("output", nargs="?", help="the .onnx file to write")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     import_ = commands.add_parser("import", help="read an ONNX model into a numcnn .npz (needs the onnx extra)")
@@ -171,13 +174,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="a web page that explains a model on your drawing or photo "
                                               "(needs the serve extra)")
-    serve.add_argument("model", help="a model .npz file or a run folder")
+    serve.add_argument("model", nargs="?", help="a model .npz file or a run folder (or --pretrained NAME)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=_port, default=8000, help="default 8000; 0 picks a free port")
     _add_threads_flag(serve)
 
+    commands.add_parser("pretrained", help="the pretrained models shipped with numcnn: accuracy and provenance")
+    for command in (evaluate, predict, summary, plot, export, serve):
+        command.add_argument("--pretrained", metavar="NAME",
+                             help="a pretrained model shipped with numcnn instead of a file (numcnn pretrained "
+                                  "lists them)")
     commands.add_parser("bench", help="benchmarks (numcnn bench --help for its options)", add_help=False)
     return parser
+
+
+MODEL_COMMANDS = ("evaluate", "predict", "summary", "plot", "export", "serve")  # those that take --pretrained
+
+
+def _take_pretrained(args) -> None:
+    """With --pretrained NAME, the model is that verified file, and a positional given is what
+    comes after the model (an image, the output); without it, a model must be given."""
+    if args.command not in MODEL_COMMANDS:
+        return
+    field = "run_dir" if args.command == "plot" else "model"
+    given, name = getattr(args, field), getattr(args, "pretrained", None)
+    if name is None:
+        if given is None:
+            raise UsageError(f"numcnn {args.command}: give a model file or run folder, or --pretrained NAME")
+        if args.command == "export" and args.output is None:
+            raise UsageError("numcnn export: give the .onnx file to write after the model")
+        if args.command == "predict" and not args.images:
+            raise UsageError("numcnn predict: give the image files after the model")
+        return
+    if given is not None:
+        if args.command == "predict":
+            args.images = [given, *args.images]
+        elif args.command == "export" and args.output is None:
+            args.output = given
+        else:
+            raise UsageError(f"numcnn {args.command}: give a model or --pretrained NAME, not both")
+    if args.command == "export" and args.output is None:
+        raise UsageError("numcnn export: give the .onnx file to write")
+    if args.command == "predict" and not args.images:
+        raise UsageError("numcnn predict: give the image files to classify")
+    if args.command == "plot" and args.out is None:
+        args.out = f"plots-{name}"
+    setattr(args, field, str(pretrained.model_path(name)))
 
 
 def _add_common_train_flags(parser) -> None:
@@ -217,7 +259,8 @@ def _train(args) -> int:
 
 COMMANDS = {"train": _train, "evaluate": commands.cmd_evaluate, "predict": commands.cmd_predict,
             "summary": commands.cmd_summary, "plot": commands.cmd_plot, "demo": commands.cmd_demo,
-            "export": commands.cmd_export, "import": commands.cmd_import, "serve": commands.cmd_serve}
+            "export": commands.cmd_export, "import": commands.cmd_import, "serve": commands.cmd_serve,
+            "pretrained": commands.cmd_pretrained}
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
@@ -245,6 +288,7 @@ def _main(argv: list[str]) -> int:
             prog = f"numcnn {args.command}" if getattr(args, "command", None) else "numcnn"
             raise UsageError(f"{prog}: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)")
         args.argv = argv  # a distributed launch starts the same command on every rank
+        _take_pretrained(args)
         runtime.configure(threads=getattr(args, "threads", None))  # None: the library's default
         _check_device(args)
         return COMMANDS[args.command](args)

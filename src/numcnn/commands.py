@@ -220,7 +220,7 @@ def cmd_plot(args) -> int:
 
     if missing_dependency():
         raise ConfigError(missing_dependency())
-    paths = plot_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir)
+    paths = plot_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir, out_dir=args.out)
     for name, path in paths.items():
         say(f"{name}: {path}")
     return 0
@@ -287,7 +287,11 @@ def cmd_serve(args) -> int:
     from . import serve
 
     serve.require()  # the extra, before the model is read
-    return serve.serve(args.model, args.host, args.port, log=say, device=args.device)
+    examples = None
+    if getattr(args, "pretrained", None):
+        from .pretrained import examples as shipped_examples
+        examples = shipped_examples(args.pretrained)
+    return serve.serve(args.model, args.host, args.port, log=say, device=args.device, examples=examples)
 
 
 def cmd_bench(argv: list[str]) -> int:
@@ -300,3 +304,22 @@ def cmd_bench(argv: list[str]) -> int:
             raise
         raise ConfigError("the benchmarks (numcnn.bench) are not part of this installation") from None
     return int(bench.main(argv) or 0)
+
+
+def cmd_pretrained(args) -> int:
+    from .pretrained import available
+
+    models = available()
+    if not models:
+        say("no pretrained models in this installation")
+        return 0
+    say(f"{'name':16} {'model':16} {'dataset':14} {'parameters':>10} {'test accuracy':>13}")
+    for entry in models.values():
+        say(f"{entry.name:16} {entry.model:16} {entry.dataset:14} {entry.parameters:>10,} "
+            f"{entry.test_accuracy:>13.2%}")
+    for entry in models.values():
+        say(f"\n{entry.name}:")
+        for key, value in entry.provenance.items():
+            say(f"  {key}: {value}")
+    say("\nuse one: numcnn serve --pretrained NAME (or evaluate, predict, summary, plot, export)")
+    return 0

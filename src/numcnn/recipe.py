@@ -335,8 +335,11 @@ def build(config: dict[str, Any], loaded: Loaded | None = None, progress: bool |
 
 
 def read_run(run_dir) -> tuple[object, dict, dict | None]:
-    """(model, training config, history or None) of a run folder: model.npz and history.json."""
+    """(model, training config, history or None) of a run folder (model.npz and history.json),
+    or of a model file alone (no history)."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        return (*read_model(run_dir), None)
     if not run_dir.is_dir():
         raise ModelFileError(f"{run_dir}: not a run folder (expected a folder holding model.npz)")
     model, config = read_model(run_dir)
@@ -352,8 +355,10 @@ def read_run(run_dir) -> tuple[object, dict, dict | None]:
     return model, config, history
 
 
-def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int | None = None) -> dict[str, Path]:
-    """Regenerate every plot of a run folder from model.npz, history.json and its dataset.
+def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int | None = None,
+             out_dir=None) -> dict[str, Path]:
+    """Regenerate every plot of a run folder (or of a model file) from the model, its history
+    and its dataset.
 
     Parameters
     ----------
@@ -361,7 +366,13 @@ def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int
         override what the run recorded (its "dataset" and "data_dir").
     limit_test
         use the first N test images; default: the run's own --test-limit, if any.
-    Returns {plot name: path}; the PNGs are written into run_dir.
+    out_dir
+        where the PNGs go; default run_dir (which must then be a folder).
+
+    Returns
+    -------
+    dict
+        {plot name: path of its PNG}.
     """
     from .viz import plot_model  # matplotlib: the "train" extra
 
@@ -374,7 +385,11 @@ def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int
     limit_test = limit_test or config.get("test_limit")
     if limit_test:
         x_test, y_test = x_test[:limit_test], y_test[:limit_test]
-    return plot_model(model, x_test, y_test, list(described.classes), Path(run_dir), history)
+    out_dir = Path(run_dir if out_dir is None else out_dir)
+    if out_dir.is_file():
+        raise ConfigError(f"{out_dir} is a model file; say where the plots go (numcnn plot --out FOLDER)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return plot_model(model, x_test, y_test, list(described.classes), out_dir, history)
 
 
 def cast_model(model: Layer, dtype) -> Layer:

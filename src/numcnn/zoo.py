@@ -23,8 +23,9 @@ from .functional import output_size
 from .layers import (AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear,
                      MaxPool2d, ReLU, Tanh)
 from .model import Residual, Sequential
+from .pretrained import load as _load_pretrained
 
-__all__ = ["MODELS", "simple_convnet", "mlp", "lenet5", "deep_convnet", "fashion_net", "cifar_resnet",
+__all__ = ["MODELS", "pretrained", "simple_convnet", "mlp", "lenet5", "deep_convnet", "fashion_net", "cifar_resnet",
            "get_model", "model_for", "canonical_name", "options"]
 
 
@@ -296,3 +297,20 @@ def model_for(name: str, input_shape: Iterable[int], num_classes: int, **kwargs)
         raise ConfigError(f"{key} takes square images, got {height}x{width}; resize or crop them to a square "
                           f"(numcnn train --image-size N does)")
     return MODELS[key](in_channels=channels, num_classes=num_classes, input_size=height, **kwargs)
+
+
+def pretrained(name: str) -> Sequential:
+    """A pretrained model shipped with numcnn, its checksum verified, in eval mode.
+
+    Parameters
+    ----------
+    name : "fashion-net" or "simple-convnet" (``numcnn.pretrained.available()`` lists them,
+        with their accuracy and provenance)
+
+    Returns
+    -------
+    Sequential
+        Input (N, C, H, W) floats in [0, 1], output (N, K) logits; its training record (dataset,
+        class names) is in ``numcnn.model.read_model(numcnn.pretrained.model_path(name))``.
+    """
+    return _load_pretrained(name)

@@ -90,6 +90,8 @@ def decode(path, channels: int, size: tuple[int, int] | None = None) -> np.ndarr
             if size is not None:
                 image = fit_image(image, *size)
             array = np.asarray(image, dtype=np.uint8)
+    except Image.DecompressionBombError as exc:  # a header promising more pixels than Pillow will decode
+        raise DataError(f"{path}: the image is too large to decode ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{path}: cannot read it as an image ({exc})") from None
     return np.ascontiguousarray(array[None] if channels == 1 else array.transpose(2, 0, 1))

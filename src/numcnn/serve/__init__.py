@@ -63,8 +63,11 @@ def url_of(sock: socket.socket) -> str:
 
 
 def serve(model_path, host: str = "127.0.0.1", port: int = 8000, log: Callable[[str], None] = print,
-          device: str = "cpu") -> int:
+          device: str = "cpu", examples=None) -> int:
     """Serve the page for the model at model_path until Ctrl-C, computing on device; returns 0.
+
+    examples: (x (K, C, H, W) uint8, y (K,)) for the page to open on (a pretrained model's);
+    default one test image per class of the run's dataset, when it is on this machine.
 
     The extra, the model and the port are all checked before the URL is printed: a missing
     extra is a ConfigError, a bad model file a ModelFileError, a port in use an OSError.
@@ -75,7 +78,7 @@ def serve(model_path, host: str = "127.0.0.1", port: int = 8000, log: Callable[[
     from .app import create_app
     from .explain import Explainer
 
-    explainer = Explainer.from_path(model_path, device)
+    explainer = Explainer.from_path(model_path, device, examples)
     sock = bind(host, port)
     config = uvicorn.Config(create_app(explainer), log_level="warning", access_log=False)
     server = uvicorn.Server(config)

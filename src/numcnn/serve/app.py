@@ -76,6 +76,9 @@ def create_app(explainer: Explainer) -> Starlette:
     async def model(request):
         return JSONResponse(explainer.describe())
 
+    async def examples(request):
+        return JSONResponse({"examples": await run_in_threadpool(explainer.example_images)})
+
     async def predict(request):
         body = await read_body(request)
         predictions = await run_in_threadpool(lambda: explainer.predict(explainer.read(body)[0]))
@@ -99,6 +102,7 @@ def create_app(explainer: Explainer) -> Starlette:
         routes=[
             Route("/", page, methods=["GET"]),
             Route("/api/model", model, methods=["GET"]),
+            Route("/api/examples", examples, methods=["GET"]),
             Route("/api/predict", predict, methods=["POST"]),
             Route("/api/explain", explain, methods=["POST"]),
             Route("/api/detail", detail, methods=["POST"]),
@@ -114,7 +118,7 @@ async def _http_error(request, exc: HTTPException):
     if exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}; use {exc.headers['Allow']}"
     elif exc.status_code == 404:
-        message = f"no such route: {request.url.path} (the API is /api/model, /api/predict, /api/explain, /api/detail)"
+        message = f"no such route: {request.url.path} (the API is /api/model, /api/examples, /api/predict, /api/explain, /api/detail)"
     return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 

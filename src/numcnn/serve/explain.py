@@ -33,6 +33,7 @@ from ..functional.window import Window, make_window
 from ..layers import AvgPool2d, Conv2d, GlobalAvgPool2d, MaxPool2d, Normalize
 from ..model import Sequential, read_model, to_config
 from ..inference import predict_proba
+from .examples import as_png, from_dataset
 
 
 class ImageTooLarge(DataError):
@@ -143,7 +144,7 @@ class Explainer:
         the model's training record (class names, background rule), as read_model gives
     """
 
-    def __init__(self, model, training: dict | None = None, source: str = ""):
+    def __init__(self, model, training: dict | None = None, source: str = "", examples=None):
         shape = getattr(model, "input_shape", None)
         if not shape or len(shape) != 3 or shape[0] not in (1, 3):
             raise ConfigError(f"{source or 'the model'}: expected a model of images, with an input shape "
@@ -167,13 +168,25 @@ class Explainer:
             raise ConfigError(f"{source or 'the model'}: its record names {len(self.names)} classes but the "
                               f"model outputs {classes}")
         self.names = list(self.names) if self.names is not None else [f"class {k}" for k in range(classes)]
+        self.examples = examples  # (x (K, C, H, W) uint8, y (K,)) for the page to open on, or None
 
     @classmethod
-    def from_path(cls, path, device: str = "cpu") -> "Explainer":
+    def from_path(cls, path, device: str = "cpu", examples=None) -> "Explainer":
         """An Explainer for a model .npz or a run folder (ModelFileError if it cannot be read),
-        computing on device ("cpu" or "cuda")."""
+        computing on device ("cpu" or "cuda"). examples: (x, y) to open the page on; default one
+        test image per class of the run's dataset, when it is on this machine."""
         model, training = read_model(path)
-        return cls(model.to(device), training, str(path))
+        if examples is None:
+            examples = from_dataset(training, model.input_shape)
+        return cls(model.to(device), training, str(path), examples)
+
+    def example_images(self) -> list[dict]:
+        """What GET /api/examples answers: [{"label", "name", "png" (base64)}], one per example."""
+        if self.examples is None:
+            return []
+        x, y = self.examples
+        return [{"label": int(label), "name": self.names[int(label)], "png": as_png(image)}
+                for image, label in zip(x, y) if image.shape[0] == self.input_shape[0]]
 
     # -- the model, described --------------------------------------------------------------------
     def describe(self) -> dict:

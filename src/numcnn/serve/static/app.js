@@ -103,6 +103,53 @@ async function loadModel() {
     say("Drop or choose a photo to begin.");
   }
   buildLayers();
+  await openExamples();
+}
+
+// The page starts alive: one test image per class, the first explained at once. A model with no
+// examples is explained on its blank input, so that no box is ever empty.
+async function openExamples() {
+  const response = await fetch("/api/examples");
+  const { examples } = await response.json();
+  const strip = $("examples");
+  strip.replaceChildren();
+  for (const [i, ex] of examples.entries()) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "example";
+    button.dataset.index = String(i);
+    button.title = `Explain this ${ex.name}`;
+    button.setAttribute("aria-label", `Example ${i + 1}: ${ex.name}`);
+    const img = document.createElement("img");
+    img.src = `data:image/png;base64,${ex.png}`;
+    img.alt = ex.name;
+    button.appendChild(img);
+    button.addEventListener("click", () => chooseExample(button, ex));
+    strip.appendChild(button);
+  }
+  strip.hidden = examples.length === 0;
+  if (examples.length) {
+    await chooseExample(strip.firstChild, examples[0]);
+  } else {
+    await explain(await blankBlob());
+  }
+}
+
+async function chooseExample(button, ex) {
+  for (const other of $("examples").children) other.classList.toggle("chosen", other === button);
+  const bytes = Uint8Array.from(atob(ex.png), (c) => c.charCodeAt(0));
+  await explain(new Blob([bytes], { type: "image/png" }));
+}
+
+function blankBlob() {
+  if (!$("draw-area").hidden) return canvasBlob();
+  const [, h, w] = state.model.input_shape;
+  const canvas = document.createElement("canvas");
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#808080";
+  ctx.fillRect(0, 0, w, h);
+  return new Promise((resolve) => canvas.toBlob((b) => resolve(b), "image/png"));
 }
 
 // -- input: drawing and files --------------------------------------------------------------------
