@@ -11,6 +11,7 @@ Run as a script, it takes the README's screenshots of a trained model instead:
 from __future__ import annotations
 
 import base64
+import contextlib
 import shutil
 import sys
 
@@ -64,7 +65,10 @@ def server(tmp_path_factory):
     live.close()
 
 
-def test_draw_predict_and_follow_a_conv_output_back_to_its_sum(server):
+@contextlib.contextmanager
+def opened(server):
+    """(page, errors): the server's page in a fresh headless Chromium; errors collects the page's
+    uncaught JavaScript errors."""
     with playwright_api.sync_playwright() as playwright:
         browser = launch(playwright)
         try:
@@ -72,53 +76,58 @@ def test_draw_predict_and_follow_a_conv_output_back_to_its_sum(server):
             errors = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(server.url)
-            page.locator("#draw-area").wait_for(state="visible")
-            draw_stroke(page, [(0.3, 0.2), (0.5, 0.5), (0.55, 0.85)])
-            page.locator("body[data-ready='1']").wait_for()
-
-            # The prediction shown is numcnn's for exactly the picture drawn.
-            png = base64.b64decode(page.evaluate("document.getElementById('draw').toDataURL('image/png')")
-                                   .split(",", 1)[1])
-            status, expected = server.post("/api/predict", png)
-            assert status == 200
-            bars = page.locator("#bars li")
-            assert bars.count() == 3
-            top = expected["predictions"][0]
-            assert bars.first.get_attribute("data-class") == top["class"]
-            assert bars.first.locator(".p").inner_text() == f"{100 * top['probability']:.1f}%"
-
-            # Layer 1 is the first Conv2d: open channel 2's map, click output pixel (5, 7).
-            page.locator("#layer-1 .maps button").nth(2).click()
-            page.locator("#zoom[open]").wait_for()
-            click_cell(page, 5, 7)
-            page.locator("#detail-sum").wait_for()
-            shown_sum, shown_value = number(page, "#detail-sum"), number(page, "#detail-value")
-            map_value = page.evaluate("state.result.layers[1].output.data[2 * 144 + 5 * 12 + 7]")
-            assert shown_sum == pytest.approx(shown_value, abs=1.5e-4)
-            assert shown_value == pytest.approx(map_value, abs=1e-4)
-            assert page.locator("#detail-check").inner_text() == "= the map's value"
-            # ... and the map's value is numcnn's own for this picture.
-            x, _ = server.explainer.read(png)
-            assert map_value == pytest.approx(server.explainer.detail(x, 1, 2, 5, 7)["value"], abs=1e-6)
-
-            # Keyboard: one pixel to the right, Enter explains it.
-            page.locator("#zoom-map").focus()
-            page.keyboard.press("ArrowRight")
-            page.keyboard.press("Enter")
-            page.locator("#detail-value").wait_for()
-            page.wait_for_function("document.querySelector('#detail .equation').textContent.includes('x 8')")
-            assert number(page, "#detail-sum") == pytest.approx(number(page, "#detail-value"), abs=1.5e-4)
-
-            # Max pooling (layer 3): the winner's value is the output.
-            page.keyboard.press("Escape")
-            page.locator("#layer-3 .maps button").first.click()
-            click_cell(page, 1, 1)
-            page.locator("#detail-result").wait_for()
-            assert number(page, "#detail-result") == pytest.approx(number(page, "#detail-value"), abs=1e-4)
-            assert page.locator("td.winner").count() == 1
-            assert errors == []
+            yield page, errors
         finally:
             browser.close()
+
+
+def test_draw_predict_and_follow_a_conv_output_back_to_its_sum(server):
+    with opened(server) as (page, errors):
+        page.locator("#draw-area").wait_for(state="visible")
+        draw_stroke(page, [(0.3, 0.2), (0.5, 0.5), (0.55, 0.85)])
+        page.locator("body[data-ready='1']").wait_for()
+
+        # The prediction shown is numcnn's for exactly the picture drawn.
+        png = base64.b64decode(page.evaluate("document.getElementById('draw').toDataURL('image/png')")
+                               .split(",", 1)[1])
+        status, expected = server.post("/api/predict", png)
+        assert status == 200
+        bars = page.locator("#bars li")
+        assert bars.count() == 3
+        top = expected["predictions"][0]
+        assert bars.first.get_attribute("data-class") == top["class"]
+        assert bars.first.locator(".p").inner_text() == f"{100 * top['probability']:.1f}%"
+
+        # Layer 1 is the first Conv2d: open channel 2's map, click output pixel (5, 7).
+        page.locator("#layer-1 .maps button").nth(2).click()
+        page.locator("#zoom[open]").wait_for()
+        click_cell(page, 5, 7)
+        page.locator("#detail-sum").wait_for()
+        shown_sum, shown_value = number(page, "#detail-sum"), number(page, "#detail-value")
+        map_value = page.evaluate("state.result.layers[1].output.data[2 * 144 + 5 * 12 + 7]")
+        assert shown_sum == pytest.approx(shown_value, abs=1.5e-4)
+        assert shown_value == pytest.approx(map_value, abs=1e-4)
+        assert page.locator("#detail-check").inner_text() == "= the map's value"
+        # ... and the map's value is numcnn's own for this picture.
+        x, _ = server.explainer.read(png)
+        assert map_value == pytest.approx(server.explainer.detail(x, 1, 2, 5, 7)["value"], abs=1e-6)
+
+        # Keyboard: one pixel to the right, Enter explains it.
+        page.locator("#zoom-map").focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("Enter")
+        page.locator("#detail-value").wait_for()
+        page.wait_for_function("document.querySelector('#detail .equation').textContent.includes('x 8')")
+        assert number(page, "#detail-sum") == pytest.approx(number(page, "#detail-value"), abs=1.5e-4)
+
+        # Max pooling (layer 3): the winner's value is the output.
+        page.keyboard.press("Escape")
+        page.locator("#layer-3 .maps button").first.click()
+        click_cell(page, 1, 1)
+        page.locator("#detail-result").wait_for()
+        assert number(page, "#detail-result") == pytest.approx(number(page, "#detail-value"), abs=1e-4)
+        assert page.locator("td.winner").count() == 1
+        assert errors == []
 
 
 def test_the_page_fits_a_phone_sized_window(server):
@@ -170,10 +179,6 @@ def screenshots(model, page_png, detail_png):
         live.close()
 
 
-if __name__ == "__main__":
-    screenshots(*sys.argv[1:4])
-
-
 @pytest.fixture(scope="module")
 def sample_server(tmp_path_factory):
     from test_serve import sample_model_file
@@ -184,32 +189,28 @@ def sample_server(tmp_path_factory):
 
 
 def test_the_page_starts_alive_on_its_examples_and_a_click_explains_another(sample_server):
-    with playwright_api.sync_playwright() as playwright:
-        browser = launch(playwright)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            errors = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(sample_server.url)
-            # Nobody draws: the first example is explained on its own, and no box is empty.
-            page.locator("body[data-ready='1']").wait_for()
-            examples = page.locator("#examples .example")
-            assert examples.count() == 10
-            assert examples.first.get_attribute("class").split() == ["example", "chosen"]
-            assert page.locator("#bars li").count() == 10  # every class, with its probability
-            assert page.locator("#layers .maps button").count() > 0
-            shown = sample_server.explainer.example_images()
-            status, expected = sample_server.post("/api/predict", base64.b64decode(shown[0]["png"]))
-            assert status == 200
-            assert page.locator("#bars li").first.get_attribute("data-class") == expected["predictions"][0]["class"]
+    with opened(sample_server) as (page, errors):
+        # Nobody draws: the first example is explained on its own, and no box is empty.
+        page.locator("body[data-ready='1']").wait_for()
+        examples = page.locator("#examples .example")
+        assert examples.count() == 10
+        assert examples.first.get_attribute("class").split() == ["example", "chosen"]
+        assert page.locator("#bars li").count() == 10  # every class, with its probability
+        assert page.locator("#layers .maps button").count() > 0
+        shown = sample_server.explainer.example_images()
+        status, expected = sample_server.post("/api/predict", base64.b64decode(shown[0]["png"]))
+        assert status == 200
+        assert page.locator("#bars li").first.get_attribute("data-class") == expected["predictions"][0]["class"]
 
-            # A click on the fourth example explains it instead.
-            examples.nth(3).click()
-            page.wait_for_function("document.querySelectorAll('#examples .chosen')[0].dataset.index === '3' "
-                                   "&& document.body.dataset.ready === '1'")
-            status, expected = sample_server.post("/api/predict", base64.b64decode(shown[3]["png"]))
-            page.wait_for_function(f"document.querySelector('#bars li').dataset.class === "
-                                   f"{expected['predictions'][0]['class']!r}")
-            assert errors == []
-        finally:
-            browser.close()
+        # A click on the fourth example explains it instead.
+        examples.nth(3).click()
+        page.wait_for_function("document.querySelectorAll('#examples .chosen')[0].dataset.index === '3' "
+                               "&& document.body.dataset.ready === '1'")
+        status, expected = sample_server.post("/api/predict", base64.b64decode(shown[3]["png"]))
+        page.wait_for_function(f"document.querySelector('#bars li').dataset.class === "
+                               f"{expected['predictions'][0]['class']!r}")
+        assert errors == []
+
+
+if __name__ == "__main__":
+    screenshots(*sys.argv[1:4])
