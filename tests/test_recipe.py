@@ -92,3 +92,19 @@ def test_a_run_folder_with_a_checkpoint_is_never_overwritten_silently(tmp_path):
     assert (tmp_path / "checkpoint.npz").read_bytes() == b"a run"
     rundir.start(tmp_path, overwrite=True)
     assert not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_val_fraction_holds_out_part_of_a_named_datasets_training_set():
+    """Per class, the same part for the same seed; the test set is not read into the run."""
+    (x, y), (x_test, _) = data.load("sample", dtype=None)
+    loaded = recipe.load_data(recipe.settings({"dataset": "sample", "val_fraction": 0.25, "seed": 5}))
+    (xt, yt), (xv, yv) = loaded.train, loaded.test
+    assert len(xt) + len(xv) == len(x) and len(xv) == round(0.25 * len(x))
+    assert np.bincount(yv).tolist() == [len(xv) // 10] * 10  # 600 a class in the sample: 150 each held out
+    rows = {row.tobytes() for row in x}
+    assert all(row.tobytes() in rows for row in xv)  # drawn from the training set ...
+    assert not ({row.tobytes() for row in xv} & {row.tobytes() for row in x_test})  # ... never the test set
+    again = recipe.load_data(recipe.settings({"dataset": "sample", "val_fraction": 0.25, "seed": 5}))
+    assert np.array_equal(again.test[0], xv)
+    other = recipe.load_data(recipe.settings({"dataset": "sample", "val_fraction": 0.25, "seed": 6}))
+    assert not np.array_equal(other.test[0], xv)

@@ -112,13 +112,24 @@ def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note
     run = recipe.build(config, progress=None if progress else False)  # a bar for large folders
     run.model.to(device)
     say(f"data: {run.config['dataset']} from {run.source}{source_note}")
-    say(f"      {len(run.train[0])} training images, {len(run.test[0])} test images "
-         f"(the test set is the validation set)")
+    if _held_out(run.config):
+        say(f"      {len(run.train[0])} training images, validating on {len(run.test[0])} held out of them "
+            f"(the test set is left for numcnn evaluate)")
+    else:
+        say(f"      {len(run.train[0])} training images, {len(run.test[0])} test images "
+            f"(the test set is the validation set)")
     config = run.config
     say(f"model: {config['model']} ({run.model.num_params():,} parameters), {type(run.optimizer).__name__} "
          f"lr {config['lr']:g}, batch {config['batch_size']}, {config['epochs']} epochs, "
          f"seed {config['seed']}{'' if device == 'cpu' else ', on ' + device} -> {out}")
     return _fit_and_report(run, run.trainer(out, progress=progress, log=say, **extra), plots)
+
+
+def _held_out(config: dict) -> bool:
+    """Whether a run validates on a part of a named dataset's training set (--val-fraction)."""
+    from .data import is_folder_dataset
+
+    return config.get("val_fraction") is not None and not is_folder_dataset(config["dataset"])
 
 
 def _fit_and_report(run, trainer, plots: bool) -> int:
@@ -135,8 +146,9 @@ def _fit_and_report(run, trainer, plots: bool) -> int:
         result = {"accuracy": history["val_accuracy"][-1], "loss": history["val_loss"][-1]}
     else:
         result = trainer.evaluate(*run.test)
-    say(f"test accuracy: {result['accuracy']:.2%} (loss {result['loss']:.4f}) on {len(run.test[0])} "
-         f"{run.config['dataset']} test images")
+    what = "held-out training" if _held_out(run.config) else "test"
+    say(f"{'validation' if _held_out(run.config) else 'test'} accuracy: {result['accuracy']:.2%} "
+        f"(loss {result['loss']:.4f}) on {len(run.test[0])} {run.config['dataset']} {what} images")
     say(f"saved: {trainer.out_dir / rundir.MODEL}, {rundir.CHECKPOINT}, {rundir.HISTORY}")
     if plots:
         from .viz import plot_model

@@ -228,7 +228,6 @@ def load_data(config: dict[str, Any], progress: bool | None = None) -> Loaded:
         # of its training set instead, the same part for the same seed.
         held_out = data.folder.split_by_fraction(y, config["val_fraction"], config.get("seed", 0)) == 1
         (x, y), (x_test, y_test) = (x[~held_out], y[~held_out]), (x[held_out], y[held_out])
-        source = f"{source} (validating on {held_out.sum()} held-out training images)"
     if config["limit"] is not None:
         x, y = x[:config["limit"]], y[:config["limit"]]
     if config["test_limit"] is not None:
