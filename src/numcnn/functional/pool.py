@@ -16,28 +16,57 @@ from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
 from ..runtime import each_share, scratch
 from .validate import check_float_array
-from .window import Window, make_window, pad, padded_shape, pair, unpad
+from .window import Window, make_window, output_size, pad, padded_shape, pair, unpad
 
 
-def pool_params(kernel_size, stride=None, padding=0, op: str = "pool2d"):
-    """Validate pooling arguments: (kernel, stride, padding) as pairs; stride defaults to kernel."""
+def pool_params(kernel_size, stride=None, padding=0, op: str = "pool2d", dilation=1):
+    """Validate pooling arguments: (kernel, stride, padding, dilation) as pairs; stride defaults
+    to the kernel."""
     kernel = pair(kernel_size, f"{op}: kernel_size", 1)
     stride = kernel if stride is None else pair(stride, f"{op}: stride", 1)
+    dilation = pair(dilation, f"{op}: dilation", 1)
     if isinstance(padding, str):
         raise ConfigError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
     padding = pair(padding, f"{op}: padding")
     # PyTorch's rule: a window must always overlap the real input.
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ConfigError(f"{op}: padding must be at most half the kernel size {kernel}, got {padding}")
-    return kernel, stride, padding
+    return kernel, stride, padding, dilation
 
 
-def _pool_window(x, kernel_size, stride, padding, op: str) -> Window:
-    return make_window(x.shape, *pool_params(kernel_size, stride, padding, op), 1, op)
+def _ceil_extra(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    """Rows (or columns) to add after the input so that the floor formula gives ceil_mode's
+    output size: ceil((size + 2*pad - dilation*(kernel-1) - 1) / stride) + 1 windows, less one
+    if the last would start beyond the input and its left padding (PyTorch's rule)."""
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    outs = -(-span // stride) + 1
+    if (outs - 1) * stride >= size + pad:
+        outs -= 1
+    return max(0, (outs - 1) * stride - span)
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+def pool_window(x_shape, kernel_size, stride, padding, op: str = "pool2d", dilation=1,
+                ceil_mode: bool = False) -> Window:
+    """The pooling geometry of an (N, C, H, W) input; with ceil_mode the input is padded past its
+    right and bottom edges by what the last, partial window needs (``_ceil_extra``)."""
+    kernel, stride, padding, dilation = pool_params(kernel_size, stride, padding, op, dilation)
+    x = np.empty((0, 0) + tuple(x_shape[-2:]))  # only its spatial shape is read
+    win = make_window(x.shape, kernel, stride, padding, dilation, op)
+    if not ceil_mode:
+        return win
+    extra_h = _ceil_extra(x.shape[2], kernel[0], stride[0], padding[0], dilation[0])
+    extra_w = _ceil_extra(x.shape[3], kernel[1], stride[1], padding[1], dilation[1])
+    top, bottom, left, right = win.pads
+    return win._replace(pads=(top, bottom + extra_h, left, right + extra_w),
+                        oh=output_size(x.shape[2], kernel[0], stride[0], top, bottom + extra_h, dilation[0]),
+                        ow=output_size(x.shape[3], kernel[1], stride[1], left, right + extra_w, dilation[1]))
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Max over each window; padding counts as -inf.
+
+    dilation spaces the window's taps apart; ceil_mode rounds the output size up, so a last,
+    partial window is kept (it must start inside the input or its left padding), as in PyTorch.
 
     Parameters
     ----------
@@ -50,7 +79,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """
     xp = get_array_module(x)
     x = check_float_array(x, "max_pool2d", 4)
-    win = _pool_window(x, kernel_size, stride, padding, "max_pool2d")
+    win = pool_window(x.shape, kernel_size, stride, padding, "max_pool2d", dilation, ceil_mode)
     taps = list(win.offsets())
     out = xp.empty(x.shape[:2] + (win.oh, win.ow), dtype=x.dtype)
     arg = xp.empty(out.shape, dtype=np.int16 if len(taps) < 2**15 else np.int32)
@@ -128,7 +157,7 @@ def max_pool2d_backward(dout, cache):
     arg, x_shape, padded_shape, win = cache
     dout = _check_dout(dout, arg.shape, "max_pool2d_backward")
     # Windows that cannot overlap write each input pixel at most once: assign, don't add.
-    disjoint = win.sh >= win.kh and win.sw >= win.kw
+    disjoint = win.sh >= win.dh * (win.kh - 1) + 1 and win.sw >= win.dw * (win.kw - 1) + 1
     alloc = xp.empty if disjoint and _covers(padded_shape, win) else xp.zeros
     dx_pad = alloc(padded_shape, dtype=dout.dtype)
 
@@ -146,7 +175,7 @@ def max_pool2d_backward(dout, cache):
 
 def _covers(padded_shape, win: Window) -> bool:
     """Do the windows tile the padded input exactly (every pixel in exactly one window)?"""
-    return (win.sh == win.kh and win.sw == win.kw
+    return (win.sh == win.kh and win.sw == win.kw and win.dh == win.dw == 1
             and win.oh * win.kh == padded_shape[2] and win.ow * win.kw == padded_shape[3])
 
 
@@ -205,27 +234,36 @@ def _avg_taps(x_shape, win: Window):
             _axis_taps(w, win.kw, win.sw, win.pads[2], win.ow))
 
 
-def _avg_divisor(x, win: Window, count_include_pad: bool):
-    """Number of elements each window of x (N, C, H, W) averages over: a scalar of x's dtype,
-    or (OH, OW) without padding.
+def _avg_divisor(x, win: Window, count_include_pad: bool, divisor_override=None):
+    """Number of elements each window of x (N, C, H, W) is divided by: a scalar of x's dtype,
+    or (OH, OW) where windows differ, as PyTorch counts them.
 
-    Without count_include_pad, the count of real pixels factorises into rows times columns.
+    A window counts the padding (count_include_pad) but not what ceil_mode adds past it; without
+    count_include_pad, only real pixels. Either count factorises into rows times columns.
+    divisor_override, if given, replaces the count.
     """
-    if count_include_pad or not any(win.pads):
-        return x.dtype.type(win.kh * win.kw)
+    if divisor_override is not None:
+        return x.dtype.type(divisor_override)
     xp = get_array_module(x)
 
-    def real(size, k, s, before, outs):
+    def count(size, k, s, before, outs):
         start = xp.arange(outs) * s - before
-        return xp.minimum(start + k, size) - xp.maximum(start, 0)
+        end = xp.minimum(start + k, size + before)  # the padding is symmetric: before == after
+        return end - start if count_include_pad else xp.minimum(end, size) - xp.maximum(start, 0)
 
-    rows = real(x.shape[2], win.kh, win.sh, win.pads[0], win.oh)
-    cols = real(x.shape[3], win.kw, win.sw, win.pads[2], win.ow)
+    rows = count(x.shape[2], win.kh, win.sh, win.pads[0], win.oh)
+    cols = count(x.shape[3], win.kw, win.sw, win.pads[2], win.ow)
+    if bool((rows == win.kh).all()) and bool((cols == win.kw).all()):
+        return x.dtype.type(win.kh * win.kw)
     return xp.outer(rows, cols).astype(x.dtype)
 
 
-def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False,
+                       divisor_override=None):
     """Mean over each window; zero padding, counted in the divisor unless count_include_pad=False.
+
+    ceil_mode rounds the output size up, as in ``max_pool2d_forward``; divisor_override divides
+    every window's sum by that number instead of its count, as PyTorch's argument does.
 
     Parameters
     ----------
@@ -236,13 +274,16 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     out (N, C, OH, OW), and the cache for backward
     """
     x = check_float_array(x, "avg_pool2d", 4)
-    win = _pool_window(x, kernel_size, stride, padding, "avg_pool2d")
+    if divisor_override is not None and (isinstance(divisor_override, bool) or
+                                         not isinstance(divisor_override, (int, np.integer)) or divisor_override < 1):
+        raise ConfigError(f"avg_pool2d: divisor_override must be a positive int or None, got {divisor_override!r}")
+    win = pool_window(x.shape, kernel_size, stride, padding, "avg_pool2d", 1, ceil_mode)
     row_taps, col_taps = _avg_taps(x.shape, win)
     # A window sum is separable: KH + KW passes instead of KH * KW. Down the columns first,
     # where each tap is whole contiguous rows, so the strided pass along the rows runs on
     # the smaller array; padding is never materialised.
     xp = get_array_module(x)
-    divisor = _avg_divisor(x, win, count_include_pad)
+    divisor = _avg_divisor(x, win, count_include_pad, divisor_override)
     out = xp.empty(x.shape[:2] + (win.oh, win.ow), dtype=x.dtype)
 
     def average(part):
@@ -310,11 +351,12 @@ def _check_dout(dout, shape, op: str) -> np.ndarray:
     return dout
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> np.ndarray:
     """Forward max pooling only; see ``max_pool2d_forward``."""
-    return max_pool2d_forward(x, kernel_size, stride, padding)[0]
+    return max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)[0]
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True) -> np.ndarray:
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False,
+               divisor_override=None) -> np.ndarray:
     """Forward average pooling only; see ``avg_pool2d_forward``."""
-    return avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad)[0]
+    return avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad, ceil_mode, divisor_override)[0]

@@ -103,17 +103,21 @@ def _linear(g: _Graph, layer: Linear, prefix: str, x: str, sample: np.ndarray) -
 
 
 def _pool_attrs(layer) -> dict:
-    kernel, stride, padding = pool_params(layer.kernel_size, layer.stride, layer.padding)
+    kernel, stride, padding, _ = pool_params(layer.kernel_size, layer.stride, layer.padding)
     ph, pw = padding
     return {"kernel_shape": list(kernel), "strides": list(stride), "pads": onnx_pads((ph, ph, pw, pw)),
-            "ceil_mode": 0}
+            "ceil_mode": int(layer.ceil_mode)}
 
 
 def _max_pool(g, layer: MaxPool2d, prefix, x, sample):
-    return g.node("MaxPool", [x], prefix, **_pool_attrs(layer))
+    dilation = pool_params(layer.kernel_size, layer.stride, layer.padding, dilation=layer.dilation)[3]
+    return g.node("MaxPool", [x], prefix, dilations=list(dilation), **_pool_attrs(layer))
 
 
 def _avg_pool(g, layer: AvgPool2d, prefix, x, sample):
+    if layer.divisor_override is not None:
+        raise ConfigError(f"{prefix}: AvgPool2d with divisor_override={layer.divisor_override} has no ONNX "
+                          f"AveragePool equivalent")
     return g.node("AveragePool", [x], prefix, count_include_pad=int(layer.count_include_pad),
                   **_pool_attrs(layer))
 

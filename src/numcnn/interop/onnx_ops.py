@@ -237,23 +237,18 @@ def _pool(imp, node) -> None:
         raise imp.error(node, "has no kernel_shape")
     kernel = _pair(imp, node, attrs, "kernel_shape", None)
     stride = _pair(imp, node, attrs, "strides", (1, 1))
-    if _pair(imp, node, attrs, "dilations", (1, 1)) != (1, 1):
-        raise imp.error(node, f"dilations {attrs['dilations']}: numcnn pools without dilation")
-    top, bottom, left, right = _explicit_pads(imp, node, attrs, x, kernel, stride, (1, 1))
+    dilation = _pair(imp, node, attrs, "dilations", (1, 1))
+    if dilation != (1, 1) and node.op_type != "MaxPool":
+        raise imp.error(node, f"dilations {attrs['dilations']}: numcnn's average pooling has no dilation")
+    top, bottom, left, right = _explicit_pads(imp, node, attrs, x, kernel, stride, dilation)
     if top != bottom or left != right:
         raise imp.error(node, f"asymmetric pads {(top, bottom, left, right)}: numcnn pools with symmetric padding")
-    if attrs.get("ceil_mode", 0):
-        # Rounding up matters only where the last window would stick out; allow it where it cannot.
-        sizes = imp.spatial(x)
-        fits = all(size is not None and (size + 2 * p - k) % s == 0
-                   for size, p, k, s in zip(sizes, (top, left), kernel, stride))
-        if not fits:
-            raise imp.error(node, "ceil_mode=1 changes the output size here; numcnn pools with floor")
     args = (_short(kernel), _short(stride), _short((top, left)))
+    ceil_mode = bool(attrs.get("ceil_mode", 0))
     if node.op_type == "MaxPool":
-        layer = MaxPool2d(*args)
+        layer = MaxPool2d(*args, dilation=_short(dilation), ceil_mode=ceil_mode)
     else:
-        layer = AvgPool2d(*args, count_include_pad=bool(attrs.get("count_include_pad", 0)))
+        layer = AvgPool2d(*args, ceil_mode=ceil_mode, count_include_pad=bool(attrs.get("count_include_pad", 0)))
     imp.add_layer(node, layer, x)
 
 

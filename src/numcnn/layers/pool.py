@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..functional.pool import (avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d,
                                global_avg_pool2d_backward, max_pool2d_backward, max_pool2d_forward,
                                pool_params)
+from ..errors import ConfigError
 from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
 
 
@@ -14,11 +15,12 @@ class _Pool2d(Layer):
     _forward = staticmethod(max_pool2d_forward)
     _backward = staticmethod(max_pool2d_backward)
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         super().__init__()
         with errors_named(type(self).__name__):
-            pool_params(kernel_size, stride, padding)
+            pool_params(kernel_size, stride, padding, dilation=dilation)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.ceil_mode = dilation, bool(ceil_mode)
         self._cache = None
 
     def _kernel_args(self):
@@ -40,12 +42,22 @@ class _Pool2d(Layer):
 
     def config(self):
         return {"kernel_size": jsonable(self.kernel_size), "stride": jsonable(self.stride),
-                "padding": jsonable(self.padding)}
+                "padding": jsonable(self.padding), "ceil_mode": self.ceil_mode}
 
 
 @register_layer
 class MaxPool2d(_Pool2d):
-    """Max pooling; stride defaults to kernel_size. (N, C, H, W) -> (N, C, OH, OW)"""
+    """Max pooling with PyTorch's arguments; stride defaults to kernel_size.
+
+    (N, C, H, W) -> (N, C, OH, OW), OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, rounded up with
+    ceil_mode (keeping a last, partial window that starts inside the input or its padding).
+    """
+
+    def _kernel_args(self):
+        return super()._kernel_args() + (self.dilation, self.ceil_mode)
+
+    def config(self):
+        return {**super().config(), "dilation": jsonable(self.dilation)}
 
 
 @register_layer
@@ -55,15 +67,21 @@ class AvgPool2d(_Pool2d):
     _forward = staticmethod(avg_pool2d_forward)
     _backward = staticmethod(avg_pool2d_backward)
 
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
-        super().__init__(kernel_size, stride, padding)
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__(kernel_size, stride, padding, ceil_mode=ceil_mode)
+        if divisor_override is not None and (isinstance(divisor_override, bool) or not isinstance(divisor_override, int)
+                                             or divisor_override < 1):
+            raise ConfigError(f"AvgPool2d: divisor_override must be a positive int or None, got {divisor_override!r}")
         self.count_include_pad = bool(count_include_pad)
+        self.divisor_override = divisor_override
 
     def _kernel_args(self):
-        return super()._kernel_args() + (self.count_include_pad,)
+        return super()._kernel_args() + (self.count_include_pad, self.ceil_mode, self.divisor_override)
 
     def config(self):
-        return {**super().config(), "count_include_pad": self.count_include_pad}
+        return {**super().config(), "count_include_pad": self.count_include_pad,
+                "divisor_override": self.divisor_override}
 
 
 @register_layer

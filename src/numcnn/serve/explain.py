@@ -28,7 +28,7 @@ from ..data.images import require_pillow
 from ..errors import ConfigError, DataError
 from ..functional import im2col
 from ..functional.activation import softmax
-from ..functional.pool import pool_params
+from ..functional.pool import pool_params, pool_window
 from ..functional.window import Window, make_window
 from ..layers import AvgPool2d, Conv2d, GlobalAvgPool2d, MaxPool2d, Normalize
 from ..model import Sequential, read_model, to_config
@@ -106,8 +106,11 @@ def _describe(layer) -> str:
             text += f", dilation {layer.dilation}"
         return text + (f", groups {layer.groups}" if layer.groups > 1 else "")
     if isinstance(layer, (MaxPool2d, AvgPool2d)):
-        kernel, stride, padding = pool_params(layer.kernel_size, layer.stride, layer.padding)
-        return f"{name} {kernel[0]}x{kernel[1]}, stride {stride[0]}, padding {padding[0]}"
+        kernel, stride, padding, dilation = pool_params(layer.kernel_size, layer.stride, layer.padding,
+                                                        dilation=getattr(layer, "dilation", 1))
+        text = f"{name} {kernel[0]}x{kernel[1]}, stride {stride[0]}, padding {padding[0]}"
+        text += f", dilation {dilation[0]}" if dilation != (1, 1) else ""
+        return text + (", ceil_mode" if layer.ceil_mode else "")
     return name
 
 
@@ -348,8 +351,8 @@ def _pool_detail(layer, layer_input: np.ndarray, channel: int, y: int, x: int) -
         win = Window(height, width, 1, 1, 1, 1, (0, 0, 0, 0), 1, 1)
         count_include_pad, mode = True, "avg"
     else:
-        kernel, stride, padding = pool_params(layer.kernel_size, layer.stride, layer.padding)
-        win = make_window(layer_input.shape, kernel, stride, padding, 1, type(layer).__name__)
+        win = pool_window(layer_input.shape, layer.kernel_size, layer.stride, layer.padding, type(layer).__name__,
+                          getattr(layer, "dilation", 1), layer.ceil_mode)
         mode = "max" if isinstance(layer, MaxPool2d) else "avg"
         count_include_pad = getattr(layer, "count_include_pad", True)
     taps = _window_taps(win, y, x, height, width)
@@ -365,6 +368,9 @@ def _pool_detail(layer, layer_input: np.ndarray, channel: int, y: int, x: int) -
         answer.update(winner=[winner // win.kw, winner % win.kw], result=float(flat[winner]))
     else:
         real = int(np.size(flat) - np.sum(np.array(taps["padding"])))
-        divisor = flat.size if count_include_pad else real
+        # The padding counts, but not what ceil_mode adds past it (PyTorch's rule); an override wins.
+        inside = sum(-win.pads[0] <= r < height + win.pads[0] for r in taps["rows"]) * \
+            sum(-win.pads[2] <= c < width + win.pads[2] for c in taps["cols"])
+        divisor = getattr(layer, "divisor_override", None) or (inside if count_include_pad else real)
         answer.update(sum=float(flat.sum()), divisor=int(divisor), result=float(flat.sum() / divisor))
     return answer

@@ -1,0 +1,118 @@
+"""Pooling with the rest of PyTorch's options: ceil_mode (the last, partial window kept when it
+starts inside the input or its left padding), dilation (max), divisor_override (average); exact
+against PyTorch forward and backward on random configurations, and through ONNX both ways
+against onnxruntime."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import numcnn as nc
+from parity import DTYPES, check_against_torch
+
+
+@st.composite
+def pool_configs(draw, dilated: bool):
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if dilated else (1, 1)
+    h = draw(st.integers(max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0]), 11))
+    w = draw(st.integers(max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1]), 11))
+    return dict(kernel_size=k, stride=s, padding=p, ceil_mode=draw(st.booleans())), d, (2, 3, h, w)
+
+
+@given(config=pool_configs(dilated=True), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_max_pool_with_ceil_mode_and_dilation_matches_torch(config, dtype, seed):
+    args, dilation, shape = config
+    # With dilation a window can fall wholly in the padding; PyTorch's answer there is -inf.
+    assume(torch.isfinite(torch.nn.MaxPool2d(**args, dilation=dilation)(torch.zeros(shape))).all())
+    check_against_torch(nc.MaxPool2d(**args, dilation=dilation), torch.nn.MaxPool2d(**args, dilation=dilation),
+                        shape, dtype, seed=seed)
+
+
+@given(config=pool_configs(dilated=False), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       count_include_pad=st.booleans(), divisor=st.one_of(st.none(), st.integers(1, 7)))
+def test_avg_pool_with_ceil_mode_and_divisor_override_matches_torch(config, dtype, seed, count_include_pad, divisor):
+    args, _, shape = config
+    check_against_torch(nc.AvgPool2d(**args, count_include_pad=count_include_pad, divisor_override=divisor),
+                        torch.nn.AvgPool2d(**args, count_include_pad=count_include_pad, divisor_override=divisor),
+                        shape, dtype, seed=seed)
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, floor, ceil", [
+    (5, 2, 2, 0, 2, 3),    # a last window of one real row is kept
+    (4, 2, 2, 0, 2, 2),    # nothing left over: the same either way
+    (6, 3, 2, 1, 3, 4),    # the last window starts at row 5, inside the input
+    (5, 2, 2, 1, 3, 3),    # a fourth would start at 6 = size + padding: PyTorch's rule drops it
+])
+def test_output_sizes_by_hand(size, kernel, stride, padding, floor, ceil):
+    x = np.zeros((1, 1, size, size), np.float32)
+    for mode, expected in ((False, floor), (True, ceil)):
+        out = nc.MaxPool2d(kernel, stride, padding, ceil_mode=mode).forward(x)
+        assert out.shape[2:] == (expected, expected)
+
+
+def test_the_options_survive_save_and_load(tmp_path):
+    model = nc.Sequential(nc.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
+                          nc.AvgPool2d(2, ceil_mode=True, count_include_pad=False, divisor_override=3))
+    x = np.random.default_rng(0).standard_normal((2, 1, 11, 11)).astype(np.float32)
+    nc.save(model, tmp_path / "m.npz")
+    again = nc.load(tmp_path / "m.npz")
+    assert np.array_equal(again.forward(x), model.forward(x))
+    assert again[0].dilation == 2 and again[0].ceil_mode and again[1].divisor_override == 3
+
+
+def test_a_bad_divisor_override_is_a_config_error():
+    with pytest.raises(nc.ConfigError, match="divisor_override must be a positive int"):
+        nc.AvgPool2d(2, divisor_override=0)
+
+
+@pytest.mark.parametrize("layer", [
+    lambda: nc.MaxPool2d(3, 2, 1, ceil_mode=True),
+    lambda: nc.MaxPool2d(2, 2, 0, dilation=2, ceil_mode=True),
+    lambda: nc.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+    lambda: nc.AvgPool2d(2, 2, 0, ceil_mode=True),
+])
+def test_onnx_both_ways_matches_onnxruntime(layer, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
+    model = nc.Sequential(layer(), input_shape=(2, 9, 9))
+    path = nc.interop.export_onnx(model, tmp_path / "pool.onnx")
+    x = np.random.default_rng(1).standard_normal((3, 2, 9, 9)).astype(np.float32)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {"input": x})[0]
+    np.testing.assert_allclose(model.forward(x), theirs, rtol=1e-6, atol=1e-6)
+    back = nc.interop.import_onnx(path)
+    np.testing.assert_array_equal(back.forward(x), model.forward(x))
+
+
+def test_divisor_override_is_refused_by_onnx_export_by_name(tmp_path):
+    pytest.importorskip("onnx", reason="needs the onnx extra")
+    model = nc.Sequential(nc.AvgPool2d(2, divisor_override=3), input_shape=(1, 4, 4))
+    with pytest.raises(nc.ConfigError, match="divisor_override=3 has no ONNX"):
+        nc.interop.export_onnx(model, tmp_path / "x.onnx")
+
+
+def test_serve_details_of_the_new_pooling_options_give_the_layers_own_output():
+    """numcnn serve's window for a dilated, ceil-mode max pool and a ceil-mode average pool with
+    a divisor override: its winner or sum / divisor is the layer's output at every pixel."""
+    pytest.importorskip("starlette", reason="numcnn serve needs the serve extra")
+    from numcnn.serve.explain import Explainer
+
+    nc.manual_seed(0)
+    model = nc.Sequential(nc.Conv2d(1, 2, 3, padding=1), nc.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
+                          nc.AvgPool2d(2, ceil_mode=True, divisor_override=3),
+                          nc.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=True),
+                          nc.Flatten(), nc.Linear(8, 3), input_shape=(1, 13, 13))
+    explainer = Explainer(model, {"classes": ["a", "b", "c"]})
+    x = np.random.default_rng(3).random((1, 13, 13)).astype(np.float32)
+    for index in (1, 2, 3):
+        channels, height, width = explainer.output_shapes[index]
+        for y in range(height):
+            for col in range(width):
+                detail = explainer.detail(x, index, 1, y, col)
+                assert detail["result"] == pytest.approx(detail["value"], rel=1e-5, abs=1e-6), (index, y, col)
