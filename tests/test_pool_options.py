@@ -116,3 +116,48 @@ def test_serve_details_of_the_new_pooling_options_give_the_layers_own_output():
             for col in range(width):
                 detail = explainer.detail(x, index, 1, y, col)
                 assert detail["result"] == pytest.approx(detail["value"], rel=1e-5, abs=1e-6), (index, y, col)
+
+
+# -- adaptive and global max pooling -------------------------------------------------------------
+@given(h=st.integers(1, 9), w=st.integers(1, 9), oh=st.one_of(st.none(), st.integers(1, 11)),
+       ow=st.integers(1, 11), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16), ties=st.booleans())
+def test_adaptive_pools_match_torch(h, w, oh, ow, dtype, seed, ties):
+    """Any output size, larger than the input included; None keeps a side; ties (rounded values)
+    send the max pool's gradient to the first maximum, as PyTorch does."""
+    x = np.random.default_rng(seed).standard_normal((2, 3, h, w))
+    x = np.round(x) if ties else x
+    check_against_torch(nc.AdaptiveAvgPool2d((oh, ow)), torch.nn.AdaptiveAvgPool2d((oh, ow)), x, dtype,
+                        seed=seed, randomize=False)
+    check_against_torch(nc.AdaptiveMaxPool2d((oh, ow)), torch.nn.AdaptiveMaxPool2d((oh, ow)), x, dtype,
+                        seed=seed, randomize=False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_global_max_pool_is_torchs_amax_over_the_image(dtype):
+    check_against_torch(nc.GlobalMaxPool2d(), lambda t: torch.amax(t, dim=(2, 3), keepdim=True), (2, 4, 5, 3),
+                        dtype, seed=1)
+
+
+def test_adaptive_windows_by_hand():
+    # 5 inputs into 3 outputs: [0, 2), [1, 4), [3, 5), PyTorch's floor/ceil rule.
+    from numcnn.functional.adaptive import adaptive_bounds
+
+    start, end = adaptive_bounds(5, 3)
+    assert start.tolist() == [0, 1, 3] and end.tolist() == [2, 4, 5]
+    x = np.arange(5.0).reshape(1, 1, 1, 5)
+    assert nc.AdaptiveAvgPool2d((1, 3)).forward(x).ravel().tolist() == [0.5, 2.0, 3.5]
+    assert nc.AdaptiveMaxPool2d((1, 3)).forward(x).ravel().tolist() == [1.0, 3.0, 4.0]
+
+
+def test_global_pools_go_through_onnx_both_ways(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
+    model = nc.Sequential(nc.Conv2d(2, 3, 3), nc.GlobalMaxPool2d(), nc.Flatten(), input_shape=(2, 6, 6))
+    adaptive = nc.Sequential(nc.Conv2d(2, 3, 3), nc.AdaptiveAvgPool2d(1), nc.Flatten(), input_shape=(2, 6, 6))
+    x = np.random.default_rng(2).standard_normal((4, 2, 6, 6)).astype(np.float32)
+    for net in (model, adaptive):
+        path = nc.interop.export_onnx(net, tmp_path / "g.onnx")
+        theirs = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+        np.testing.assert_allclose(net.forward(x), theirs, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(nc.interop.import_onnx(path).forward(x), theirs, rtol=1e-5, atol=1e-6)
+    with pytest.raises(nc.ConfigError, match="ONNX has adaptive pooling to 1 x 1 only"):
+        nc.interop.export_onnx(nc.Sequential(nc.AdaptiveMaxPool2d(2), input_shape=(1, 4, 4)), tmp_path / "a.onnx")

@@ -1,6 +1,8 @@
 """Stateless kernels: every function takes arrays and returns arrays, forward and backward
 side by side. Layers in ``numcnn.layers`` own parameters and call these."""
 
+from .adaptive import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, adaptive_max_pool2d_backward,
+                       adaptive_max_pool2d_forward)
 from .activation import (leaky_relu, leaky_relu_backward, log_softmax, relu, relu_backward,
                          sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
 from .conv import conv2d, conv2d_backward, conv2d_forward
@@ -21,6 +23,8 @@ __all__ = [
     "max_pool2d", "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
+    "adaptive_max_pool2d_backward",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid", "sigmoid_backward",
     "tanh", "tanh_backward", "softmax", "softmax_backward", "log_softmax",
     "cross_entropy", "cross_entropy_forward", "cross_entropy_backward",

@@ -13,9 +13,10 @@ flattened into the one graph, and a Residual becomes its body, its skip path and
     ReLU / LeakyReLU   Relu / LeakyRelu      alpha = negative_slope
     Sigmoid / Tanh     Sigmoid / Tanh
     Softmax            Softmax               axis=1
-    MaxPool2d          MaxPool               ceil_mode=0
+    MaxPool2d          MaxPool               ceil_mode and dilations as the layer has them
     AvgPool2d          AveragePool           count_include_pad as the layer has it
-    GlobalAvgPool2d    GlobalAveragePool
+    GlobalAvgPool2d    GlobalAveragePool     (and AdaptiveAvgPool2d to 1 x 1)
+    GlobalMaxPool2d    GlobalMaxPool         (and AdaptiveMaxPool2d to 1 x 1)
     BatchNorm1d/2d     BatchNormalization    eval mode: normalises with the running stats
     Normalize          Sub + Div             mean and std as (1, C, 1, 1) initializers
     Flatten            Flatten               axis=1
@@ -36,10 +37,11 @@ import numpy as np
 
 from ..errors import ConfigError, NumcnnError, ShapeError
 from ..functional import pair, resolve_padding
+from ..functional.adaptive import output_pair
 from ..functional.pool import pool_params
-from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
-                      GlobalAvgPool2d, Layer, LeakyReLU, Linear, MaxPool2d, Normalize, ReLU,
-                      Sigmoid, Softmax, Tanh)
+from ..layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
+                      Flatten, GlobalAvgPool2d, GlobalMaxPool2d, Layer, LeakyReLU, Linear, MaxPool2d, Normalize,
+                      ReLU, Sigmoid, Softmax, Tanh)
 from ..io import atomic_write_bytes
 from ..model import Residual, Sequential
 from ._onnx_common import IR_VERSION, OPSET, onnx_pads, require_onnx, training_props
@@ -109,6 +111,14 @@ def _pool_attrs(layer) -> dict:
             "ceil_mode": int(layer.ceil_mode)}
 
 
+def _global(g, layer, prefix, x, op: str):
+    """An adaptive pool to 1 x 1 is ONNX's global pool; other output sizes have no ONNX op."""
+    if tuple(output_pair(layer.output_size)) != (1, 1):
+        raise ConfigError(f"export_onnx: layer {prefix!r} is a {type(layer).__name__} to {layer.output_size}; "
+                          f"ONNX has adaptive pooling to 1 x 1 only ({op})")
+    return g.node(op, [x], prefix)
+
+
 def _max_pool(g, layer: MaxPool2d, prefix, x, sample):
     dilation = pool_params(layer.kernel_size, layer.stride, layer.padding, dilation=layer.dilation)[3]
     return g.node("MaxPool", [x], prefix, dilations=list(dilation), **_pool_attrs(layer))
@@ -158,6 +168,9 @@ EXPORTERS: dict[type, Callable] = {
     MaxPool2d: _max_pool,
     AvgPool2d: _avg_pool,
     GlobalAvgPool2d: _simple("GlobalAveragePool"),
+    GlobalMaxPool2d: _simple("GlobalMaxPool"),
+    AdaptiveAvgPool2d: lambda g, layer, prefix, x, sample: _global(g, layer, prefix, x, "GlobalAveragePool"),
+    AdaptiveMaxPool2d: lambda g, layer, prefix, x, sample: _global(g, layer, prefix, x, "GlobalMaxPool"),
     BatchNorm1d: _batch_norm,
     BatchNorm2d: _batch_norm,
     Normalize: _normalize,

@@ -18,9 +18,9 @@ constant folding is off) are evaluated once, here, with NumPy.
     Conv (no bias) + Add of (F,1,1)  Conv2d with bias
     Relu, LeakyRelu, Sigmoid, Tanh   ReLU, LeakyReLU, Sigmoid, Tanh
     Softmax                          Softmax            over axis 1 only
-    MaxPool, AveragePool             MaxPool2d, AvgPool2d  symmetric pads, no dilation,
-                                                        ceil_mode only where it changes nothing
-    GlobalAveragePool                GlobalAvgPool2d
+    MaxPool, AveragePool             MaxPool2d, AvgPool2d  symmetric pads; ceil_mode; dilations
+                                                        (MaxPool)
+    GlobalAveragePool, GlobalMaxPool GlobalAvgPool2d, GlobalMaxPool2d
     BatchNormalization               BatchNorm2d / 1d   by input rank; training_mode=0
     Sub then Div by constants        Normalize          per-channel (1, C, 1, 1), (C, 1, 1) or
                                                         scalar constants; either op alone too
@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import ModelFileError, NumcnnError
 from ..layers import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
-                      Layer, Linear, MaxPool2d)
+                      GlobalMaxPool2d, Layer, Linear, MaxPool2d)
 from ..model import Residual, Sequential
 from ._onnx_common import require_onnx, training_from_props
 from .onnx_ops import CONSTANT_FOLDERS, CONVERTERS, HINTS, Op
@@ -151,7 +151,7 @@ class Importer:
         op = self.producer.get(name)
         if op is None:
             return None
-        if isinstance(op.layer, (Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, BatchNorm2d)):
+        if isinstance(op.layer, (Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, BatchNorm2d)):
             return 4
         if isinstance(op.layer, (Linear, Flatten)):
             return 2

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..functional import resolve_padding
-from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
+from ..layers import (AvgPool2d, GlobalMaxPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
                       Layer, LeakyReLU, Linear, MaxPool2d, Normalize, ReLU, Sigmoid, Softmax, Tanh)
 from ._onnx_common import numcnn_pads
 
@@ -326,6 +326,7 @@ CONVERTERS: dict[str, Callable] = {
     "MaxPool": _pool,
     "AveragePool": _pool,
     "GlobalAveragePool": _leaf(GlobalAvgPool2d),
+    "GlobalMaxPool": _leaf(GlobalMaxPool2d),
     "BatchNormalization": _batch_norm,
     "Sub": _sub,
     "Div": _div,

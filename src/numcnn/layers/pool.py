@@ -6,6 +6,8 @@ from ..functional.pool import (avg_pool2d_backward, avg_pool2d_forward, global_a
                                global_avg_pool2d_backward, max_pool2d_backward, max_pool2d_forward,
                                pool_params)
 from ..errors import ConfigError
+from ..functional.adaptive import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,
+                                   adaptive_max_pool2d_backward, adaptive_max_pool2d_forward, output_pair)
 from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
 
 
@@ -102,3 +104,50 @@ class GlobalAvgPool2d(Layer):
             raise backward_before_forward("GlobalAvgPool2d")
         with errors_named("GlobalAvgPool2d"):
             return global_avg_pool2d_backward(dout, self._x_shape)
+
+
+class _AdaptivePool2d(_Pool2d):
+    """Shared plumbing of the adaptive pools: the output size is the one argument."""
+
+    _forward = staticmethod(adaptive_avg_pool2d_forward)
+    _backward = staticmethod(adaptive_avg_pool2d_backward)
+
+    def __init__(self, output_size):
+        Layer.__init__(self)
+        with errors_named(type(self).__name__):
+            output_pair(output_size)
+        self.output_size = output_size
+        self._cache = None
+
+    def _kernel_args(self):
+        return (self.output_size,)
+
+    def config(self):
+        return {"output_size": jsonable(self.output_size)}
+
+
+@register_layer
+class AdaptiveAvgPool2d(_AdaptivePool2d):
+    """Average pooling to a given output size, PyTorch's windows: (N, C, H, W) -> (N, C, OH, OW).
+
+    output_size: int or (OH, OW); None in a pair keeps the input's size on that side.
+    """
+
+
+@register_layer
+class AdaptiveMaxPool2d(_AdaptivePool2d):
+    """Max pooling to a given output size, PyTorch's windows: (N, C, H, W) -> (N, C, OH, OW)."""
+
+    _forward = staticmethod(adaptive_max_pool2d_forward)
+    _backward = staticmethod(adaptive_max_pool2d_backward)
+
+
+@register_layer
+class GlobalMaxPool2d(AdaptiveMaxPool2d):
+    """Max over H and W: (N, C, H, W) -> (N, C, 1, 1) (ONNX's GlobalMaxPool)."""
+
+    def __init__(self):
+        super().__init__(1)
+
+    def config(self):
+        return {}
