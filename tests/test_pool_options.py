@@ -161,3 +161,58 @@ def test_global_pools_go_through_onnx_both_ways(tmp_path):
         np.testing.assert_allclose(nc.interop.import_onnx(path).forward(x), theirs, rtol=1e-5, atol=1e-6)
     with pytest.raises(nc.ConfigError, match="ONNX has adaptive pooling to 1 x 1 only"):
         nc.interop.export_onnx(nc.Sequential(nc.AdaptiveMaxPool2d(2), input_shape=(1, 4, 4)), tmp_path / "a.onnx")
+
+
+# -- transposed convolution ------------------------------------------------------------------------
+@st.composite
+def transposed_configs(draw):
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    p = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    op = tuple(draw(st.integers(0, max(s[a], d[a]) - 1)) for a in range(2))
+    shape = (2, c_in, draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    out = [(shape[2 + a] - 1) * s[a] - 2 * p[a] + d[a] * (k[a] - 1) + op[a] + 1 for a in range(2)]
+    assume(min(out) >= 1)
+    return dict(in_channels=c_in, out_channels=c_out, kernel_size=k, stride=s, padding=p, output_padding=op,
+                groups=groups, dilation=d, bias=draw(st.booleans())), shape
+
+
+@given(config=transposed_configs(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_conv_transpose_matches_torch(config, dtype, seed):
+    args, shape = config
+    check_against_torch(nc.ConvTranspose2d(**args, dtype=dtype), torch.nn.ConvTranspose2d(**args), shape, dtype,
+                        seed=seed)
+
+
+def test_conv_transpose_is_the_adjoint_of_the_convolution():
+    """<conv(y), x> == <conv_transpose(x), y>: the same weight, stride, padding and dilation."""
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((4, 3, 3, 2))          # conv: 3 -> 4 channels; transposed: 4 -> 3
+    y = rng.standard_normal((2, 3, 9, 8))
+    conv = nc.functional.conv2d(y, w, None, 2, 1, (1, 2))
+    x = rng.standard_normal(conv.shape)
+    back = nc.functional.conv_transpose2d(x, w, None, 2, 1, output_padding=(0, 1), dilation=(1, 2))
+    assert back.shape == y.shape
+    assert np.isclose(np.vdot(conv, x), np.vdot(y, back))
+
+
+def test_conv_transpose_checks_its_output_padding():
+    with pytest.raises(nc.ConfigError, match="output_padding must be smaller than the stride or the dilation"):
+        nc.ConvTranspose2d(2, 2, 3, stride=2, output_padding=2).forward(np.zeros((1, 2, 4, 4), np.float32))
+
+
+def test_conv_transpose_goes_through_onnx_both_ways(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
+    nc.manual_seed(0)
+    model = nc.Sequential(nc.Conv2d(2, 4, 3, stride=2, padding=1), nc.ReLU(),
+                          nc.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, groups=2),
+                          input_shape=(2, 8, 8))
+    x = np.random.default_rng(5).standard_normal((3, 2, 8, 8)).astype(np.float32)
+    path = nc.interop.export_onnx(model, tmp_path / "ae.onnx")
+    theirs = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    assert theirs.shape == (3, 2, 8, 8)
+    np.testing.assert_allclose(model.forward(x), theirs, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(nc.interop.import_onnx(path).forward(x), theirs, rtol=1e-5, atol=1e-5)

@@ -135,7 +135,8 @@ def main(argv=None) -> int:
                         same_malloc=args.same_malloc)
     if "torch" in impls:
         meta.update(torch=importlib.metadata.version("torch"))
-    meta.update(threads=settings.threads, numcnn_threads=args.threads or runtime.get_num_threads(), impls=impls, textbook=textbook, rounds=args.rounds, repeat=args.repeat, warmup=args.warmup,
+    meta.update(threads=settings.threads, numcnn_threads=args.threads or runtime.get_num_threads(), impls=impls,
+                textbook=textbook, rounds=args.rounds, repeat=args.repeat, warmup=args.warmup,
                 stat=args.stat, quick=args.quick, device=args.device, batch=args.batch,
                 same_malloc=args.same_malloc)
     print(report.header(meta))

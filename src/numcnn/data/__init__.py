@@ -23,7 +23,8 @@ from .stats import channel_stats
 __all__ = [
     "read_idx", "write_idx",
     "load", "prepare", "resolve", "info", "DatasetInfo", "REGISTRY", "class_names", "CLASS_NAMES", "DATASETS",
-    "canonical_dataset", "is_folder_dataset", "model_labels", "to_model_labels", "default_augmentation", "channel_stats",
+    "canonical_dataset", "is_folder_dataset", "model_labels", "to_model_labels", "default_augmentation",
+    "channel_stats",
     "batches", "DataLoader", "RandomShift", "RandomHorizontalFlip", "ColorJitter", "Compose", "as_float_images",
     "download", "read_image",
 ]

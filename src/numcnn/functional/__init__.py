@@ -6,6 +6,7 @@ from .adaptive import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
 from .activation import (leaky_relu, leaky_relu_backward, log_softmax, relu, relu_backward,
                          sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
 from .conv import conv2d, conv2d_backward, conv2d_forward
+from .conv_transpose import conv_transpose2d, conv_transpose2d_backward, conv_transpose2d_forward
 from .dropout import dropout_backward, dropout_forward, hash_uniform
 from .im2col import col2im, im2col
 from .linear import linear_backward, linear_forward
@@ -19,7 +20,8 @@ from .window import output_size, pair, resolve_padding
 
 __all__ = [
     "im2col", "col2im", "output_size", "pair", "resolve_padding", "check_float_array",
-    "conv2d", "conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward",
+    "conv2d", "conv2d_forward", "conv2d_backward", "conv_transpose2d", "conv_transpose2d_forward",
+    "conv_transpose2d_backward", "linear_forward", "linear_backward",
     "max_pool2d", "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",

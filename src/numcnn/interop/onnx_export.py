@@ -9,6 +9,7 @@ flattened into the one graph, and a Residual becomes its body, its skip path and
     ----------------   -------------------   ---------------------------------------------
     Conv2d             Conv                  pads/strides/dilations/group; 'same' -> explicit,
                                              possibly asymmetric, pads
+    ConvTranspose2d    ConvTranspose         pads/strides/dilations/group/output_padding
     Linear             [Flatten] + Gemm      transB=1; Flatten only when the input is > 2-D
     ReLU / LeakyReLU   Relu / LeakyRelu      alpha = negative_slope
     Sigmoid / Tanh     Sigmoid / Tanh
@@ -39,9 +40,9 @@ from ..errors import ConfigError, NumcnnError, ShapeError
 from ..functional import pair, resolve_padding
 from ..functional.adaptive import output_pair
 from ..functional.pool import pool_params
-from ..layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
-                      Flatten, GlobalAvgPool2d, GlobalMaxPool2d, Layer, LeakyReLU, Linear, MaxPool2d, Normalize,
-                      ReLU, Sigmoid, Softmax, Tanh)
+from ..layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
+                      ConvTranspose2d, Dropout, Flatten, GlobalAvgPool2d, GlobalMaxPool2d, Layer, LeakyReLU, Linear,
+                      MaxPool2d, Normalize, ReLU, Sigmoid, Softmax, Tanh)
 from ..io import atomic_write_bytes
 from ..model import Residual, Sequential
 from ._onnx_common import IR_VERSION, OPSET, onnx_pads, require_onnx, training_props
@@ -92,6 +93,17 @@ def _conv(g: _Graph, layer: Conv2d, prefix: str, x: str, sample: np.ndarray) -> 
         inputs.append(g.weight(_key(prefix, "bias"), layer.params["bias"]))
     return g.node("Conv", inputs, prefix, kernel_shape=list(layer.kernel_size), strides=list(stride),
                   pads=onnx_pads(pads), dilations=list(dilation), group=layer.groups)
+
+
+def _conv_transpose(g: _Graph, layer: ConvTranspose2d, prefix: str, x: str, sample: np.ndarray) -> str:
+    stride, dilation = pair(layer.stride, "stride", 1), pair(layer.dilation, "dilation", 1)
+    ph, pw = pair(layer.padding, "padding")
+    inputs = [x, g.weight(_key(prefix, "weight"), layer.params["weight"])]
+    if "bias" in layer.params:
+        inputs.append(g.weight(_key(prefix, "bias"), layer.params["bias"]))
+    return g.node("ConvTranspose", inputs, prefix, kernel_shape=list(layer.kernel_size), strides=list(stride),
+                  pads=onnx_pads((ph, ph, pw, pw)), dilations=list(dilation), group=layer.groups,
+                  output_padding=list(pair(layer.output_padding, "output_padding")))
 
 
 def _linear(g: _Graph, layer: Linear, prefix: str, x: str, sample: np.ndarray) -> str:
@@ -158,6 +170,7 @@ def _simple(op: str, **attrs) -> Callable:
 # Exact types only: a subclass may change forward, and then the ONNX op would lie.
 EXPORTERS: dict[type, Callable] = {
     Conv2d: _conv,
+    ConvTranspose2d: _conv_transpose,
     Linear: _linear,
     ReLU: _simple("Relu"),
     LeakyReLU: lambda g, layer, prefix, x, sample: g.node("LeakyRelu", [x], prefix,

@@ -21,6 +21,7 @@ constant folding is off) are evaluated once, here, with NumPy.
     MaxPool, AveragePool             MaxPool2d, AvgPool2d  symmetric pads; ceil_mode; dilations
                                                         (MaxPool)
     GlobalAveragePool, GlobalMaxPool GlobalAvgPool2d, GlobalMaxPool2d
+    ConvTranspose                    ConvTranspose2d    symmetric pads; output_padding or output_shape
     BatchNormalization               BatchNorm2d / 1d   by input rank; training_mode=0
     Sub then Div by constants        Normalize          per-channel (1, C, 1, 1), (C, 1, 1) or
                                                         scalar constants; either op alone too
@@ -41,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError, NumcnnError
-from ..layers import (AvgPool2d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
+from ..layers import (AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, GlobalAvgPool2d,
                       GlobalMaxPool2d, Layer, Linear, MaxPool2d)
 from ..model import Residual, Sequential
 from ._onnx_common import require_onnx, training_from_props
@@ -151,7 +152,8 @@ class Importer:
         op = self.producer.get(name)
         if op is None:
             return None
-        if isinstance(op.layer, (Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, BatchNorm2d)):
+        if isinstance(op.layer, (Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d,
+                                 BatchNorm2d)):
             return 4
         if isinstance(op.layer, (Linear, Flatten)):
             return 2

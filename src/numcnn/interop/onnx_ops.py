@@ -10,8 +10,9 @@ from typing import Callable
 import numpy as np
 
 from ..functional import resolve_padding
-from ..layers import (AvgPool2d, GlobalMaxPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d,
-                      Layer, LeakyReLU, Linear, MaxPool2d, Normalize, ReLU, Sigmoid, Softmax, Tanh)
+from ..functional.conv_transpose import transposed_size
+from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, GlobalAvgPool2d,
+                      GlobalMaxPool2d, Layer, LeakyReLU, Linear, MaxPool2d, Normalize, ReLU, Sigmoid, Softmax, Tanh)
 from ._onnx_common import numcnn_pads
 
 
@@ -69,19 +70,24 @@ def _short(pair):
     return pair if isinstance(pair, str) or pair[0] != pair[1] else pair[0]
 
 
-def _conv(imp, node) -> None:
+def _conv_inputs(imp, node, layout: str):
+    """(x, weight, bias, attrs, kernel, stride, dilation, groups) of a Conv or ConvTranspose node;
+    layout names the weight's axes for the error message."""
     x = imp.data_input(node)
     weight = imp.weights(node, imp.const_input(node, 1, "weight"), "weight")
     bias = imp.const_input(node, 2, "bias", optional=True)
     if weight.ndim != 4:
-        raise imp.error(node, f"weight of shape {weight.shape} is not 2-D convolution (F, C/groups, KH, KW)")
+        raise imp.error(node, f"weight of shape {weight.shape} is not 2-D convolution {layout}")
     attrs = imp.attrs(node)
     kernel = _pair(imp, node, attrs, "kernel_shape", weight.shape[2:])
     if kernel != weight.shape[2:]:
         raise imp.error(node, f"kernel_shape {kernel} disagrees with the weight's {weight.shape}")
-    stride = _pair(imp, node, attrs, "strides", (1, 1))
-    dilation = _pair(imp, node, attrs, "dilations", (1, 1))
-    groups = int(attrs.get("group", 1))
+    return (x, weight, bias, attrs, kernel, _pair(imp, node, attrs, "strides", (1, 1)),
+            _pair(imp, node, attrs, "dilations", (1, 1)), int(attrs.get("group", 1)))
+
+
+def _conv(imp, node) -> None:
+    x, weight, bias, attrs, kernel, stride, dilation, groups = _conv_inputs(imp, node, "(F, C/groups, KH, KW)")
     pads = _explicit_pads(imp, node, attrs, x, kernel, stride, dilation)
     if pads[0] == pads[1] and pads[2] == pads[3]:
         padding = (pads[0], pads[2])
@@ -97,6 +103,31 @@ def _conv(imp, node) -> None:
     layer.params["weight"] = weight.copy()
     if bias is not None:
         layer.params["bias"] = _vector(imp, node, bias, out_channels, "bias").astype(weight.dtype)
+    imp.add_layer(node, layer, x)
+
+
+def _conv_transpose(imp, node) -> None:
+    """ConvTranspose with symmetric pads; output_shape becomes the output_padding it implies."""
+    x, weight, bias, attrs, kernel, stride, dilation, groups = _conv_inputs(imp, node, "(C_in, C_out/groups, KH, KW)")
+    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        raise imp.error(node, f"auto_pad {attrs['auto_pad']!r}: numcnn's ConvTranspose2d takes explicit pads")
+    pads = tuple(int(p) for p in attrs.get("pads", (0, 0, 0, 0)))  # ONNX: (top, left, bottom, right)
+    if pads[0] != pads[2] or pads[1] != pads[3]:
+        raise imp.error(node, f"asymmetric pads {pads}: numcnn's ConvTranspose2d pads symmetrically")
+    output_padding = _pair(imp, node, attrs, "output_padding", (0, 0))
+    if "output_shape" in attrs:
+        sizes = imp.spatial(x)
+        if None in sizes:
+            raise imp.error(node, "output_shape with a dynamic input size: give output_padding instead")
+        wanted = [int(s) for s in attrs["output_shape"]][-2:]
+        output_padding = tuple(wanted[a] - transposed_size(sizes[a], kernel[a], stride[a], pads[a], 0, dilation[a])
+                               for a in range(2))
+    layer = ConvTranspose2d(weight.shape[0], weight.shape[1] * groups, _short(kernel), stride=_short(stride),
+                            padding=_short((pads[0], pads[1])), output_padding=_short(output_padding),
+                            groups=groups, bias=bias is not None, dilation=_short(dilation), dtype=weight.dtype)
+    layer.params["weight"] = weight.copy()
+    if bias is not None:
+        layer.params["bias"] = _vector(imp, node, bias, weight.shape[1] * groups, "bias").astype(weight.dtype)
     imp.add_layer(node, layer, x)
 
 
@@ -315,6 +346,7 @@ def _leaky_relu(imp, node) -> None:
 
 CONVERTERS: dict[str, Callable] = {
     "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
     "Gemm": _gemm,
     "MatMul": _matmul,
     "Add": _add,

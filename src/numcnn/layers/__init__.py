@@ -2,7 +2,7 @@
 
 from .activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import LAYER_REGISTRY, Layer, register_layer
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .linear import Flatten, Linear
 from .loss import MSELoss, SoftmaxCrossEntropy
@@ -10,6 +10,7 @@ from .norm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .normalize import Normalize
 from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
 
-__all__ = ["Layer", "register_layer", "LAYER_REGISTRY", "Conv2d", "MaxPool2d", "AvgPool2d",
-           "GlobalAvgPool2d", "GlobalMaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
+__all__ = ["Layer", "register_layer", "LAYER_REGISTRY", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d",
+           "GlobalAvgPool2d", "GlobalMaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "Flatten",
+           "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
            "Dropout", "BatchNorm", "BatchNorm1d", "BatchNorm2d", "Normalize", "SoftmaxCrossEntropy", "MSELoss"]

@@ -1,4 +1,4 @@
-"""Conv2d: owns weight and bias, calls the conv kernels."""
+"""Conv2d and ConvTranspose2d: each owns its weight and bias and calls its kernels."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 from .. import init
 from ..errors import ConfigError
 from ..functional.conv import conv2d_backward, conv2d_forward
+from ..functional.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from ..functional import pair
 from .activation import FusesReLU
 from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
@@ -77,3 +78,62 @@ class Conv2d(FusesReLU, Layer):
                 "kernel_size": list(self.kernel_size), "stride": jsonable(self.stride),
                 "padding": jsonable(self.padding), "dilation": jsonable(self.dilation),
                 "groups": self.groups, "bias": "bias" in self.params, "dtype": self.dtype.name}
+
+
+@register_layer
+class ConvTranspose2d(Layer):
+    """2-D transposed convolution with PyTorch's arguments and weight layout (col2im as a layer).
+
+    weight: (in_channels, out_channels // groups, KH, KW), He-normal initialised
+    bias  : (out_channels,), zeros
+    input (N, in_channels, H, W) -> output (N, out_channels, OH, OW),
+    OH = (H - 1)*stride - 2*padding + dilation*(KH - 1) + output_padding + 1
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1, dtype=np.float32):
+        super().__init__()
+        with errors_named("ConvTranspose2d"):
+            kh, kw = pair(kernel_size, "kernel_size", 1)
+            pair(stride, "stride", 1), pair(dilation, "dilation", 1), pair(padding, "padding")
+            pair(output_padding, "output_padding")
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"ConvTranspose2d: {name} must be a positive int, got {value!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ConfigError(f"ConvTranspose2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                              f"must both be divisible by groups ({groups})")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = (kh, kw)
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.dilation, self.groups = dilation, int(groups)
+        self.dtype = np.dtype(dtype)
+        self.params["weight"] = init.he_normal((in_channels, out_channels // groups, kh, kw), self.dtype)
+        if bias:
+            self.params["bias"] = init.zeros((out_channels,), self.dtype)
+        self._cache = None
+
+    def forward(self, x):
+        x = check_input(x, "ConvTranspose2d", 4, self.in_channels)
+        with errors_named("ConvTranspose2d"):
+            out, self._cache = conv_transpose2d_forward(x, self.params["weight"], self.params.get("bias"),
+                                                        self.stride, self.padding, self.output_padding,
+                                                        self.groups, self.dilation)
+        return out
+
+    def backward(self, dout):
+        if self._cache is None:
+            raise backward_before_forward("ConvTranspose2d")
+        with errors_named("ConvTranspose2d"):
+            dx, dw, db = conv_transpose2d_backward(dout, self._cache)
+        self.grads["weight"] = dw
+        if db is not None:
+            self.grads["bias"] = db
+        return dx
+
+    def config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": jsonable(self.stride),
+                "padding": jsonable(self.padding), "output_padding": jsonable(self.output_padding),
+                "groups": self.groups, "bias": "bias" in self.params, "dilation": jsonable(self.dilation),
+                "dtype": self.dtype.name}
