@@ -216,3 +216,39 @@ def test_conv_transpose_goes_through_onnx_both_ways(tmp_path):
     assert theirs.shape == (3, 2, 8, 8)
     np.testing.assert_allclose(model.forward(x), theirs, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(nc.interop.import_onnx(path).forward(x), theirs, rtol=1e-5, atol=1e-5)
+
+
+# -- indices and unpooling -------------------------------------------------------------------------
+@given(config=pool_configs(dilated=True), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_return_indices_and_max_unpool_match_torch(config, dtype, seed):
+    args, dilation, shape = config
+    pool = torch.nn.MaxPool2d(**args, dilation=dilation, return_indices=True)
+    assume(torch.isfinite(pool(torch.zeros(shape))[0]).all())
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    out, indices = nc.MaxPool2d(**args, dilation=dilation, return_indices=True).forward(x)
+    t_out, t_indices = pool(torch.from_numpy(x))
+    np.testing.assert_array_equal(out, t_out.numpy())
+    np.testing.assert_array_equal(indices, t_indices.numpy())
+    # Unpooling back to the input's size, forward and backward, against torch's.
+    unpool = nc.MaxUnpool2d(args["kernel_size"], args["stride"], args["padding"])
+    y = unpool.forward(out, indices, output_size=shape)
+    tx = t_out.clone().requires_grad_()
+    try:  # torch takes only output sizes within a stride of its default (no dilation, no ceil_mode)
+        ty = torch.nn.functional.max_unpool2d(tx, t_indices, args["kernel_size"], args["stride"], args["padding"],
+                                              output_size=shape[2:])
+    except ValueError:
+        assume(False)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    dout = np.random.default_rng(seed + 1).standard_normal(shape).astype(dtype)
+    ty.backward(torch.from_numpy(dout))
+    np.testing.assert_array_equal(unpool.backward(dout), tx.grad.numpy())
+
+
+def test_max_unpool_default_size_and_bad_indices():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    out, indices = nc.MaxPool2d(2, return_indices=True).forward(x)
+    assert indices.ravel().tolist() == [5, 7, 13, 15]
+    back = nc.MaxUnpool2d(2).forward(out, indices)
+    assert back.shape == (1, 1, 4, 4) and back.ravel().tolist() == [0, 0, 0, 0, 0, 5, 0, 7, 0, 0, 0, 0, 0, 13, 0, 15]
+    with pytest.raises(nc.ShapeError, match="outside the 2x2 output"):
+        nc.MaxUnpool2d(2).forward(out, indices, output_size=(2, 2))

@@ -15,7 +15,8 @@ from .gradcheck import gradcheck
 from .init import manual_seed
 from .layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
                      ConvTranspose2d, Dropout, Flatten, GlobalAvgPool2d, GlobalMaxPool2d, Layer, LeakyReLU, Linear,
-                     MaxPool2d, MSELoss, Normalize, ReLU, Sigmoid, Softmax, SoftmaxCrossEntropy, Tanh, register_layer)
+                     MaxPool2d, MaxUnpool2d, MSELoss, Normalize, ReLU, Sigmoid, Softmax, SoftmaxCrossEntropy, Tanh,
+                     register_layer)
 from .model import Residual, Sequential, load, save, summary
 
 __all__ = [
@@ -23,7 +24,8 @@ __all__ = [
     "NumcnnError", "ConfigError", "DataError", "DivergenceError", "DTypeError", "GradcheckError",
     "ModelFileError", "ResumeMismatchError", "ShapeError",
     "gradcheck", "manual_seed",
-    "Layer", "register_layer", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
+    "Layer", "register_layer", "Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d", "AvgPool2d",
+    "GlobalAvgPool2d",
     "GlobalMaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "Flatten",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "BatchNorm1d", "BatchNorm2d", "Normalize",
     "SoftmaxCrossEntropy", "MSELoss",

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from ..functional.pool import (avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d,
-                               global_avg_pool2d_backward, max_pool2d_backward, max_pool2d_forward,
-                               pool_params)
 from ..errors import ConfigError
-from ..functional.adaptive import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,
-                                   adaptive_max_pool2d_backward, adaptive_max_pool2d_forward, output_pair)
-from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
+from ..functional.adaptive import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool2d_forward,
+    output_pair,
+)
+from ..functional.pool import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    pool_params,
+)
+from ..functional.unpool import (
+    max_pool2d_indices,
+    max_unpool2d_backward,
+    max_unpool2d_forward,
+)
+from .base import (
+    Layer,
+    backward_before_forward,
+    check_input,
+    errors_named,
+    jsonable,
+    register_layer,
+)
 
 
 class _Pool2d(Layer):
@@ -55,11 +78,21 @@ class MaxPool2d(_Pool2d):
     ceil_mode (keeping a last, partial window that starts inside the input or its padding).
     """
 
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+        self.return_indices = bool(return_indices)
+
     def _kernel_args(self):
         return super()._kernel_args() + (self.dilation, self.ceil_mode)
 
+    def forward(self, x):
+        """out (N, C, OH, OW); with return_indices, (out, indices) as PyTorch returns them: each
+        output's winner as a flat index into its (H, W) input plane (for ``MaxUnpool2d``)."""
+        out = super().forward(x)
+        return (out, max_pool2d_indices(self._cache)) if self.return_indices else out
+
     def config(self):
-        return {**super().config(), "dilation": jsonable(self.dilation)}
+        return {**super().config(), "dilation": jsonable(self.dilation), "return_indices": self.return_indices}
 
 
 @register_layer
@@ -104,6 +137,43 @@ class GlobalAvgPool2d(Layer):
             raise backward_before_forward("GlobalAvgPool2d")
         with errors_named("GlobalAvgPool2d"):
             return global_avg_pool2d_backward(dout, self._x_shape)
+
+
+@register_layer
+class MaxUnpool2d(Layer):
+    """The inverse of max pooling that PyTorch calls MaxUnpool2d: values put back at their indices.
+
+    forward(x, indices, output_size=None): x and indices (N, C, OH, OW), as a ``MaxPool2d`` with
+    return_indices gives them -> (N, C, H, W), zero but at the indices; H defaults to
+    (OH - 1) * stride - 2 * padding + kernel_size.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        with errors_named("MaxUnpool2d"):
+            pool_params(kernel_size, stride, padding, "MaxUnpool2d")
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self._cache = None
+
+    def forward(self, x, indices=None, output_size=None):
+        if indices is None:
+            raise ConfigError("MaxUnpool2d: forward(x, indices) needs the indices a MaxPool2d with "
+                              "return_indices=True gave")
+        x = check_input(x, "MaxUnpool2d", 4)
+        with errors_named("MaxUnpool2d"):
+            out, self._cache = max_unpool2d_forward(x, indices, self.kernel_size, self.stride, self.padding,
+                                                    output_size)
+        return out
+
+    def backward(self, dout):
+        if self._cache is None:
+            raise backward_before_forward("MaxUnpool2d")
+        with errors_named("MaxUnpool2d"):
+            return max_unpool2d_backward(dout, self._cache)
+
+    def config(self):
+        return {"kernel_size": jsonable(self.kernel_size), "stride": jsonable(self.stride),
+                "padding": jsonable(self.padding)}
 
 
 class _AdaptivePool2d(_Pool2d):
