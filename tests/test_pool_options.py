@@ -252,3 +252,83 @@ def test_max_unpool_default_size_and_bad_indices():
     assert back.shape == (1, 1, 4, 4) and back.ravel().tolist() == [0, 0, 0, 0, 0, 5, 0, 7, 0, 0, 0, 0, 0, 13, 0, 15]
     with pytest.raises(nc.ShapeError, match="outside the 2x2 output"):
         nc.MaxUnpool2d(2).forward(out, indices, output_size=(2, 2))
+
+
+# -- padding on each side, and 'same' --------------------------------------------------------------
+@st.composite
+def sided(draw, reach_h: int, reach_w: int):
+    return tuple(draw(st.integers(0, r)) for r in (reach_h, reach_h, reach_w, reach_w))
+
+
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_conv2d_with_each_sides_padding_is_padding_then_convolving(data, dtype, seed):
+    """PyTorch has no asymmetric conv padding: the reference pads first (F.pad), then convolves."""
+    k = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    pads = data.draw(sided(3, 3))
+    shape = (2, 3, data.draw(st.integers(k[0], 8)), data.draw(st.integers(k[1], 8)))
+    ours = nc.Conv2d(3, 4, k, stride=stride, padding=pads, dtype=dtype)
+    top, bottom, left, right = pads
+
+    def theirs(tx, weight, bias):
+        return torch.nn.functional.conv2d(torch.nn.functional.pad(tx, (left, right, top, bottom)), weight, bias, stride)
+    check_against_torch(ours, theirs, shape, dtype, seed=seed)
+
+
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_pooling_with_each_sides_padding_is_padding_then_pooling(data, dtype, seed):
+    k = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    pads = data.draw(sided(k[0] - 1, k[1] - 1))
+    shape = (2, 3, data.draw(st.integers(k[0], 8)), data.draw(st.integers(k[1], 8)))
+    top, bottom, left, right = pads
+    fn = torch.nn.functional
+
+    def max_theirs(tx):
+        return fn.max_pool2d(fn.pad(tx, (left, right, top, bottom), value=-float("inf")), k, stride)
+
+    def avg_theirs(tx):
+        return fn.avg_pool2d(fn.pad(tx, (left, right, top, bottom)), k, stride)
+    check_against_torch(nc.MaxPool2d(k, stride, pads), max_theirs, shape, dtype, seed=seed)
+    check_against_torch(nc.AvgPool2d(k, stride, pads), avg_theirs, shape, dtype, seed=seed)
+
+
+@pytest.mark.parametrize("op, build", [
+    ("MaxPool", lambda: nc.MaxPool2d(3, 2, "same")),
+    ("AveragePool", lambda: nc.AvgPool2d(3, 2, "same", count_include_pad=False)),
+    ("AveragePool", lambda: nc.AvgPool2d((2, 3), 1, (0, 1, 2, 0), count_include_pad=False)),
+    ("MaxPool", lambda: nc.MaxPool2d(3, 2, (2, 0, 1, 2))),
+])
+def test_same_and_sided_pooling_match_onnxruntime_both_ways(op, build, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
+    model = nc.Sequential(build(), input_shape=(2, 9, 8))
+    path = nc.interop.export_onnx(model, tmp_path / "p.onnx")
+    x = np.random.default_rng(6).standard_normal((3, 2, 9, 8)).astype(np.float32)
+    theirs = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.testing.assert_allclose(model.forward(x), theirs, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(nc.interop.import_onnx(path).forward(x), theirs, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+def test_a_strided_same_conv_from_keras_imports_exactly(auto_pad, tmp_path):
+    """What Keras and TensorFlow export for padding='same' with stride 2: auto_pad with pads that
+    differ by one row and column; numcnn imports it with padding on each side."""
+    onnx = pytest.importorskip("onnx", reason="needs the onnx extra")
+    onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["output"], auto_pad=auto_pad, strides=[2, 2], kernel_shape=[3, 3])],
+        "keras", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 8, 8])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "k.onnx")
+    x = rng.standard_normal((1, 2, 8, 8)).astype(np.float32)
+    theirs = onnxruntime.InferenceSession(str(tmp_path / "k.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    ours = nc.interop.import_onnx(tmp_path / "k.onnx")
+    assert theirs.shape == (1, 4, 4, 4)
+    np.testing.assert_allclose(ours.forward(x), theirs, rtol=1e-5, atol=1e-5)

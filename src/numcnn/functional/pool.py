@@ -16,31 +16,52 @@ from ..backend import get_array_module, on_host
 from ..errors import ConfigError, ShapeError
 from ..runtime import each_share, scratch
 from .validate import check_float_array
-from .window import Window, make_window, output_size, pad, padded_shape, pair, unpad
+from .window import Window, make_window, output_size, pad, padded_shape, pair, resolve_padding, unpad
 
 
 def pool_params(kernel_size, stride=None, padding=0, op: str = "pool2d", dilation=1):
-    """Validate pooling arguments: (kernel, stride, padding, dilation) as pairs; stride defaults
-    to the kernel."""
+    """Validate pooling arguments: (kernel, stride, pads, dilation), pads as (top, bottom, left,
+    right) or the string "same"; stride defaults to the kernel.
+
+    padding: an int or a pair (PyTorch's: at most half the kernel), a 4-tuple (top, bottom, left,
+    right: each side at most the effective kernel less one, so that every window touches the
+    input), or "same" (resolved per input in ``pool_window``: ONNX's SAME_UPPER).
+    """
     kernel = pair(kernel_size, f"{op}: kernel_size", 1)
     stride = kernel if stride is None else pair(stride, f"{op}: stride", 1)
     dilation = pair(dilation, f"{op}: dilation", 1)
+    if padding == "same":
+        return kernel, stride, "same", dilation
     if isinstance(padding, str):
-        raise ConfigError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
-    padding = pair(padding, f"{op}: padding")
+        raise ConfigError(f"{op}: padding must be an int, a pair, a 4-tuple or 'same', got {padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == 4:
+        pads = resolve_padding(tuple(padding), kernel, dilation, stride)
+        reach = (dilation[0] * (kernel[0] - 1),) * 2 + (dilation[1] * (kernel[1] - 1),) * 2
+        if any(p > r for p, r in zip(pads, reach)):
+            raise ConfigError(f"{op}: a side's padding must be at most the effective kernel less one "
+                              f"{(reach[0], reach[2])}, got (top, bottom, left, right) = {pads}")
+        return kernel, stride, pads, dilation
+    ph, pw = pair(padding, f"{op}: padding")
     # PyTorch's rule: a window must always overlap the real input.
-    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ConfigError(f"{op}: padding must be at most half the kernel size {kernel}, got {padding}")
-    return kernel, stride, padding, dilation
+    if ph > kernel[0] // 2 or pw > kernel[1] // 2:
+        raise ConfigError(f"{op}: padding must be at most half the kernel size {kernel}, got {(ph, pw)}")
+    return kernel, stride, (ph, ph, pw, pw), dilation
 
 
-def _ceil_extra(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+def same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """(before, after) of ONNX's SAME_UPPER along one axis: ceil(size / stride) outputs, the odd
+    row or column of padding after."""
+    total = max((-(-size // stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _ceil_extra(size: int, kernel: int, stride: int, before: int, after: int, dilation: int) -> int:
     """Rows (or columns) to add after the input so that the floor formula gives ceil_mode's
-    output size: ceil((size + 2*pad - dilation*(kernel-1) - 1) / stride) + 1 windows, less one
-    if the last would start beyond the input and its left padding (PyTorch's rule)."""
-    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    output size: ceil((size + before + after - dilation*(kernel-1) - 1) / stride) + 1 windows,
+    less one if the last would start beyond the input and its left padding (PyTorch's rule)."""
+    span = size + before + after - dilation * (kernel - 1) - 1
     outs = -(-span // stride) + 1
-    if (outs - 1) * stride >= size + pad:
+    if (outs - 1) * stride >= size + before:
         outs -= 1
     return max(0, (outs - 1) * stride - span)
 
@@ -49,17 +70,19 @@ def pool_window(x_shape, kernel_size, stride, padding, op: str = "pool2d", dilat
                 ceil_mode: bool = False) -> Window:
     """The pooling geometry of an (N, C, H, W) input; with ceil_mode the input is padded past its
     right and bottom edges by what the last, partial window needs (``_ceil_extra``)."""
-    kernel, stride, padding, dilation = pool_params(kernel_size, stride, padding, op, dilation)
-    x = np.empty((0, 0) + tuple(x_shape[-2:]))  # only its spatial shape is read
-    win = make_window(x.shape, kernel, stride, padding, dilation, op)
+    kernel, stride, pads, dilation = pool_params(kernel_size, stride, padding, op, dilation)
+    h, w = x_shape[-2:]
+    if pads == "same":
+        pads = same_pads(h, kernel[0], stride[0], dilation[0]) + same_pads(w, kernel[1], stride[1], dilation[1])
+    win = make_window((1, 1, h, w), kernel, stride, pads, dilation, op)
     if not ceil_mode:
         return win
-    extra_h = _ceil_extra(x.shape[2], kernel[0], stride[0], padding[0], dilation[0])
-    extra_w = _ceil_extra(x.shape[3], kernel[1], stride[1], padding[1], dilation[1])
-    top, bottom, left, right = win.pads
+    top, bottom, left, right = pads
+    extra_h = _ceil_extra(h, kernel[0], stride[0], top, bottom, dilation[0])
+    extra_w = _ceil_extra(w, kernel[1], stride[1], left, right, dilation[1])
     return win._replace(pads=(top, bottom + extra_h, left, right + extra_w),
-                        oh=output_size(x.shape[2], kernel[0], stride[0], top, bottom + extra_h, dilation[0]),
-                        ow=output_size(x.shape[3], kernel[1], stride[1], left, right + extra_w, dilation[1]))
+                        oh=output_size(h, kernel[0], stride[0], top, bottom + extra_h, dilation[0]),
+                        ow=output_size(w, kernel[1], stride[1], left, right + extra_w, dilation[1]))
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -234,7 +257,7 @@ def _avg_taps(x_shape, win: Window):
             _axis_taps(w, win.kw, win.sw, win.pads[2], win.ow))
 
 
-def _avg_divisor(x, win: Window, count_include_pad: bool, divisor_override=None):
+def _avg_divisor(x, win: Window, count_include_pad: bool, divisor_override=None, extra=(0, 0)):
     """Number of elements each window of x (N, C, H, W) is divided by: a scalar of x's dtype,
     or (OH, OW) where windows differ, as PyTorch counts them.
 
@@ -246,13 +269,14 @@ def _avg_divisor(x, win: Window, count_include_pad: bool, divisor_override=None)
         return x.dtype.type(divisor_override)
     xp = get_array_module(x)
 
-    def count(size, k, s, before, outs):
+    def count(size, k, s, before, after, outs):
         start = xp.arange(outs) * s - before
-        end = xp.minimum(start + k, size + before)  # the padding is symmetric: before == after
+        end = xp.minimum(start + k, size + after)
         return end - start if count_include_pad else xp.minimum(end, size) - xp.maximum(start, 0)
 
-    rows = count(x.shape[2], win.kh, win.sh, win.pads[0], win.oh)
-    cols = count(x.shape[3], win.kw, win.sw, win.pads[2], win.ow)
+    # extra: the rows and columns ceil_mode added past the padding, which never count
+    rows = count(x.shape[2], win.kh, win.sh, win.pads[0], win.pads[1] - extra[0], win.oh)
+    cols = count(x.shape[3], win.kw, win.sw, win.pads[2], win.pads[3] - extra[1], win.ow)
     if bool((rows == win.kh).all()) and bool((cols == win.kw).all()):
         return x.dtype.type(win.kh * win.kw)
     return xp.outer(rows, cols).astype(x.dtype)
@@ -278,12 +302,14 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
                                          not isinstance(divisor_override, (int, np.integer)) or divisor_override < 1):
         raise ConfigError(f"avg_pool2d: divisor_override must be a positive int or None, got {divisor_override!r}")
     win = pool_window(x.shape, kernel_size, stride, padding, "avg_pool2d", 1, ceil_mode)
+    plain = pool_window(x.shape, kernel_size, stride, padding, "avg_pool2d")
     row_taps, col_taps = _avg_taps(x.shape, win)
     # A window sum is separable: KH + KW passes instead of KH * KW. Down the columns first,
     # where each tap is whole contiguous rows, so the strided pass along the rows runs on
     # the smaller array; padding is never materialised.
     xp = get_array_module(x)
-    divisor = _avg_divisor(x, win, count_include_pad, divisor_override)
+    extra = (win.pads[1] - plain.pads[1], win.pads[3] - plain.pads[3])
+    divisor = _avg_divisor(x, win, count_include_pad, divisor_override, extra)
     out = xp.empty(x.shape[:2] + (win.oh, win.ow), dtype=x.dtype)
 
     def average(part):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
 from .pool import pool_params
 from .validate import check_float_array
 
@@ -34,8 +34,10 @@ def max_pool2d_indices(cache) -> np.ndarray:
 
 def unpool_size(pooled: tuple[int, int], kernel_size, stride=None, padding=0) -> tuple[int, int]:
     """The default output (H, W) of max unpooling: (OH - 1) * stride - 2 * padding + kernel."""
-    kernel, stride, padding, _ = pool_params(kernel_size, stride, padding, "max_unpool2d")
-    return tuple((pooled[a] - 1) * stride[a] - 2 * padding[a] + kernel[a] for a in range(2))
+    kernel, stride, pads, _ = pool_params(kernel_size, stride, padding, "max_unpool2d")
+    if pads == "same":
+        raise ConfigError("max_unpool2d: with padding='same' the output size is not known; give output_size")
+    return tuple((pooled[a] - 1) * stride[a] - pads[2 * a] - pads[2 * a + 1] + kernel[a] for a in range(2))
 
 
 def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):

@@ -37,8 +37,10 @@ def resolve_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int],
                     stride: tuple[int, int]) -> tuple[int, int, int, int]:
     """Padding as (top, bottom, left, right).
 
-    "valid" is no padding. "same" keeps H and W (stride 1 only, as in PyTorch); when the
-    effective kernel is even the extra row/column goes to the bottom/right, as PyTorch pads.
+    An int or an (h, w) pair pads both sides alike; a 4-tuple (top, bottom, left, right) pads
+    each side as given (what ONNX's pads and TensorFlow's 'same' come to). "valid" is no
+    padding. "same" keeps H and W (stride 1 only, as in PyTorch); when the effective kernel is
+    even the extra row/column goes to the bottom/right, as PyTorch pads.
     """
     if isinstance(padding, str):
         if padding == "valid":
@@ -50,6 +52,10 @@ def resolve_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int],
             total_w = dilation[1] * (kernel[1] - 1)
             return (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
         raise ConfigError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == 4:
+        top, bottom = pair(tuple(padding[:2]), "padding (top, bottom)")
+        left, right = pair(tuple(padding[2:]), "padding (left, right)")
+        return (top, bottom, left, right)
     ph, pw = pair(padding, "padding")
     return (ph, ph, pw, pw)
 

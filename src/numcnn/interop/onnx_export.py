@@ -117,10 +117,9 @@ def _linear(g: _Graph, layer: Linear, prefix: str, x: str, sample: np.ndarray) -
 
 
 def _pool_attrs(layer) -> dict:
-    kernel, stride, padding, _ = pool_params(layer.kernel_size, layer.stride, layer.padding)
-    ph, pw = padding
-    return {"kernel_shape": list(kernel), "strides": list(stride), "pads": onnx_pads((ph, ph, pw, pw)),
-            "ceil_mode": int(layer.ceil_mode)}
+    kernel, stride, pads, _ = pool_params(layer.kernel_size, layer.stride, layer.padding)
+    where = {"auto_pad": "SAME_UPPER"} if pads == "same" else {"pads": onnx_pads(pads)}
+    return {"kernel_shape": list(kernel), "strides": list(stride), **where, "ceil_mode": int(layer.ceil_mode)}
 
 
 def _global(g, layer, prefix, x, op: str):

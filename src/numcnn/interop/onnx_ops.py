@@ -94,8 +94,7 @@ def _conv(imp, node) -> None:
     elif stride == (1, 1) and pads == resolve_padding("same", kernel, dilation, stride):
         padding = "same"
     else:
-        raise imp.error(node, f"asymmetric pads (top, bottom, left, right) = {pads}: numcnn pads "
-                              f"symmetrically, or as padding='same' with the extra row/column at the end")
+        padding = pads  # (top, bottom, left, right): SAME_LOWER, or SAME_UPPER at a stride above 1
     out_channels, in_per_group = weight.shape[:2]
     layer = Conv2d(in_per_group * groups, out_channels, _short(kernel), stride=_short(stride),
                    padding=_short(padding), dilation=_short(dilation), groups=groups,
@@ -272,9 +271,9 @@ def _pool(imp, node) -> None:
     if dilation != (1, 1) and node.op_type != "MaxPool":
         raise imp.error(node, f"dilations {attrs['dilations']}: numcnn's average pooling has no dilation")
     top, bottom, left, right = _explicit_pads(imp, node, attrs, x, kernel, stride, dilation)
-    if top != bottom or left != right:
-        raise imp.error(node, f"asymmetric pads {(top, bottom, left, right)}: numcnn pools with symmetric padding")
-    args = (_short(kernel), _short(stride), _short((top, left)))
+    symmetric = top == bottom and left == right and top <= kernel[0] // 2 and left <= kernel[1] // 2
+    # PyTorch's pair where it allows one; else each side, as ONNX allows (up to the kernel's reach)
+    args = (_short(kernel), _short(stride), _short((top, left)) if symmetric else (top, bottom, left, right))
     ceil_mode = bool(attrs.get("ceil_mode", 0))
     if node.op_type == "MaxPool":
         layer = MaxPool2d(*args, dilation=_short(dilation), ceil_mode=ceil_mode)

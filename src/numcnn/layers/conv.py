@@ -8,7 +8,7 @@ from .. import init
 from ..errors import ConfigError
 from ..functional.conv import conv2d_backward, conv2d_forward
 from ..functional.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
-from ..functional import pair
+from ..functional import pair, resolve_padding
 from .activation import FusesReLU
 from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
 
@@ -32,9 +32,9 @@ class Conv2d(FusesReLU, Layer):
             kh, kw = pair(kernel_size, "kernel_size", 1)
             pair(stride, "stride", 1), pair(dilation, "dilation", 1)
             if not isinstance(padding, str):
-                pair(padding, "padding")
+                resolve_padding(padding, (kh, kw), (1, 1), (1, 1))  # an int, a pair or (top, bottom, left, right)
             elif padding not in ("same", "valid"):
-                raise ConfigError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+                raise ConfigError(f"padding must be an int, a pair, a 4-tuple, 'same' or 'valid', got {padding!r}")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ConfigError(f"Conv2d: {name} must be a positive int, got {value!r}")

@@ -106,9 +106,10 @@ def _describe(layer) -> str:
             text += f", dilation {layer.dilation}"
         return text + (f", groups {layer.groups}" if layer.groups > 1 else "")
     if isinstance(layer, (MaxPool2d, AvgPool2d)):
-        kernel, stride, padding, dilation = pool_params(layer.kernel_size, layer.stride, layer.padding,
-                                                        dilation=getattr(layer, "dilation", 1))
-        text = f"{name} {kernel[0]}x{kernel[1]}, stride {stride[0]}, padding {padding[0]}"
+        kernel, stride, pads, dilation = pool_params(layer.kernel_size, layer.stride, layer.padding,
+                                                     dilation=getattr(layer, "dilation", 1))
+        shown = pads if pads == "same" or len(set(pads)) > 1 else pads[0]
+        text = f"{name} {kernel[0]}x{kernel[1]}, stride {stride[0]}, padding {shown}"
         text += f", dilation {dilation[0]}" if dilation != (1, 1) else ""
         return text + (", ceil_mode" if layer.ceil_mode else "")
     return name
