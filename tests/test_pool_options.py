@@ -332,3 +332,26 @@ def test_a_strided_same_conv_from_keras_imports_exactly(auto_pad, tmp_path):
     ours = nc.interop.import_onnx(tmp_path / "k.onnx")
     assert theirs.shape == (1, 4, 4, 4)
     np.testing.assert_allclose(ours.forward(x), theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_serve_details_of_a_transposed_conv_and_the_adaptive_pools_give_their_outputs():
+    """Every number numcnn serve shows for these layers is the layer's own output at that pixel:
+    the transposed convolution's gathered products plus the bias, the adaptive window's winner
+    or mean."""
+    pytest.importorskip("starlette", reason="numcnn serve needs the serve extra")
+    from numcnn.serve.explain import Explainer
+
+    nc.manual_seed(1)
+    model = nc.Sequential(nc.Conv2d(1, 4, 3, stride=2, padding=1),
+                          nc.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=1),
+                          nc.AdaptiveMaxPool2d((3, 5)), nc.AdaptiveAvgPool2d(2), nc.GlobalMaxPool2d(),
+                          nc.Flatten(), nc.Linear(2, 3), input_shape=(1, 10, 10))
+    explainer = Explainer(model, {"classes": ["a", "b", "c"]})
+    x = np.random.default_rng(8).random((1, 10, 10)).astype(np.float32)
+    for index in (1, 2, 3, 4):
+        channels, height, width = explainer.output_shapes[index]
+        for y in range(height):
+            for col in range(width):
+                detail = explainer.detail(x, index, channels - 1, y, col)
+                shown = detail["sum"] if detail["kind"] == "conv_transpose" else detail["result"]
+                assert shown == pytest.approx(detail["value"], rel=1e-5, abs=1e-6), (index, y, col)

@@ -28,9 +28,11 @@ from ..data.images import require_pillow
 from ..errors import ConfigError, DataError
 from ..functional import im2col
 from ..functional.activation import softmax
+from ..functional.adaptive import adaptive_bounds, output_pair
 from ..functional.pool import pool_params, pool_window
-from ..functional.window import Window, make_window
-from ..layers import AvgPool2d, Conv2d, GlobalAvgPool2d, MaxPool2d, Normalize
+from ..functional.window import Window, make_window, pair
+from ..layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, Conv2d, ConvTranspose2d, GlobalAvgPool2d,
+                      MaxPool2d, Normalize)
 from ..model import Sequential, read_model, to_config
 from ..inference import predict_proba
 from .examples import as_png, from_dataset
@@ -118,7 +120,9 @@ def _describe(layer) -> str:
 def _detail_kind(layer) -> str | None:
     if isinstance(layer, Conv2d):
         return "conv"
-    if isinstance(layer, (MaxPool2d, AvgPool2d, GlobalAvgPool2d)):
+    if isinstance(layer, ConvTranspose2d):
+        return "conv_transpose"
+    if isinstance(layer, (MaxPool2d, AvgPool2d, GlobalAvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d)):
         return "pool"
     return None
 
@@ -273,7 +277,7 @@ class Explainer:
         layer = self.layers[index]
         kind = _detail_kind(layer)
         if kind is None:
-            raise ConfigError(f"layer {index} is a {type(layer).__name__}; details exist for Conv2d and "
+            raise ConfigError(f"layer {index} is a {type(layer).__name__}; details exist for the convolution and "
                               f"pooling layers only")
         shape = self.output_shapes[index]
         for name, value, size in (("channel", channel, shape[0]), ("y", y, shape[1]), ("x", x_pos, shape[2])):
@@ -289,6 +293,10 @@ class Explainer:
                   "input_shape": list(layer_input.shape[1:])}
         if kind == "conv":
             answer.update(_conv_detail(layer, layer_input, channel, y, x_pos))
+        elif kind == "conv_transpose":
+            answer.update(_conv_transpose_detail(layer, layer_input, channel, y, x_pos))
+        elif isinstance(layer, (AdaptiveAvgPool2d, AdaptiveMaxPool2d)):  # GlobalMaxPool2d is an AdaptiveMaxPool2d
+            answer.update(_adaptive_detail(layer, layer_input, channel, y, x_pos))
         else:
             answer.update(_pool_detail(layer, layer_input, channel, y, x_pos))
         return answer
@@ -375,3 +383,54 @@ def _pool_detail(layer, layer_input: np.ndarray, channel: int, y: int, x: int) -
         divisor = getattr(layer, "divisor_override", None) or (inside if count_include_pad else real)
         answer.update(sum=float(flat.sum()), divisor=int(divisor), result=float(flat.sum() / divisor))
     return answer
+
+
+def _adaptive_detail(layer, layer_input: np.ndarray, channel: int, y: int, x: int) -> dict:
+    """The adaptive window behind output (channel, y, x): rows [floor(y*H/OH), ceil((y+1)*H/OH)),
+    likewise the columns (PyTorch's rule), and its winner or mean."""
+    _, _, height, width = layer_input.shape
+    out_h, out_w = output_pair(layer.output_size, layer_input.shape)
+    starts, ends = adaptive_bounds(height, out_h)
+    r0, r1 = int(starts[y]), int(ends[y])
+    starts, ends = adaptive_bounds(width, out_w)
+    c0, c1 = int(starts[x]), int(ends[x])
+    rows, cols = list(range(r0, r1)), list(range(c0, c1))
+    values = layer_input[0, channel, r0:r1, c0:c1].astype(np.float64)
+    taps = {"rows": rows, "cols": cols, "padding": [[False] * len(cols) for _ in rows],
+            "stride": [1, 1], "dilation": [1, 1], "pads": [0, 0, 0, 0]}
+    answer = {"kind": "pool", "window": taps, "values": values.tolist()}
+    if isinstance(layer, AdaptiveMaxPool2d):
+        winner = int(np.argmax(values))  # the first maximum in row-major order, as the kernel keeps
+        return {**answer, "mode": "max", "winner": [winner // len(cols), winner % len(cols)],
+                "result": float(values.ravel()[winner])}
+    return {**answer, "mode": "avg", "sum": float(values.sum()), "divisor": int(values.size),
+            "result": float(values.sum() / values.size)}
+
+
+def _conv_transpose_detail(layer, layer_input: np.ndarray, channel: int, y: int, x: int) -> dict:
+    """The input pixels that spread into transposed-convolution output (channel, y, x): input
+    (h, w) reaches it through tap (i, j) where h*SH - PH + i*DH == y (likewise w), each times
+    that tap's weight; the products summed, plus the bias."""
+    _, c_in, height, width = layer_input.shape
+    (sh, sw), (ph, pw), (dh, dw) = (pair(layer.stride, "stride", 1), pair(layer.padding, "padding"),
+                                    pair(layer.dilation, "dilation", 1))
+    kh, kw = layer.kernel_size
+    per_group = layer.out_channels // layer.groups
+    group = channel // per_group
+    weight = to_numpy(layer.params["weight"]).astype(np.float64)
+    rows = [(h, i) for i in range(kh) for h in range(height) if h * sh - ph + i * dh == y]
+    cols = [(w, j) for j in range(kw) for w in range(width) if w * sw - pw + j * dw == x]
+    sources = []
+    for c in range(group * (c_in // layer.groups), (group + 1) * (c_in // layer.groups)):
+        for h, i in rows:
+            for w, j in cols:
+                value, tap = float(layer_input[0, c, h, w]), float(weight[c, channel % per_group, i, j])
+                sources.append({"channel": c, "row": h, "col": w, "tap": [i, j], "x": value, "weight": tap,
+                                "product": value * tap})
+    bias = float(to_numpy(layer.params["bias"])[channel]) if "bias" in layer.params else 0.0
+    total = sum(s["product"] for s in sources)
+    window = {"rows": sorted({h for h, _ in rows}), "cols": sorted({w for w, _ in cols}), "stride": [1, 1],
+              "dilation": [1, 1], "pads": [0, 0, 0, 0]}
+    window["padding"] = [[False] * len(window["cols"]) for _ in window["rows"]]
+    return {"kind": "conv_transpose", "sources": sources, "bias": bias, "sum": total + bias, "window": window,
+            "input_channels": [group * (c_in // layer.groups)]}

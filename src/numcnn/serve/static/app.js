@@ -420,7 +420,7 @@ function drawZoom() {
     `${shapeText(info.output_shape)}`;
   const value = out.data[z.channel * h * w + z.y * w + z.x];
   $("zoom-pixel").textContent = `Pixel (y ${z.y}, x ${z.x}) = ${fmt(value)}` +
-    (info.detail ? "" : "  (details are shown for Conv2d and pooling layers)");
+    (info.detail ? "" : "  (details are shown for the convolution and pooling layers)");
 }
 
 async function pick(y, x) {
@@ -479,7 +479,7 @@ function windowPicture(d) {
   const win = d.window;
   const [pt, pb, pl, pr] = win.pads;
   const source = d.layer === 0 ? state.result.input : state.result.layers[d.layer - 1].output;
-  const channel = d.kind === "conv" ? d.input_channels[0] : d.channel;
+  const channel = d.input_channels ? d.input_channels[0] : d.channel;
   const hp = h + pt + pb, wp = w + pl + pr;
   const cell = Math.max(3, Math.floor(Math.min(300, window.innerWidth - 80) / Math.max(hp, wp)));
   canvas.width = wp * cell;
@@ -532,7 +532,27 @@ function showDetail(d) {
   grid.appendChild(windowPicture(d));
   root.appendChild(grid);
   if (d.kind === "conv") showConv(d, grid, root);
+  else if (d.kind === "conv_transpose") showConvTranspose(d, root);
   else showPool(d, grid, root);
+}
+
+// A transposed convolution spreads each input pixel over a window of the output: the clicked
+// output gathers the input pixels whose windows reach it, each times one tap of the kernel.
+function showConvTranspose(d, root) {
+  const rows = d.sources.map((s) => [`(${s.channel}, ${s.row}, ${s.col})`, `(${s.tap[0]}, ${s.tap[1]})`,
+                                     fmt(s.x), fmt(s.weight), fmt(s.product)]);
+  const box = document.createElement("div");
+  box.className = "channel-box";
+  box.innerHTML = `<p>The input pixels that spread into this output, and the kernel tap each passes through:</p>` +
+    table([["input (c, y, x)", "tap", "value", "weight", "product"], ...rows], () => "");
+  root.appendChild(box);
+  const sum = document.createElement("p");
+  sum.className = "equation";
+  sum.innerHTML = `sum of the ${d.sources.length} products + bias ${fmt(d.bias)} = <strong id="detail-sum">${fmt(d.sum)}</strong> ` +
+    `<span class="ok" id="detail-check"></span>`;
+  const same = Math.abs(d.sum - d.value) <= 1e-4 * Math.max(1, Math.abs(d.value));
+  sum.querySelector("#detail-check").textContent = same ? "= the map's value" : `!= the map's value ${fmt(d.value)}`;
+  root.appendChild(sum);
 }
 
 function showConv(d, grid, root) {
