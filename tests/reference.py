@@ -295,3 +295,94 @@ def avg_pool2d_backward_ref(dout, x_shape, kernel_size, stride=None, padding=0,
                         for q in range(kw):
                             dxp[n, c, i * sh + p, j * sw + q] += share
     return dxp[:, :, ph:ph + h, pw:pw + w]
+
+
+# -- the rest of PyTorch's pooling, and transposed convolution -------------------------------------
+def pool_out_size(size, kernel, stride, pad, dilation=1, ceil_mode=False):
+    """PyTorch's pooled size: floor or ceil of the window count, and with ceil_mode a last window
+    must start inside the input or its left padding."""
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    outs = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (outs - 1) * stride >= size + pad:
+        outs -= 1
+    return outs
+
+
+def max_pool2d_full_ref(x, kernel_size, stride, padding, dilation=1, ceil_mode=False):
+    """Max over each dilated window, padding and the ceil overhang as -inf; a loop per index."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = map(pair, (kernel_size, stride, padding, dilation))
+    n, c, h, w = x.shape
+    oh, ow = pool_out_size(h, kh, sh, ph, dh, ceil_mode), pool_out_size(w, kw, sw, pw, dw, ceil_mode)
+    out = np.full((n, c, oh, ow), -np.inf)
+    for b in range(n):
+        for ch in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    for a in range(kh):
+                        for e in range(kw):
+                            r, q = i * sh - ph + a * dh, j * sw - pw + e * dw
+                            if 0 <= r < h and 0 <= q < w:
+                                out[b, ch, i, j] = max(out[b, ch, i, j], float(x[b, ch, r, q]))
+    return out
+
+
+def avg_pool2d_full_ref(x, kernel_size, stride, padding, ceil_mode=False, count_include_pad=True,
+                        divisor_override=None):
+    """The mean of each window: the padding counts (count_include_pad), the ceil overhang never."""
+    (kh, kw), (sh, sw), (ph, pw) = map(pair, (kernel_size, stride, padding))
+    n, c, h, w = x.shape
+    oh, ow = pool_out_size(h, kh, sh, ph, 1, ceil_mode), pool_out_size(w, kw, sw, pw, 1, ceil_mode)
+    out = np.zeros((n, c, oh, ow))
+    for b in range(n):
+        for ch in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    total, real, padded = 0.0, 0, 0
+                    for a in range(kh):
+                        for e in range(kw):
+                            r, q = i * sh - ph + a, j * sw - pw + e
+                            if -ph <= r < h + ph and -pw <= q < w + pw:
+                                padded += 1
+                            if 0 <= r < h and 0 <= q < w:
+                                total += float(x[b, ch, r, q])
+                                real += 1
+                    out[b, ch, i, j] = total / (divisor_override or (padded if count_include_pad else real))
+    return out
+
+
+def adaptive_ref(x, output_size, reduce):
+    """reduce (np.max or np.mean) over each adaptive window [floor(i*L/O), ceil((i+1)*L/O))."""
+    n, c, h, w = x.shape
+    oh, ow = output_size
+    out = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            r0, r1 = (i * h) // oh, -(-((i + 1) * h) // oh)
+            c0, c1 = (j * w) // ow, -(-((j + 1) * w) // ow)
+            out[:, :, i, j] = reduce(x[:, :, r0:r1, c0:c1].astype(np.float64), axis=(2, 3))
+    return out
+
+
+def conv_transpose2d_ref(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Each input pixel times the kernel, added onto its window of the output; a loop per index."""
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = map(pair, (stride, padding, output_padding, dilation))
+    n, c_in, h, w = x.shape
+    _, f_g, kh, kw = weight.shape
+    oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+    ow = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+    out = np.zeros((n, f_g * groups, oh, ow))
+    c_g = c_in // groups
+    for b in range(n):
+        for ci in range(c_in):
+            g = ci // c_g
+            for fo in range(f_g):
+                for i in range(h):
+                    for j in range(w):
+                        for a in range(kh):
+                            for e in range(kw):
+                                r, q = i * sh - ph + a * dh, j * sw - pw + e * dw
+                                if 0 <= r < oh and 0 <= q < ow:
+                                    out[b, g * f_g + fo, r, q] += float(x[b, ci, i, j]) * float(weight[ci, fo, a, e])
+    if bias is not None:
+        out += np.asarray(bias, np.float64)[None, :, None, None]
+    return out

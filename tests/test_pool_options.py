@@ -10,6 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import numcnn as nc
+import reference
 from parity import DTYPES, check_against_torch
 
 
@@ -355,3 +356,70 @@ def test_serve_details_of_a_transposed_conv_and_the_adaptive_pools_give_their_ou
                 detail = explainer.detail(x, index, channels - 1, y, col)
                 shown = detail["sum"] if detail["kind"] == "conv_transpose" else detail["result"]
                 assert shown == pytest.approx(detail["value"], rel=1e-5, abs=1e-6), (index, y, col)
+
+
+# -- against the naive loops of tests/reference.py ---------------------------------------------------
+@given(config=pool_configs(dilated=True), seed=st.integers(0, 2**16))
+def test_dilated_ceil_mode_max_pool_matches_the_loops(config, seed):
+    args, dilation, shape = config
+    x = np.random.default_rng(seed).standard_normal(shape)
+    expected = reference.max_pool2d_full_ref(x, args["kernel_size"], args["stride"], args["padding"], dilation,
+                                             args["ceil_mode"])
+    assume(np.isfinite(expected).all())
+    np.testing.assert_array_equal(nc.MaxPool2d(**args, dilation=dilation).forward(x), expected)
+
+
+@given(config=pool_configs(dilated=False), seed=st.integers(0, 2**16), count_include_pad=st.booleans(),
+       divisor=st.one_of(st.none(), st.integers(1, 7)))
+def test_ceil_mode_avg_pool_matches_the_loops(config, seed, count_include_pad, divisor):
+    args, _, shape = config
+    x = np.random.default_rng(seed).standard_normal(shape)
+    ours = nc.AvgPool2d(**args, count_include_pad=count_include_pad, divisor_override=divisor).forward(x)
+    np.testing.assert_allclose(ours, reference.avg_pool2d_full_ref(
+        x, args["kernel_size"], args["stride"], args["padding"], args["ceil_mode"], count_include_pad, divisor),
+        rtol=1e-12, atol=1e-12)
+
+
+@given(h=st.integers(1, 8), w=st.integers(1, 8), oh=st.integers(1, 9), ow=st.integers(1, 9), seed=st.integers(0, 99))
+def test_adaptive_pools_match_the_loops(h, w, oh, ow, seed):
+    x = np.random.default_rng(seed).standard_normal((2, 2, h, w))
+    np.testing.assert_allclose(nc.AdaptiveAvgPool2d((oh, ow)).forward(x), reference.adaptive_ref(x, (oh, ow), np.mean),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(nc.AdaptiveMaxPool2d((oh, ow)).forward(x), reference.adaptive_ref(x, (oh, ow), np.max))
+
+
+@given(config=transposed_configs(), seed=st.integers(0, 2**16))
+def test_conv_transpose_matches_the_loops(config, seed):
+    args, shape = config
+    layer = nc.ConvTranspose2d(**args, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    layer.params["weight"] = rng.standard_normal(layer.params["weight"].shape)
+    if "bias" in layer.params:
+        layer.params["bias"] = rng.standard_normal(layer.params["bias"].shape)
+    x = rng.standard_normal(shape)
+    expected = reference.conv_transpose2d_ref(x, layer.params["weight"], layer.params.get("bias"), args["stride"],
+                                              args["padding"], args["output_padding"], args["groups"], args["dilation"])
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_conv_transpose_with_output_shape_imports_as_its_output_padding(tmp_path):
+    onnx = pytest.importorskip("onnx", reason="needs the onnx extra")
+    onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    node = helper.make_node("ConvTranspose", ["input", "w"], ["output"], strides=[2, 2], pads=[1, 1, 1, 1],
+                            output_shape=[8, 7])
+    graph = helper.make_graph([node], "up", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "up.onnx")
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    theirs = onnxruntime.InferenceSession(str(tmp_path / "up.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    ours = nc.interop.import_onnx(tmp_path / "up.onnx")
+    assert theirs.shape == (1, 3, 8, 7) and ours[0].output_padding in ((1, 0), [1, 0])
+    np.testing.assert_allclose(ours.forward(x), theirs, rtol=1e-5, atol=1e-5)
