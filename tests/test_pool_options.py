@@ -314,23 +314,12 @@ def test_same_and_sided_pooling_match_onnxruntime_both_ways(op, build, tmp_path)
 def test_a_strided_same_conv_from_keras_imports_exactly(auto_pad, tmp_path):
     """What Keras and TensorFlow export for padding='same' with stride 2: auto_pad with pads that
     differ by one row and column; numcnn imports it with padding on each side."""
-    onnx = pytest.importorskip("onnx", reason="needs the onnx extra")
-    onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
-    from onnx import TensorProto, helper, numpy_helper
-
+    helper = pytest.importorskip("onnx.helper", reason="needs the onnx extra")
     rng = np.random.default_rng(7)
     w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["input", "w"], ["output"], auto_pad=auto_pad, strides=[2, 2], kernel_shape=[3, 3])],
-        "keras", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 8, 8])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)], [numpy_helper.from_array(w, "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, tmp_path / "k.onnx")
     x = rng.standard_normal((1, 2, 8, 8)).astype(np.float32)
-    theirs = onnxruntime.InferenceSession(str(tmp_path / "k.onnx"), providers=["CPUExecutionProvider"]).run(
-        None, {"input": x})[0]
-    ours = nc.interop.import_onnx(tmp_path / "k.onnx")
+    node = helper.make_node("Conv", ["input", "w"], ["output"], auto_pad=auto_pad, strides=[2, 2], kernel_shape=[3, 3])
+    ours, theirs = one_node_model(tmp_path, node, [1, 2, 8, 8], w, x)
     assert theirs.shape == (1, 4, 4, 4)
     np.testing.assert_allclose(ours.forward(x), theirs, rtol=1e-5, atol=1e-5)
 
@@ -403,23 +392,29 @@ def test_conv_transpose_matches_the_loops(config, seed):
 
 
 def test_conv_transpose_with_output_shape_imports_as_its_output_padding(tmp_path):
+    helper = pytest.importorskip("onnx.helper", reason="needs the onnx extra")
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    node = helper.make_node("ConvTranspose", ["input", "w"], ["output"], strides=[2, 2], pads=[1, 1, 1, 1],
+                            output_shape=[8, 7])
+    ours, theirs = one_node_model(tmp_path, node, [1, 2, 4, 4], w, x)
+    assert theirs.shape == (1, 3, 8, 7) and ours[0].output_padding in ((1, 0), [1, 0])
+    np.testing.assert_allclose(ours.forward(x), theirs, rtol=1e-5, atol=1e-5)
+
+
+def one_node_model(tmp_path, node, input_shape, weight: np.ndarray, x: np.ndarray):
+    """A one-node ONNX file taking "input" and the initializer "w"; returns (numcnn's import of
+    it, onnxruntime's output for x)."""
     onnx = pytest.importorskip("onnx", reason="needs the onnx extra")
     onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
     from onnx import TensorProto, helper, numpy_helper
 
-    rng = np.random.default_rng(9)
-    w = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
-    node = helper.make_node("ConvTranspose", ["input", "w"], ["output"], strides=[2, 2], pads=[1, 1, 1, 1],
-                            output_shape=[8, 7])
-    graph = helper.make_graph([node], "up", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 4, 4])],
+    graph = helper.make_graph([node], "one", [helper.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)],
-                              [numpy_helper.from_array(w, "w")])
+                              [numpy_helper.from_array(weight, "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    onnx.save(model, tmp_path / "up.onnx")
-    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
-    theirs = onnxruntime.InferenceSession(str(tmp_path / "up.onnx"), providers=["CPUExecutionProvider"]).run(
-        None, {"input": x})[0]
-    ours = nc.interop.import_onnx(tmp_path / "up.onnx")
-    assert theirs.shape == (1, 3, 8, 7) and ours[0].output_padding in ((1, 0), [1, 0])
-    np.testing.assert_allclose(ours.forward(x), theirs, rtol=1e-5, atol=1e-5)
+    onnx.save(model, tmp_path / "one.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "one.onnx"), providers=["CPUExecutionProvider"])
+    return nc.interop.import_onnx(tmp_path / "one.onnx"), session.run(None, {"input": x})[0]
