@@ -15,6 +15,7 @@ from .loss import (cross_entropy, cross_entropy_backward, cross_entropy_forward,
 from .pool import (avg_pool2d, avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d,
                    global_avg_pool2d_backward, max_pool2d, max_pool2d_backward, max_pool2d_forward)
 from .norm import batch_norm_backward, batch_norm_forward
+from .unpool import max_pool2d_indices, max_unpool2d_backward, max_unpool2d_forward
 from .validate import check_float_array
 from .window import output_size, pair, resolve_padding
 
@@ -26,7 +27,7 @@ __all__ = [
     "avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
-    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool2d_backward", "max_pool2d_indices", "max_unpool2d_forward", "max_unpool2d_backward",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid", "sigmoid_backward",
     "tanh", "tanh_backward", "softmax", "softmax_backward", "log_softmax",
     "cross_entropy", "cross_entropy_forward", "cross_entropy_backward",
