@@ -27,7 +27,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "sphinxarg.ext",
 ]
-exclude_patterns = ["_build", "_templates", "**.ipynb_checkpoints", "conf.py"]
+exclude_patterns = ["_build", "_templates", "**.ipynb_checkpoints", "conf.py", "generated/pretrained.md"]
 templates_path = ["_templates"]
 # .rst first: autosummary writes the API pages (into docs/generated, not kept in git) in it.
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
@@ -59,3 +59,23 @@ html_theme_options = {
 # The site is built offline: no remote fonts, analytics or version switcher.
 html_theme_options["icon_links"] = []
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _pretrained_page() -> None:
+    """docs/generated/pretrained.md: one table per shipped model, from the package's manifest
+    (the one owner of those facts), included by guide/pretrained.md."""
+    from numcnn import pretrained
+
+    lines = []
+    for entry in pretrained.available().values():
+        lines += [f"## {entry.name}", "", "| | |", "|---|---|",
+                  f"| model | {entry.model}, {entry.parameters:,} parameters |",
+                  f"| test accuracy | **{entry.test_accuracy:.2%}** |"]
+        lines += [f"| {key} | {str(value).replace('|', '/')} |" for key, value in entry.provenance.items()]
+        lines.append("")
+    out = Path(__file__).resolve().parent / "generated"
+    out.mkdir(exist_ok=True)
+    (out / "pretrained.md").write_text("\n".join(lines) or "No pretrained models in this checkout.\n")
+
+
+_pretrained_page()

@@ -152,8 +152,9 @@ def test_the_page_fits_a_phone_sized_window(server):
             browser.close()
 
 
-def screenshots(model, page_png, detail_png):
-    """Serve model, draw on it, and save the page and a conv pixel's detail as PNGs."""
+def screenshots(model, page_png, detail_png, start_png=None):
+    """Serve model, and save as PNGs: the page as it opens (start_png, on the model's examples),
+    then drawn on, and a conv pixel's detail."""
     from playwright.sync_api import sync_playwright
 
     live = LiveServer(model)
@@ -163,6 +164,9 @@ def screenshots(model, page_png, detail_png):
             page = browser.new_page(viewport={"width": 1200, "height": 1100}, device_scale_factor=1)
             page.goto(live.url)
             page.locator("#draw-area").wait_for(state="visible")
+            if start_png:
+                page.locator("body[data-ready='1']").wait_for()
+                page.screenshot(path=start_png, full_page=False)
             draw_stroke(page, [(0.38, 0.15), (0.36, 0.5), (0.34, 0.88)])  # two legs: a pair of trousers
             draw_stroke(page, [(0.62, 0.15), (0.64, 0.5), (0.66, 0.88)])
             draw_stroke(page, [(0.36, 0.15), (0.64, 0.15)])
@@ -213,4 +217,4 @@ def test_the_page_starts_alive_on_its_examples_and_a_click_explains_another(samp
 
 
 if __name__ == "__main__":
-    screenshots(*sys.argv[1:4])
+    screenshots(*sys.argv[1:5])
