@@ -179,9 +179,6 @@ def configure(threads: int | str | None = None, keep_freed_memory: bool | None =
 
     Parameters
     ----------
-
-    Parameters
-    ----------
     threads
         int >= 1, or "auto" (the default: see the module's docstring)
     keep_freed_memory

@@ -295,9 +295,6 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool
 
     Parameters
     ----------
-
-    Parameters
-    ----------
     name
         a registered name ("mnist", "fashion-mnist", "sample", "cifar10", "cifar100",
         aliases such as "fashion_mnist" or "CIFAR-10"), or an image folder's path.
@@ -439,9 +436,6 @@ def _as_dtype(x: np.ndarray, dtype, name: str) -> np.ndarray:
 def load(name: str, data_dir: str | os.PathLike | None = None, download: bool = True, dtype=np.float32,
          **options):
     """Load a dataset as images and int64 labels.
-
-    Parameters
-    ----------
 
     Parameters
     ----------

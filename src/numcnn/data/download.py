@@ -53,9 +53,6 @@ def download(urls: str | Sequence[str], dest: str | os.PathLike, md5: str,
 
     Parameters
     ----------
-
-    Parameters
-    ----------
     urls : one url, or mirrors of the same file to try in order.
     dest
         final file name; its folder is created if needed. If dest already exists with

@@ -145,9 +145,6 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Parameters
     ----------
-
-    Parameters
-    ----------
     path
         file name; gzip is detected from the content, whatever the extension.
 
@@ -169,9 +166,6 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 def write_idx(path: str | os.PathLike, array, compress: bool | None = None) -> None:
     """Write array as an IDX file, gzip-compressed if compress (default: if path ends in .gz).
-
-    Parameters
-    ----------
 
     Parameters
     ----------

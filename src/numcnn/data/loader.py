@@ -100,9 +100,6 @@ def batches(x, y, batch_size: int, shuffle: bool = True, seed=None, drop_last: b
 
     Parameters
     ----------
-
-    Parameters
-    ----------
     x, y
         (N, ...) and (N, ...) arrays, e.g. images (N, 1, 28, 28) and labels (N,).
     batch_size
