@@ -199,13 +199,19 @@ class Trainer:
         validation : (x_val, y_val), evaluated after each epoch, or None
         augment : callable (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
         resume : first load ``out_dir/checkpoint.npz`` if there is one
-        history
-            epoch, loss, accuracy (training batches, in train mode), val_loss,
-            val_accuracy (None without validation), lr (at the epoch's start), time (s
-            of training, validation excluded)
 
-        Raises DivergenceError when a loss is NaN or infinite (or an update makes a weight so):
-        nothing of that epoch is saved, the previous epoch's checkpoint stays as it was.
+        Returns
+        -------
+        dict
+            The history, a list per key, one entry per epoch: epoch, loss, accuracy (training
+            batches, in train mode), val_loss, val_accuracy (None without validation), lr (at
+            the epoch's start), time (s of training, validation excluded).
+
+        Raises
+        ------
+        DivergenceError
+            When a loss is NaN or infinite (or an update makes a weight so): nothing of that
+            epoch is saved, the previous epoch's checkpoint stays as it was.
         """
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
