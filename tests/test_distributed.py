@@ -6,7 +6,6 @@ mpiexec they are skipped, with the reason; ``make test`` installs both (the [mpi
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys

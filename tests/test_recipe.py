@@ -99,7 +99,7 @@ def test_val_fraction_holds_out_part_of_a_named_datasets_training_set():
     (x, y), (x_test, _) = data.load("sample", dtype=None)
     loaded = recipe.load_data(recipe.settings({"dataset": "sample", "val_fraction": 0.25, "seed": 5}))
     (xt, yt), (xv, yv) = loaded.train, loaded.test
-    assert len(xt) + len(xv) == len(x) and len(xv) == round(0.25 * len(x))
+    assert len(xt) + len(xv) == len(x) and len(xv) == round(0.25 * len(x)) and len(yt) == len(xt)
     assert np.bincount(yv).tolist() == [len(xv) // 10] * 10  # 600 a class in the sample: 150 each held out
     rows = {row.tobytes() for row in x}
     assert all(row.tobytes() in rows for row in xv)  # drawn from the training set ...

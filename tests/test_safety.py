@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import numcnn as nc
-from numcnn import cli, recipe, rundir
+from numcnn import cli, rundir
 from numcnn.data import folder as folders
 from numcnn.errors import ConfigError, DataError
 from numcnn.io import atomic_savez, atomic_write_bytes
