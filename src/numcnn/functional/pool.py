@@ -301,8 +301,9 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     if divisor_override is not None and (isinstance(divisor_override, bool) or
                                          not isinstance(divisor_override, (int, np.integer)) or divisor_override < 1):
         raise ConfigError(f"avg_pool2d: divisor_override must be a positive int or None, got {divisor_override!r}")
-    win = pool_window(x.shape, kernel_size, stride, padding, "avg_pool2d", 1, ceil_mode)
     plain = pool_window(x.shape, kernel_size, stride, padding, "avg_pool2d")
+    # ceil_mode only adds rows and columns after the padding, which the divisor never counts
+    win = pool_window(x.shape, kernel_size, stride, padding, "avg_pool2d", 1, True) if ceil_mode else plain
     row_taps, col_taps = _avg_taps(x.shape, win)
     # A window sum is separable: KH + KW passes instead of KH * KW. Down the columns first,
     # where each tap is whole contiguous rows, so the strided pass along the rows runs on

@@ -13,6 +13,16 @@ from .activation import FusesReLU
 from .base import Layer, backward_before_forward, check_input, errors_named, jsonable, register_layer
 
 
+def _check_channels(layer: str, in_channels, out_channels, groups) -> None:
+    """Positive ints, both channel counts divisible by groups; a ConfigError naming the layer if not."""
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"{layer}: {name} must be a positive int, got {value!r}")
+    if in_channels % groups or out_channels % groups:
+        raise ConfigError(f"{layer}: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                          f"must both be divisible by groups ({groups})")
+
+
 @register_layer
 class Conv2d(FusesReLU, Layer):
     """2-D convolution with PyTorch's arguments and parameter layout.
@@ -35,12 +45,7 @@ class Conv2d(FusesReLU, Layer):
                 resolve_padding(padding, (kh, kw), (1, 1), (1, 1))  # an int, a pair or (top, bottom, left, right)
             elif padding not in ("same", "valid"):
                 raise ConfigError(f"padding must be an int, a pair, a 4-tuple, 'same' or 'valid', got {padding!r}")
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigError(f"Conv2d: {name} must be a positive int, got {value!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ConfigError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
-                              f"must both be divisible by groups ({groups})")
+        _check_channels("Conv2d", in_channels, out_channels, groups)
         if padding == "same" and pair(stride, "stride", 1) != (1, 1):
             raise ConfigError(f"Conv2d: padding='same' needs stride 1, got stride {stride}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
@@ -97,12 +102,7 @@ class ConvTranspose2d(Layer):
             kh, kw = pair(kernel_size, "kernel_size", 1)
             pair(stride, "stride", 1), pair(dilation, "dilation", 1), pair(padding, "padding")
             pair(output_padding, "output_padding")
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigError(f"ConvTranspose2d: {name} must be a positive int, got {value!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ConfigError(f"ConvTranspose2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
-                              f"must both be divisible by groups ({groups})")
+        _check_channels("ConvTranspose2d", in_channels, out_channels, groups)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = (kh, kw)
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
