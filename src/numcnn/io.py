@@ -4,13 +4,19 @@
 it over the destination, so a crash leaves either the old file or the new one, never half of
 one. ``read_npz`` checks every member's header against the bytes actually present before
 NumPy allocates anything, so a file claiming 10^12 items is rejected, not allocated.
+
+A file written with ``digest=True`` also holds the SHA-256 of its arrays and its metadata, and
+``read_npz`` refuses it when they no longer match: a bit flipped on the disk, or a copy cut
+short, is found on reading instead of being trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -21,6 +27,7 @@ import numpy as np
 from .errors import ConfigError, ModelFileError
 
 META_KEY = "__numcnn__"
+DIGEST_KEY = "__sha256__"
 
 
 def umask_mode(fd: int) -> None:
@@ -61,12 +68,14 @@ def check_output(path, overwrite: bool = False, source=None) -> Path:
 
 
 @contextmanager
-def atomic_open(path):
+def atomic_open(path, keep=None):
     """Open ``path`` for binary writing such that readers only ever see a complete file.
 
     Writes go to a temporary file in the same folder; on success it is flushed, fsynced and
     renamed over ``path`` (and the folder fsynced); on any error it is removed and ``path``
-    keeps its old content.
+    keeps its old content. With ``keep`` (a path in the same folder), the old content of
+    ``path`` becomes ``keep`` just before the rename; at every instant both names hold a
+    complete file (see ``_keep_previous``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +86,8 @@ def atomic_open(path):
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        if keep is not None and path.exists():
+            _keep_previous(path, Path(keep))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -92,6 +103,26 @@ def atomic_open(path):
         pass
 
 
+def _keep_previous(path: Path, keep: Path) -> None:
+    # A second name for the old file (a hard link, else a fsynced copy) is made under a
+    # temporary name and renamed onto keep: path is never missing, keep never half written.
+    fd, tmp = tempfile.mkstemp(prefix=f".{keep.name}.", suffix=".tmp", dir=keep.parent)
+    os.close(fd)
+    try:
+        try:
+            os.unlink(tmp)
+            os.link(path, tmp)
+        except OSError:  # a filesystem without hard links
+            shutil.copyfile(path, tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp, keep)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see ``atomic_open``)."""
     with atomic_open(path) as handle:
@@ -105,14 +136,34 @@ def npz_path(path) -> Path:
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
-def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
-    """Write arrays plus a JSON ``meta`` record to ``path`` (.npz) atomically."""
+def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict, digest: bool = False, keep=None) -> Path:
+    """Write arrays plus a JSON ``meta`` record to ``path`` (.npz) atomically.
+
+    Parameters
+    ----------
+    digest
+        also store the SHA-256 of the arrays and the record, which ``read_npz`` verifies
+    keep : the path the file's previous version moves to (see ``atomic_open``), or None
+    """
     path = npz_path(path)
     payload = {key: np.asarray(value) for key, value in arrays.items()}
     payload[META_KEY] = np.array(json.dumps(meta))
-    with atomic_open(path) as handle:
+    if digest:
+        payload[DIGEST_KEY] = np.array(content_digest(payload))
+    with atomic_open(path, keep=keep) as handle:
         np.savez(handle, **payload)
     return path
+
+
+def content_digest(arrays: dict[str, np.ndarray]) -> str:
+    """The SHA-256 (hex) of every array's name, dtype, shape and bytes, in name order (the
+    digest member itself left out)."""
+    sha = hashlib.sha256()
+    for key in sorted(k for k in arrays if k != DIGEST_KEY):
+        value = np.ascontiguousarray(arrays[key])
+        sha.update(json.dumps([key, value.dtype.str, list(value.shape)]).encode())
+        sha.update(value.reshape(-1).view(np.uint8))
+    return sha.hexdigest()
 
 
 def _check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path) -> None:
@@ -147,6 +198,10 @@ def read_npz(path) -> tuple[dict[str, np.ndarray], dict]:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, zipfile.LargeZipFile) as exc:
         raise ModelFileError(f"{path}: not a readable numcnn .npz file ({type(exc).__name__}: {exc})") from None
+    stored = arrays.pop(DIGEST_KEY, None)
+    if stored is not None and (stored.dtype.kind != "U" or stored.shape != () or str(stored) != content_digest(arrays)):
+        raise ModelFileError(f"{path}: the contents do not match the SHA-256 written with them: "
+                             f"the file was damaged after it was written")
     raw = arrays.pop(META_KEY, None)
     if raw is None or raw.dtype.kind != "U" or raw.shape != ():
         raise ModelFileError(f"{path}: no numcnn metadata record; was it written by numcnn?")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
@@ -33,7 +34,8 @@ from .errors import ConfigError, DataError, ModelFileError
 from .layers import Layer, Normalize
 from .model import Sequential, read_model
 from .rundir import HISTORY
-from .train import Hook, Trainer, check_resume_settings, read_checkpoint
+from .checkpoint import check_resume_settings, read_checkpoint
+from .train import Hook, Trainer
 
 DEFAULTS: dict[str, Any] = {
     "model": "simple-convnet", "dataset": "fashion-mnist", "epochs": 3, "batch_size": 100,
@@ -47,12 +49,14 @@ DEFAULTS: dict[str, Any] = {
     "normalize": None, "jitter": 0.0, "width": None,
     # The floating-point type of the weights, the images and every computation.
     "dtype": "float32",
+    # A checkpoint every this many steps within the epochs too (None: after each epoch only).
+    "checkpoint_every": None,
 }
 DTYPES = ("float32", "float64")
 SCHEDULES = ("none", "step", "cosine", "warmup-cosine")
-# What a resumed run takes from its checkpoint and may not change; epochs may grow and the data
-# may have moved (data_dir).
-FIXED_ON_RESUME = tuple(key for key in DEFAULTS if key not in ("epochs", "data_dir"))
+# What a resumed run takes from its checkpoint and may not change; epochs may grow, the data
+# may have moved (data_dir), and checkpoints may come more or less often.
+FIXED_ON_RESUME = tuple(key for key in DEFAULTS if key not in ("epochs", "data_dir", "checkpoint_every"))
 
 
 def _check_number(settings: dict, key: str, kind: type, minimum: float, inclusive: bool = True,
@@ -92,7 +96,7 @@ def settings(given: dict[str, Any] | None = None) -> dict[str, Any]:
     _check_number(out, "seed", int, 0)
     _check_number(out, "lr", float, 0, inclusive=False)
     _check_number(out, "weight_decay", float, 0, optional=True)
-    for key in ("limit", "test_limit"):
+    for key in ("limit", "test_limit", "checkpoint_every"):
         _check_number(out, key, int, 1, optional=True)
     for key in ("augment", "strict"):
         if not isinstance(out[key], bool):
@@ -288,7 +292,7 @@ class Run:
                   "dark_background": self.dataset.dark_background}
         return trainer_class(self.model, None, self.optimizer, self.schedule, seed=self.config["seed"], out_dir=out_dir,
                        progress=progress, log=log, config=record, schedule_per=self.schedule_per,
-                       hooks=hooks)
+                       hooks=hooks, checkpoint_every=self.config["checkpoint_every"])
 
     def fit(self, trainer: Trainer) -> dict[str, list]:
         """Train until the run's epochs are done (the rest of them, for a resumed trainer)."""
@@ -425,7 +429,9 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ModelFileError(f"{run_dir}: no such run folder")
-    _, meta = read_checkpoint(run_dir)
+    with warnings.catch_warnings():  # a checkpoint that fails its check: the trainer's reading says so
+        warnings.simplefilter("ignore")
+        _, meta = read_checkpoint(run_dir)
     saved = dict(meta["config"])
     if not saved.get("dataset") or not saved.get("batch_size"):
         raise ModelFileError(f"{run_dir}: the checkpoint was not written by a recipe run (no dataset recorded)")
@@ -447,6 +453,9 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     config["epochs"] = epochs or planned
     if config["epochs"] < meta["epoch"]:
         raise ConfigError(f"epochs {config['epochs']}: the run in {run_dir} already completed {meta['epoch']} epochs")
+    if config["epochs"] == meta["epoch"] and meta.get("step"):
+        raise ConfigError(f"epochs {config['epochs']}: the run in {run_dir} stopped in the middle of epoch "
+                          f"{meta['epoch'] + 1}; resume it with --epochs {meta['epoch'] + 1} or more")
     if config["epochs"] > planned and config["schedule"] in ("cosine", "warmup-cosine"):
         # A cosine is planned over the run's epochs and ends at a learning rate of 0: epochs past
         # its end would not train (warmup-cosine stays at 0; cosine starts there and climbs back).
@@ -458,12 +467,16 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     if data_dir is not None:
         config["data_dir"] = str(data_dir)
 
-    trainer = trainer_class.resume(run_dir, progress=progress, log=log, hooks=hooks)
+    if given.get("checkpoint_every") is not None:
+        config["checkpoint_every"] = stated["checkpoint_every"]
+    trainer = trainer_class.resume(run_dir, progress=progress, log=log, hooks=hooks,
+                                   checkpoint_every=config["checkpoint_every"])
     if config["epochs"] > planned and trainer.schedule is not None and log is not None:
         # Re-planning the schedule would change the run; keeping it is the honest default.
         log(f"note: the {config['schedule']} schedule was planned for {planned} epochs and is kept as it "
             f"was; epochs {planned + 1}-{config['epochs']} run past its end")
-    trainer.config.update(epochs=config["epochs"], data_dir=config["data_dir"], dataset=config["dataset"])
+    trainer.config.update(epochs=config["epochs"], data_dir=config["data_dir"], dataset=config["dataset"],
+                          checkpoint_every=config["checkpoint_every"])
     train, test, source, dataset = load_data(config)
     augment = _augmentation(config, dataset)
     run = Run(config, dataset, train, test, source, trainer.model, trainer.optimizer, trainer.schedule,

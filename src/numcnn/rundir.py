@@ -4,7 +4,9 @@
 
     runs/simple-convnet-fashion-mnist/      (``default(model, dataset)``)
         model.npz           the model after the last finished epoch (``numcnn.load`` reads it)
-        checkpoint.npz      everything ``--resume`` needs, written atomically
+        checkpoint.npz      everything ``--resume`` needs, written atomically (every epoch, and
+                            every --checkpoint-every steps), with a SHA-256 of its contents
+        checkpoint.previous.npz   the checkpoint before it, read when the last one fails its check
         history.json        the losses and accuracies of every epoch
         learning_curves.png, filters.png, ...   the plots (``numcnn.viz``)
 
@@ -18,10 +20,11 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["MODEL", "CHECKPOINT", "HISTORY", "PLOTS", "ROOT", "default", "model_path", "check_flags", "start"]
+__all__ = ["MODEL", "CHECKPOINT", "PREVIOUS_CHECKPOINT", "HISTORY", "PLOTS", "ROOT", "default", "model_path", "check_flags", "start"]
 
 MODEL = "model.npz"
 CHECKPOINT = "checkpoint.npz"
+PREVIOUS_CHECKPOINT = "checkpoint.previous.npz"
 HISTORY = "history.json"
 PLOTS = {"history": "learning_curves.png", "filters": "filters.png", "feature_maps": "feature_maps.png",
          "confusion": "confusion.png", "misclassified": "misclassified.png"}
@@ -61,7 +64,7 @@ def start(out, overwrite: bool = False) -> Path:
         raise ConfigError(f"{out} already holds a run ({', '.join(held)}; no checkpoint to resume from); "
                           f"pass --overwrite to replace it, or choose another --out")
     if overwrite:
-        for name in (CHECKPOINT, *PLOTS.values()):
+        for name in (CHECKPOINT, PREVIOUS_CHECKPOINT, *PLOTS.values()):
             if (out / name).is_file():
                 (out / name).unlink()
     return out

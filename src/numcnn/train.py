@@ -12,8 +12,11 @@ the schedule's state, the loader's generator (which draws the shuffle order and 
 augmentations), every dropout layer's generator, numcnn's default generator, the epoch count and
 the history. ``Trainer.resume(out_dir)`` (or ``fit(..., resume=True)``) restores all of it, so a
 run killed after epoch k and resumed ends with exactly the weights of a run never interrupted.
+With ``checkpoint_every=S`` it also writes one every S steps inside the epochs, with the place in
+the epoch (the batches done, the generator's state at the epoch's start) and the epoch's running
+totals: a run killed anywhere redoes at most S steps and still ends with the same weights.
 Each file is written to a temporary name, fsynced and renamed, so a crash at any instant leaves
-the previous epoch's checkpoint whole.
+the previous checkpoint whole; a SHA-256 written with it catches later damage (``numcnn.checkpoint``).
 
 Training runs where the model is (``model.to("cuda")``): the data stays on the host, uint8 if
 it was, and each batch is moved to the model's device and converted there. Checkpoints hold
@@ -24,9 +27,9 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 import time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -34,20 +37,18 @@ import numpy as np
 
 from . import init
 from .backend import get_array_module
+from .checkpoint import check_resume_settings, describe_augment, read_checkpoint, rebuild, write_checkpoint
 from .errors import ConfigError, DataError, DivergenceError, ModelFileError, ResumeMismatchError
 from .functional.loss import check_labels
-from .io import atomic_savez, atomic_write_bytes, read_npz
-from .layers import MSELoss, SoftmaxCrossEntropy
+from .io import atomic_write_bytes
+from .layers import SoftmaxCrossEntropy
 from .inference import count_correct, evaluate, predict_proba, to_model_device
-from .model import from_config, load_state_dict, save, state_dict, to_config
-from .rundir import CHECKPOINT, HISTORY, MODEL
+from .model import load_state_dict, save, state_dict, to_config
+from .rundir import CHECKPOINT, HISTORY, MODEL, PREVIOUS_CHECKPOINT
 
 __all__ = ["Trainer", "Hook", "read_checkpoint", "check_resume_settings", "describe_augment", "write_json_atomic"]
 
-CHECKPOINT_FORMAT = "numcnn-checkpoint"
-CHECKPOINT_VERSION = 1
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
-LOSSES = {"SoftmaxCrossEntropy": SoftmaxCrossEntropy, "MSELoss": MSELoss}
 
 
 def write_json_atomic(path, obj) -> Path:
@@ -55,51 +56,22 @@ def write_json_atomic(path, obj) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
-def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
-    """(arrays, meta) of a checkpoint file or of the one in a run folder; ModelFileError if off."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    arrays, meta = read_npz(path)
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ModelFileError(f"{path}: not a numcnn training checkpoint (format {meta.get('format')!r})")
-    if meta.get("version") != CHECKPOINT_VERSION:
-        raise ModelFileError(f"{path}: checkpoint version {meta.get('version')!r}; "
-                             f"this numcnn reads {CHECKPOINT_VERSION}")
-    for key, kind in (("epoch", int), ("history", dict), ("optimizer", dict), ("rng", dict),
-                      ("architecture", dict), ("config", dict)):
-        if not isinstance(meta.get(key), kind):
-            raise ModelFileError(f"{path}: checkpoint field {key!r} is missing or not a {kind.__name__}")
-    return arrays, meta
-
-
-def describe_augment(augment) -> str | None:
-    """A description of an augmentation that is the same in every process: its repr, with any
-    memory address left out (a plain function's repr holds one)."""
-    return None if augment is None else re.sub(r" at 0x[0-9A-Fa-f]+", "", repr(augment))
-
-
-def check_resume_settings(saved: dict, given: dict, run) -> None:
-    """Raise ResumeMismatchError if a setting in given differs from the value a run saved.
-
-    Parameters
-    ----------
-    saved : the run's settings, as its checkpoint recorded them
-    given
-        the settings of the attempt to continue it; keys the run did not record are not
-        compared (a checkpoint written before they were recorded)
-    Continuing with another batch size, augmentation or shuffling would draw other batches
-    than the uninterrupted run, so the result would silently differ from it.
-    """
-    differ = [f"{key} {given[key]!r} (the run used {saved[key]!r})"
-              for key in given if key in saved and given[key] != saved[key]]
-    if differ:
-        raise ResumeMismatchError(f"cannot resume {run} with other settings than it was started with: "
-                                  f"{'; '.join(differ)}")
-
-
 def _split(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+@dataclass
+class EpochProgress:
+    """How far the epoch in progress has come: the batches done (``step``), the samples seen,
+    their loss sum and correct count, the seconds of training, and the epoch's learning rate
+    at its start (what its history row records)."""
+
+    step: int = 0
+    seen: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    time: float = 0.0
+    lr: float = 0.0
 
 
 class Hook:
@@ -145,11 +117,18 @@ class Trainer:
         checkpoint and model.npz, so a run can be resumed or re-plotted from its folder
     hooks
         ``Hook`` objects run after every backward and after every epoch, in order
+    checkpoint_every
+        with an out_dir, also write the checkpoint every this many steps (optimizer
+        updates, counted over the run), in the middle of epochs; None: after epochs only
+
+    ``epoch`` counts the completed epochs, ``epoch_step`` the batches done in the epoch in
+    progress, ``global_step`` the steps of the whole run (during a step, its own number).
     """
 
     def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
                  progress: bool = True, log: Callable[[str], Any] | None = None,
-                 config: dict | None = None, schedule_per: str = "epoch", hooks: Iterable[Hook] = ()):
+                 config: dict | None = None, schedule_per: str = "epoch", hooks: Iterable[Hook] = (),
+                 checkpoint_every: int | None = None):
         if optimizer is None:
             raise ConfigError("Trainer: an optimizer is required, e.g. numcnn.optim.Adam(model, lr=1e-3)")
         if getattr(optimizer, "model", model) is not model:
@@ -160,6 +139,9 @@ class Trainer:
             raise ConfigError(f"Trainer: schedule_per must be 'epoch' or 'batch', got {schedule_per!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"Trainer: seed must be an int >= 0, got {seed!r}")
+        if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(
+                checkpoint_every, (int, np.integer)) or checkpoint_every < 1):
+            raise ConfigError(f"Trainer: checkpoint_every must be an int >= 1 or None, got {checkpoint_every!r}")
         self.model = model
         self.loss = loss if loss is not None else SoftmaxCrossEntropy()
         self.optimizer = optimizer
@@ -171,10 +153,15 @@ class Trainer:
         self.log = log
         self.config = dict(config or {})
         self.hooks = list(hooks)
+        self.checkpoint_every = int(checkpoint_every) if checkpoint_every is not None else None
         for hook in self.hooks:
             if not isinstance(hook, Hook):
                 raise ConfigError(f"Trainer: hooks must be numcnn.train.Hook objects, got {type(hook).__name__}")
         self.epoch = 0  # completed epochs
+        self.epoch_step = 0
+        self.global_step = 0
+        self._in_progress: EpochProgress | None = None  # the epoch a checkpoint stopped in, or being committed
+        self._epoch_start: dict | None = None  # the loader generator's state when that epoch began
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         # One seed each for the loader and the dropout layers, derived from the run's seed.
         loader_seed, dropout_seed = np.random.SeedSequence(self.seed).generate_state(2, np.uint64)
@@ -198,7 +185,9 @@ class Trainer:
             one that already completed some (a resumed run) trains the rest.
         validation : (x_val, y_val), evaluated after each epoch, or None
         augment : callable (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
-        resume : first load ``out_dir/checkpoint.npz`` if there is one
+        resume
+            first load the checkpoint in out_dir if there is one (the previous one if the last
+            fails its check); it may stop in the middle of an epoch, which is then finished
 
         Returns
         -------
@@ -211,7 +200,7 @@ class Trainer:
         ------
         DivergenceError
             When a loss is NaN or infinite (or an update makes a weight so): nothing of that
-            epoch is saved, the previous epoch's checkpoint stays as it was.
+            epoch is saved past its last good checkpoint, which stays as it was.
         """
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
@@ -220,8 +209,8 @@ class Trainer:
         if resume:
             if self.out_dir is None:
                 raise ConfigError("fit(resume=True) needs the trainer's out_dir")
-            if (self.out_dir / CHECKPOINT).exists():
-                self.load_checkpoint(self.out_dir / CHECKPOINT)
+            if (self.out_dir / CHECKPOINT).exists() or (self.out_dir / PREVIOUS_CHECKPOINT).exists():
+                self.load_checkpoint(self.out_dir)
         if len(x) == 0:
             raise DataError("fit: got no training samples")
         loader = self.make_loader(x, y, batch_size, shuffle=shuffle, seed=self._loader_seed, augment=augment)
@@ -230,6 +219,7 @@ class Trainer:
             check_resume_settings(self._checkpoint_fit, fit_args, self.out_dir or "the checkpoint")
         if self._loader_state is not None:
             loader.rng.bit_generator.state = self._loader_state
+        self._continue_epoch(loader, epochs)
         self._fit_args = {**fit_args, "epochs": int(epochs)}
         self.optimizer.to(self.model.device)  # state made before a model.to() follows it
 
@@ -239,9 +229,24 @@ class Trainer:
                 self._train_epoch(loader, epochs, validation)
         return self.history
 
+    def _continue_epoch(self, loader, epochs: int) -> None:
+        """Set the step counters; after a checkpoint taken in the middle of an epoch, have the
+        loader finish that epoch from where it stopped."""
+        step = self._in_progress.step if self._in_progress is not None else 0
+        if step and self.epoch >= epochs:
+            raise ConfigError(f"epochs {epochs}: the checkpoint stopped in the middle of epoch {self.epoch + 1}; "
+                              f"train to at least {self.epoch + 1} epochs to finish it")
+        if step:
+            if not step < len(loader):
+                raise ResumeMismatchError(f"the checkpoint stopped after batch {step} of an epoch, but an epoch "
+                                          f"of this data has {len(loader)} batches")
+            loader.place.resume(self._epoch_start, step)
+        self.epoch_step, self.global_step = step, self.epoch * len(loader) + step
+
     def make_loader(self, x, y, batch_size: int, shuffle: bool, seed: int, augment):
         """The epoch's mini-batches: a ``numcnn.data.DataLoader`` (the seam where a subclass
-        shards them, e.g. ``numcnn.distributed``). It must keep its generator in ``.rng``."""
+        shards them, e.g. ``numcnn.distributed``). It must keep its generator in ``.rng`` and
+        its ``EpochPlace`` in ``.place``."""
         from .data import DataLoader
 
         # uint8 images stay uint8 until each batch reaches the model's device (unless an
@@ -256,14 +261,15 @@ class Trainer:
 
     def _train_epoch(self, loader, epochs: int, validation) -> None:
         epoch = self.epoch + 1
-        lr = float(self.optimizer.lr)
-        bar = self._progress_bar(len(loader), f"epoch {epoch}/{epochs}")
+        done, self._in_progress = self._in_progress or EpochProgress(lr=float(self.optimizer.lr)), None
+        lr = done.lr
+        bar = self._progress_bar(len(loader), f"epoch {epoch}/{epochs}", initial=done.step)
         self.model.train()
-        seen = correct = 0
-        loss_sum = 0.0
-        start = time.perf_counter()
+        seen, loss_sum, correct = done.seen, done.loss_sum, done.correct
+        start = time.perf_counter() - done.time
         try:
-            for step, (xb, y_host) in enumerate(loader, start=1):
+            for step, (xb, y_host) in enumerate(loader, start=done.step + 1):
+                self.epoch_step, self.global_step = step, self.global_step + 1
                 xb, yb = to_model_device(self.model, xb, y_host)
                 self.optimizer.zero_grad()
                 logits = self.model.forward(xb)
@@ -282,6 +288,9 @@ class Trainer:
                 seen += n
                 loss_sum += loss * n
                 correct = correct + count_correct(logits, yb)  # read once per epoch, or by the bar
+                if self.checkpoint_every and self.global_step % self.checkpoint_every == 0 and step < len(loader):
+                    self._commit(loader, EpochProgress(step, seen, loss_sum, int(correct),
+                                                       time.perf_counter() - start, lr))
                 if bar is not None:
                     rate = seen / max(time.perf_counter() - start, 1e-9)
                     bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{int(correct) / seen:.4f}",
@@ -289,11 +298,7 @@ class Trainer:
                     bar.update(1)
             elapsed = time.perf_counter() - start
             correct = int(correct)
-            # An update can overflow a weight even when this batch's loss was finite; such weights
-            # must never reach a checkpoint.
-            if not all(bool(get_array_module(p).isfinite(p).all())
-                       for p in (owner.params[key] for _, owner, key in self.model.named_parameters())):
-                self._diverged(epoch, step, math.nan, "a weight overflowed to inf or nan")
+            self._check_weights(epoch, step)
             val = self.evaluate(*validation) if validation is not None else None
             if bar is not None and val is not None:
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
@@ -310,7 +315,7 @@ class Trainer:
                "lr": lr, "time": elapsed}
         for key in HISTORY_KEYS:
             self.history[key].append(row[key])
-        self.epoch = epoch
+        self.epoch, self.epoch_step, self._in_progress = epoch, 0, None
         self._loader_state = loader.rng.bit_generator.state
         if self.out_dir is not None:
             self.save_checkpoint()
@@ -320,6 +325,23 @@ class Trainer:
                      f"  lr {lr:.3g}  {elapsed:.1f} s ({seen / elapsed:.0f} img/s)")
         for hook in self.hooks:
             hook.after_epoch(self)
+
+    def _commit(self, loader, progress: EpochProgress) -> None:
+        """Write a checkpoint in the middle of the epoch (``checkpoint_every``), when out_dir is set."""
+        if self.out_dir is None:
+            return
+        self._check_weights(self.epoch + 1, progress.step)
+        self._in_progress, self._epoch_start = progress, loader.place.start
+        self._loader_state = loader.rng.bit_generator.state
+        self.save_checkpoint()
+        self._in_progress = None
+
+    def _check_weights(self, epoch: int, step: int) -> None:
+        # An update can overflow a weight even when this batch's loss was finite; such weights
+        # must never reach a checkpoint.
+        if not all(bool(get_array_module(p).isfinite(p).all())
+                   for p in (owner.params[key] for _, owner, key in self.model.named_parameters())):
+            self._diverged(epoch, step, math.nan, "a weight overflowed to inf or nan")
 
     def _diverged(self, epoch: int, step: int, loss: float, what: str):
         """Raise DivergenceError (with .epoch, .step, .loss, .checkpoint). The weights in memory
@@ -336,14 +358,14 @@ class Trainer:
         error.checkpoint = checkpoint if checkpoint is not None and checkpoint.exists() else None
         raise error
 
-    def _progress_bar(self, total: int, description: str):
+    def _progress_bar(self, total: int, description: str, initial: int = 0):
         if not self.progress:
             return None
         try:
             from tqdm.auto import tqdm
         except ImportError:  # the bar is a nicety; training works without it
             return None
-        return tqdm(total=total, desc=description, unit="batch", file=sys.stderr, leave=True,
+        return tqdm(total=total, initial=initial, desc=description, unit="batch", file=sys.stderr, leave=True,
                     dynamic_ncols=True)
 
     # -- inference ------------------------------------------------------------------------------
@@ -358,38 +380,61 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def _rng_states(self) -> dict:
-        return {"loader": self._loader_state, "model": self.model.rng_states(),
-                "init": init.default_rng().bit_generator.state}
+        states = {"loader": self._loader_state, "model": self.model.rng_states(),
+                  "init": init.default_rng().bit_generator.state}
+        if self._in_progress is not None:
+            states["loader_epoch_start"] = self._epoch_start
+        return states
+
+    def _epoch_progress(self) -> dict | None:
+        """The record of the epoch in progress a checkpoint stops in (None between epochs)."""
+        return asdict(self._in_progress) if self._in_progress is not None else None
+
+    def _resume_epoch(self, meta: dict) -> EpochProgress | None:
+        """The progress of the epoch a checkpoint stopped in, for this process to go on from."""
+        if not meta.get("step"):
+            return None
+        return EpochProgress(**{field.name: meta["partial"][field.name] for field in fields(EpochProgress)})
 
     def save_checkpoint(self) -> Path:
-        """Write checkpoint.npz, then history.json and model.npz, into out_dir (each atomically)."""
+        """Write checkpoint.npz into out_dir (atomically, keeping the one before it); after a
+        complete epoch also history.json and model.npz."""
         if self.out_dir is None:
             raise ConfigError("save_checkpoint: the trainer has no out_dir")
         opt_state = self.optimizer.state_dict()
         arrays = {f"model/{k}": v for k, v in state_dict(self.model).items()}
         arrays.update({f"optim/{k}": v for k, v in opt_state["arrays"].items()})
         meta = {
-            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "epoch": self.epoch, "seed": self.seed, "history": self.history,
+            "epoch": self.epoch, "step": self.epoch_step if self._in_progress is not None else 0,
+            "global_step": self.global_step, "seed": self.seed, "history": self.history,
             "architecture": to_config(self.model), "loss": type(self.loss).__name__,
             "optimizer": opt_state["hyper"],
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "schedule_per": self.schedule_per,
             "rng": self._rng_states(), "fit": getattr(self, "_fit_args", {}), "config": self.config,
+            "partial": self._epoch_progress(),
         }
         # The checkpoint is the source of truth and goes first; the other two are conveniences
-        # that a resumed run rewrites.
-        path = atomic_savez(self.out_dir / CHECKPOINT, arrays, meta)
-        write_json_atomic(self.out_dir / HISTORY, self.history)
-        save(self.model, self.out_dir / MODEL, {"training": {**self.config, "epochs_done": self.epoch}})
+        # that a resumed run rewrites, and stand for complete epochs only.
+        path = write_checkpoint(self.out_dir, arrays, meta)
+        if self._in_progress is None:
+            write_json_atomic(self.out_dir / HISTORY, self.history)
+            save(self.model, self.out_dir / MODEL, {"training": {**self.config, "epochs_done": self.epoch}})
         return path
 
-    def load_checkpoint(self, path) -> dict:
-        """Restore weights, optimizer, schedule, generators, epoch and history; returns the meta.
+    def load_checkpoint(self, path, checkpoint: tuple[dict, dict] | None = None) -> dict:
+        """Restore weights, optimizer, schedule, generators, epoch (and the place in the epoch a
+        checkpoint taken in its middle stopped at) and history; returns the meta.
+
+        Parameters
+        ----------
+        path
+            a checkpoint file, or a run folder (its newest good checkpoint)
+        checkpoint : (arrays, meta) already read from path, or None to read it here
 
         The checkpoint must come from the same architecture, optimizer class and schedule class.
         """
-        arrays, meta = read_checkpoint(path)
+        arrays, meta = checkpoint if checkpoint is not None else read_checkpoint(path)
         if meta["architecture"] != to_config(self.model):
             raise ModelFileError(f"{path}: the checkpoint's architecture differs from this trainer's model")
         try:
@@ -406,54 +451,36 @@ class Trainer:
             self.model.set_rng_states(rng.get("model") or {})
             if rng.get("init") is not None:
                 init.default_rng().bit_generator.state = rng["init"]
+            self._in_progress = self._resume_epoch(meta)
         except ModelFileError as exc:
             raise ModelFileError(f"{path}: {exc}") from None
         except (TypeError, ValueError, KeyError) as exc:
             raise ModelFileError(f"{path}: corrupt checkpoint ({type(exc).__name__}: {exc})") from None
         self._loader_state = rng.get("loader")
+        self._epoch_start = rng.get("loader_epoch_start")
         self._checkpoint_fit = meta.get("fit") or None
         self.seed = int(meta.get("seed", self.seed))
         self._loader_seed = int(np.random.SeedSequence(self.seed).generate_state(2, np.uint64)[0])
         self.history = {key: list(history[key]) for key in HISTORY_KEYS}
-        self.epoch = int(meta["epoch"])
+        self.epoch, self.epoch_step = int(meta["epoch"]), int(meta.get("step", 0))
         self.config = dict(meta["config"])
         self.schedule_per = meta.get("schedule_per", self.schedule_per)
         return meta
 
     @classmethod
     def resume(cls, out_dir, progress: bool = True, log: Callable[[str], Any] | None = None,
-               hooks: Iterable[Hook] = ()) -> "Trainer":
-        """A trainer rebuilt from ``out_dir/checkpoint.npz``: model, loss, optimizer and schedule
-        come from the checkpoint, in the state they had after its last epoch.
+               hooks: Iterable[Hook] = (), checkpoint_every: int | None = None) -> "Trainer":
+        """A trainer rebuilt from the checkpoint in out_dir (see ``read_checkpoint``): model,
+        loss, optimizer and schedule come from it, in the state they had when it was written.
 
         Call ``fit`` with the same data, batch size and augmentation as the original run, and
         ``epochs`` = the run's total, to finish it exactly as it would have finished.
         """
-        from . import optim
-
         out_dir = Path(out_dir)
-        _, meta = read_checkpoint(out_dir / CHECKPOINT)
-        model = from_config(meta["architecture"], f"{out_dir / CHECKPOINT}: architecture")
-        hyper = {k: v for k, v in meta["optimizer"].items() if k not in ("class", "step")}
-        opt_cls = {c.__name__: c for c in optim.OPTIMIZERS.values()}.get(meta["optimizer"].get("class"))
-        loss_cls = LOSSES.get(meta.get("loss", "SoftmaxCrossEntropy"))
-        if opt_cls is None or loss_cls is None:
-            raise ModelFileError(f"{out_dir / CHECKPOINT}: unknown optimizer {meta['optimizer'].get('class')!r} "
-                                 f"or loss {meta.get('loss')!r}")
-        try:
-            optimizer = opt_cls(model, **hyper)
-            schedule = None
-            if meta.get("schedule") is not None:
-                sched = dict(meta["schedule"])
-                sched_cls = {c.__name__: c for c in optim.SCHEDULES.values()}.get(sched.pop("class", None))
-                if sched_cls is None:
-                    raise ModelFileError(f"unknown schedule {meta['schedule'].get('class')!r}")
-                args = {k: v for k, v in sched.items() if k not in ("last_epoch", "base_lr", "last_lr")}
-                schedule = sched_cls(optimizer, **args)
-        except (ConfigError, TypeError) as exc:
-            raise ModelFileError(f"{out_dir / CHECKPOINT}: cannot rebuild the optimizer or schedule: {exc}") from None
-        trainer = cls(model, loss_cls(), optimizer, schedule, seed=int(meta.get("seed", 0)), out_dir=out_dir,
+        arrays, meta = read_checkpoint(out_dir)
+        model, loss, optimizer, schedule = rebuild(meta, out_dir / CHECKPOINT)
+        trainer = cls(model, loss, optimizer, schedule, seed=int(meta.get("seed", 0)), out_dir=out_dir,
                       progress=progress, log=log, config=meta["config"],
-                      schedule_per=meta.get("schedule_per", "epoch"), hooks=hooks)
-        trainer.load_checkpoint(out_dir / CHECKPOINT)
+                      schedule_per=meta.get("schedule_per", "epoch"), hooks=hooks, checkpoint_every=checkpoint_every)
+        trainer.load_checkpoint(out_dir, (arrays, meta))
         return trainer

@@ -15,12 +15,15 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.loader import as_float_images, as_generator, check_batching
+from ..data.loader import EpochPlace, as_float_images, as_generator, check_batching
 from ..errors import ConfigError, DataError
 from ..inference import evaluate
 from ..train import Hook, Trainer
 from .comm import Comm, world
 from .sync_bn import sync_batch_norm
+
+
+SUMS = ("seen", "loss_sum", "correct")  # an epoch's running totals, kept by each rank for its slices
 
 
 def check_shards(n: int, batch_size: int, size: int) -> None:
@@ -69,6 +72,7 @@ class ShardedLoader:
         self.batch_size, self.rank, self.size = int(batch_size), rank, size
         self.shuffle, self.augment = shuffle, augment
         self.rng = as_generator(seed)
+        self.place = EpochPlace()
         self.weight = 1.0 / size
 
     def __len__(self) -> int:
@@ -76,8 +80,9 @@ class ShardedLoader:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         n = len(self.x)
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        for start in range(0, n, self.batch_size):
+        order, first = self.place.begin(self.rng, n, self.shuffle)
+        order = np.arange(n) if order is None else order
+        for start in range(first * self.batch_size, n, self.batch_size):
             batch = order[start:start + self.batch_size]
             lo, hi = shard_bounds(len(batch), self.rank, self.size)
             self.weight = (hi - lo) / len(batch)
@@ -184,14 +189,15 @@ class DistributedTrainer(Trainer):
       rank 0 before each evaluation and checkpoint, so every rank evaluates and saves rank 0's.
     * evaluation: each rank evaluates its slice of the set; losses and counts are summed.
     * files and output: only rank 0 logs, shows progress and writes checkpoints; a checkpoint
-      holds every rank's random states (``rng.ranks``) and the process count.
+      holds every rank's random states (``rng.ranks``) and the process count, and one taken in
+      the middle of an epoch every rank's running totals of it (``partial.ranks``).
     """
 
     sync_bn_default = False
 
     def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
                  progress: bool = True, log=None, config=None, schedule_per: str = "epoch", hooks=(),
-                 comm: Comm | None = None, sync_bn: bool | None = None):
+                 checkpoint_every: int | None = None, comm: Comm | None = None, sync_bn: bool | None = None):
         if getattr(model, "device", "cpu") != "cpu":
             raise ConfigError(f"DistributedTrainer: the model is on {model.device}; training on several "
                               f"processes works on the CPU only (its buffers go through MPI from host memory)")
@@ -200,9 +206,10 @@ class DistributedTrainer(Trainer):
         self.allreduce = GradientAllreduce(self.comm)
         self._loader: ShardedLoader | None = None
         self._rank_states: list | None = None
+        self._rank_sums: list | None = None
         super().__init__(model, loss, optimizer, schedule, seed=seed, out_dir=out_dir, progress=progress and lead,
                          log=log if lead else None, config=config, schedule_per=schedule_per,
-                         hooks=[self.allreduce, *hooks])
+                         hooks=[self.allreduce, *hooks], checkpoint_every=checkpoint_every)
         if sync_bn is None:
             sync_bn = bool(self.config.get("sync_bn", self.sync_bn_default))
         self.sync_bn = bool(sync_bn)
@@ -267,17 +274,45 @@ class DistributedTrainer(Trainer):
     def _rng_states(self) -> dict:
         return {**super()._rng_states(), "ranks": self._rank_states}
 
+    def _epoch_progress(self) -> dict | None:
+        # The epoch's totals so far, summed over the ranks (what one process resuming needs),
+        # and each rank's own (what each rank resuming on as many ranks goes on from).
+        progress = super()._epoch_progress()
+        if progress is None:
+            return None
+        sums = {key: sum(rank[key] for rank in self._rank_sums) for key in SUMS}
+        return {**progress, **sums, "ranks": self._rank_sums}
+
+    def _resume_epoch(self, meta: dict):
+        progress = super()._resume_epoch(meta)
+        if progress is None:
+            return None
+        ranks = meta["partial"].get("ranks") or [{key: meta["partial"][key] for key in SUMS}]
+        if len(ranks) == self.comm.size:
+            mine = ranks[self.comm.rank]
+        else:  # another process count: rank 0 carries the totals so far, and the sum comes out right
+            mine = {key: sum(rank[key] for rank in ranks) if self.comm.rank == 0 else 0 for key in SUMS}
+        for key in SUMS:
+            setattr(progress, key, type(getattr(progress, key))(mine[key]))
+        return progress
+
     def save_checkpoint(self):
-        """Gather every rank's random states; rank 0 writes the files (each atomically)."""
-        self._rank_states = self.comm.gather_json(self.model.rng_states(), what="random states")
+        """Gather every rank's random states (and, in the middle of an epoch, its running totals);
+        rank 0 writes the files (each atomically)."""
+        progress = self._in_progress
+        mine = {"rng": self.model.rng_states(),
+                "sums": {key: getattr(progress, key) for key in SUMS} if progress is not None else None}
+        gathered = self.comm.gather_json(mine, what="random states")
         if self.comm.rank != 0:
             return None
+        self._rank_states = [rank["rng"] for rank in gathered]
+        self._rank_sums = [rank["sums"] for rank in gathered]
         return super().save_checkpoint()
 
-    def load_checkpoint(self, path) -> dict:
+    def load_checkpoint(self, path, checkpoint=None) -> dict:
         """Restore the run; each rank takes its own random states when the process count is the
         run's, and new streams (seeded by the run's seed, the rank and the epoch) when not."""
-        meta = super().load_checkpoint(path)
+        meta = super().load_checkpoint(path, checkpoint)
         ranks = meta["rng"].get("ranks") or [meta["rng"].get("model") or {}]
         saved = int(meta["config"].get("processes", len(ranks)))
         if saved == self.comm.size and len(ranks) == saved:
