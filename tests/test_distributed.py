@@ -273,9 +273,10 @@ def test_ctrl_c_stops_every_rank_and_keeps_the_checkpoint(tmp_path):
     env = {**os.environ, "PYTHONPATH": paths, "NUMCNN_MPI_REPORT": str(report)}
     # Its own process group, as a terminal's foreground job: Ctrl-C reaches the launcher, mpiexec
     # and the ranks alike.
+    # --max-restarts: Ctrl-C stops the job all the same, and is never restarted.
     job = subprocess.Popen([sys.executable, "-m", "numcnn", "train", *RUN, "--epochs", "200", "--out", str(out),
-                            "--processes", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                           start_new_session=True)
+                            "--processes", "2", "--max-restarts", "3"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline and job.poll() is None:
@@ -289,6 +290,7 @@ def test_ctrl_c_stops_every_rank_and_keeps_the_checkpoint(tmp_path):
             os.killpg(job.pid, signal.SIGKILL)
     assert job.returncode == 130, stderr
     assert len(error_lines(stderr)) == 1 and "interrupted" in stderr, stderr
+    assert "restart" not in stderr, stderr
     time.sleep(0.5)
     assert not [pid for pid in pids if _alive(pid)], "a rank was left behind"
     assert (out / "checkpoint.npz").exists()

@@ -117,10 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
     train.add_argument("--dtype", choices=("float32", "float64"), help="weights, images and arithmetic (default float32)")
+    train.add_argument("--checkpoint-every", type=_positive_int, metavar="STEPS",
+                       help="also write the checkpoint every STEPS steps inside the epochs, so a run stopped "
+                            "anywhere redoes at most STEPS steps (default: after each epoch only)")
     train.add_argument("--processes", type=_positive_int, metavar="N",
-                       help="train data-parallel on N processes of this machine, started through MPI's "
-                            "mpiexec (needs numcnn[mpi]); --batch-size stays the global batch. On several "
-                            "hosts, start `mpiexec -n N -hosts a,b numcnn train ...` yourself")
+                       help="train data-parallel on N processes, started through MPI's mpiexec (needs "
+                            "numcnn[mpi]); --batch-size stays the global batch")
+    train.add_argument("--hosts", metavar="HOST:SLOTS,...",
+                       help="run the processes on these hosts (MPICH's mpiexec -hosts: passwordless ssh, numcnn "
+                            "installed alike, the run folder and data on a shared filesystem); default N: every slot")
+    train.add_argument("--hostfile", metavar="PATH",
+                       help="the hosts from a file, one HOST[:SLOTS] a line; read again before each restart")
+    train.add_argument("--max-restarts", type=_non_negative_int, metavar="K",
+                       help="when a process dies, raises or hangs, start the job again from the last checkpoint, "
+                            "up to K times (default 0); Ctrl-C is never restarted")
+    train.add_argument("--min-processes", type=_positive_int, metavar="M",
+                       help="with --hosts: when hosts are unreachable, go on with the slots left if at least M "
+                            "(the global batch and learning rate stay; each process takes a larger share)")
     train.add_argument("--sync-bn", action="store_true", default=None,
                        help="with several processes: batch norm with the global batch's statistics "
                             "(default: each process's own, as PyTorch's DDP)")

@@ -47,21 +47,30 @@ def given(args) -> dict:
 
 # -- train -------------------------------------------------------------------------------------
 def distributed(args) -> bool:
-    """Whether ``numcnn train`` runs as several processes: --processes N, or a rank of an MPI job."""
-    return (getattr(args, "processes", None) or 1) > 1 or _launched_size() > 1
+    """Whether ``numcnn train`` runs as several processes: --processes N, --hosts or --hostfile,
+    or a rank of an MPI job."""
+    hosts = getattr(args, "hosts", None) or getattr(args, "hostfile", None)
+    return (getattr(args, "processes", None) or 1) > 1 or bool(hosts) or _launched_size() > 1
 
 
-def cmd_train(args, trainer_class=None) -> int:
+def cmd_train(args, trainer_class=None, hooks=()) -> int:
     """One process's training (``launcher`` runs it on each rank of a distributed run).
 
     Parameters
     ----------
     trainer_class
         the Trainer subclass a distributed rank trains with (None: Trainer).
+    hooks : more ``Hook`` objects for the trainer
     """
     from . import recipe
 
-    extra = {} if trainer_class is None else {"trainer_class": trainer_class}
+    extra = {"hooks": list(hooks)}
+    if trainer_class is not None:
+        extra["trainer_class"] = trainer_class
+    for flag in ("max_restarts", "min_processes"):  # the launcher's, which would do nothing here
+        if getattr(args, flag, None) is not None:
+            raise ConfigError(f"--{flag.replace('_', '-')} is for a job of several processes: add --processes N "
+                              f"(N > 1) or --hosts")
     plots = _plots_available(not args.no_plots)  # said before any work
     rundir.check_flags(args.resume, args.out, args.overwrite)
     if args.resume:
@@ -70,7 +79,8 @@ def cmd_train(args, trainer_class=None) -> int:
                                      progress=_show_progress(args), log=say, **extra)
         trainer.model.to(args.device)  # a checkpoint is host arrays: any device resumes it
         say(f"data: {run.config['dataset']} from {run.source}")
-        say(f"resuming {args.resume} after epoch {trainer.epoch} of {run.config['epochs']}")
+        within = f", at step {trainer.epoch_step} of epoch {trainer.epoch + 1}" if trainer.epoch_step else ""
+        say(f"resuming {args.resume} after epoch {trainer.epoch} of {run.config['epochs']}{within}")
         return _fit_and_report(run, trainer, plots)
     config = recipe.settings(given(args))  # every cheap check before the data is read
     _check_flags_that_need_others(args, config)
@@ -84,6 +94,7 @@ def _check_flags_that_need_others(args, config) -> None:
         raise ConfigError(f"--jitter {config['jitter']:g} sets augment's colour jitter: add --augment")
     if getattr(args, "sync_bn", None) and (args.processes or 1) <= 1 and _launched_size() <= 1:
         raise ConfigError("--sync-bn synchronises batch norm across processes: add --processes N (N > 1)")
+
 
 
 def _launched_size() -> int:

@@ -4,44 +4,50 @@ The command-line side of ``numcnn.distributed`` (which knows nothing of the comm
 
 Two roles of the same command:
 
-* the launcher (``--processes N``, not under MPI): checks what it can before any work, then runs
-  ``mpiexec -n N python -m numcnn train ...`` with the same arguments, each rank computing with
-  cores / N threads. It passes the ranks' output through, keeps MPI's multi-line termination
-  banner out of it, and ends a failed job with one ``error:`` line that names the rank.
+* the launcher (``--processes N`` or ``--hosts``, not under MPI): checks what it can before any
+  work, then runs ``mpiexec -n N python -m numcnn train ...`` with the same arguments, each rank
+  computing with cores / N threads (``distributed.job``). It passes the ranks' output through,
+  keeps MPI's multi-line termination banner out of it, and ends a failed job with one ``error:``
+  line that names the rank.
 * a rank (started by any MPI launcher, on one host or many): trains with a
   ``DistributedTrainer``. Any exception, Ctrl-C included, ends the whole job through
   ``MPI_Abort``, after the rank has said why.
 
 If a rank dies (killed, out of memory), MPICH's mpiexec ends every other rank at once; a rank
 that waits on a collective longer than the deadline (see ``comm``) raises and aborts the job.
-The checkpoint of the last completed epoch stays on disk, and ``--resume`` continues from it.
+The last checkpoint stays on disk, and ``--resume`` continues from it. With ``--max-restarts K``
+the launcher does that itself: it starts the job again from the last checkpoint, up to K
+times, saying each time which rank failed, why, and where the run goes on from; with ``--hosts``
+it first finds which hosts are reachable (``distributed.hosts``), and with ``--min-processes M``
+goes on with fewer ranks when a host is gone. Ctrl-C, and a failure that a restart would only
+meet again (a mistake in the settings or the data), are never restarted.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import sysconfig
 import tempfile
-import threading
+import warnings
 from pathlib import Path
 
 from . import commands, rundir, runtime
-from .distributed.abort import REPORT_VAR, abort_on_error
+from .checkpoint import describe_position, read_checkpoint
+from .distributed import hosts as mpi_hosts
+from .distributed.abort import ATTEMPT_VAR, REPORT_VAR, abort_on_error
 from .distributed.comm import Comm, import_mpi, launched_size
-from .errors import ConfigError
-from .train import read_checkpoint
+from .distributed.fault import hook_from_environment
+from .distributed.job import BANNER, run_job
+from .errors import ConfigError, ModelFileError
 
 # Set by the launcher when its stderr is a terminal: rank 0 then shows its progress bar, which
 # reaches the terminal through mpiexec and the launcher's relay.
 TERMINAL_VAR = "NUMCNN_MPI_TERMINAL"
-# Lines of MPICH's and Open MPI's own termination messages, which the launcher replaces with one line.
-BANNER = re.compile(r"^(=+|=\s.*|YOUR APPLICATION TERMINATED.*|This typically refers.*|Please see the FAQ.*|"
-                    r"Abort\(\d+\) on node.*|application called MPI_Abort.*|\[mpiexec@.*|-+|\s*)$")
+# The launcher's own flags, which the ranks do not get (each takes a value).
+LAUNCHER_FLAGS = ("--processes", "--max-restarts", "--min-processes", "--hosts", "--hostfile")
+__all__ = ["train", "find_mpiexec", "launch", "run_rank", "BANNER", "LAUNCHER_FLAGS"]
 
 
 def train(args) -> int:
@@ -70,25 +76,39 @@ def find_mpiexec() -> str:
     return found
 
 
-def _rank_argv(argv: list[str]) -> list[str]:
-    """The command line without --processes N (the ranks are the processes)."""
+def _without(argv: list[str], flags: tuple[str, ...], switches: tuple[str, ...] = ()) -> list[str]:
+    """argv without the given flags and their values (``--flag V`` or ``--flag=V``), and without
+    the given switches (flags that take no value)."""
     out, skip = [], False
     for arg in argv:
         if skip:
             skip = False
-        elif arg == "--processes":
+        elif arg in flags:
             skip = True
-        elif not arg.startswith("--processes="):
+        elif arg not in switches and not arg.startswith(tuple(f"{flag}=" for flag in flags)):
             out.append(arg)
     return out
 
 
-def _check_before_launch(args) -> Path:
-    """Every check that needs no data, made once here rather than N times; returns the run folder."""
+def _rank_argv(argv: list[str]) -> list[str]:
+    """The command line a rank runs: the launcher's flags left out (the ranks are the processes)."""
+    return _without(argv, LAUNCHER_FLAGS)
+
+
+def _resume_argv(argv: list[str], out: Path) -> list[str]:
+    """The rank command line that continues the run in out from its checkpoint: --resume out in
+    place of --out and --overwrite; the other settings stay, and must match the run's."""
+    if any(arg == "--resume" or arg.startswith("--resume=") for arg in argv):
+        return argv
+    return [*_without(argv, ("--out",), ("--overwrite",)), "--resume", str(out)]
+
+def _check_before_launch(args) -> tuple[Path, int]:
+    """Every check that needs no data, made once here rather than N times; returns the run
+    folder and the global batch size."""
     from . import recipe
     from .distributed.trainer import check_shards
 
-    n = args.processes
+    n = _wanted(args)
     rundir.check_flags(args.resume, args.out, args.overwrite)
     if args.resume:
         batch_size = int(_resumed_config(args)["config"].get("batch_size", 0)) or 1
@@ -100,8 +120,31 @@ def _check_before_launch(args) -> Path:
         if args.out is None:
             args.argv = [*args.argv, "--out", str(out)]  # the ranks must agree on the folder
     check_shards(batch_size, batch_size, n)  # the global batch must divide among the ranks
-    return out
+    return out, batch_size
 
+
+def _hosts(args) -> list[mpi_hosts.Host] | None:
+    """The hosts --hosts or --hostfile names (the file read anew each time), or None."""
+    if args.hosts and args.hostfile:
+        raise ConfigError("--hosts and --hostfile: give one of them")
+    if args.hostfile:
+        return mpi_hosts.read_hostfile(args.hostfile)
+    return mpi_hosts.parse_hosts(args.hosts) if args.hosts else None
+
+
+def _wanted(args) -> int:
+    """The ranks asked for: --processes, else every slot of the hosts; checks --min-processes."""
+    hosts = _hosts(args)
+    slots = sum(host.slots for host in hosts) if hosts else None
+    n = args.processes or slots
+    if slots is not None and n > slots:
+        raise ConfigError(f"--processes {n}: the hosts have {slots} slots; name more hosts or slots, or start fewer")
+    if args.min_processes is not None and hosts is None:
+        raise ConfigError("--min-processes goes with --hosts or --hostfile: on this machine alone every slot "
+                          "is always there")
+    if args.min_processes is not None and args.min_processes > n:
+        raise ConfigError(f"--min-processes {args.min_processes} is more than the {n} processes asked for")
+    return n
 
 def _resumed_config(args) -> dict:
     """The checkpoint's record of the run --resume names; a ConfigError if --sync-bn asks for
@@ -113,121 +156,89 @@ def _resumed_config(args) -> dict:
 
 
 def launch(args) -> int:
-    """Run the training as N ranks of an MPI job on this host; returns the exit status."""
+    """Run the training as an MPI job on this host or the hosts named, starting it again from
+    its last checkpoint after a failure, up to --max-restarts times; returns the exit status."""
     import_mpi()
     mpiexec = find_mpiexec()
-    out = _check_before_launch(args)
-    n = args.processes
+    out, batch_size = _check_before_launch(args)
     env = dict(os.environ)
-    if args.threads is None and runtime.ENV_VAR not in env:
-        env[runtime.ENV_VAR] = str(runtime.cores_per_process(n))
     report = Path(env.get(REPORT_VAR) or tempfile.mkdtemp(prefix="numcnn-mpi-"))
     report.mkdir(parents=True, exist_ok=True)
     env[REPORT_VAR] = str(report)
     if sys.stderr.isatty():
         env[TERMINAL_VAR] = "1"
-    command = [mpiexec, "-n", str(n), sys.executable, "-m", "numcnn", *_rank_argv(args.argv)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    banner: list[str] = []
-    relays = [threading.Thread(target=_relay, args=(source, target, banner), daemon=True)
-              for source, target in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))]
-    for relay in relays:
-        relay.start()
-    interrupted = False
+    restarts, attempt, argv, n, outcome = args.max_restarts or 0, 0, _rank_argv(args.argv), None, None
     try:
-        status = process.wait()
-    except KeyboardInterrupt:  # mpiexec got the same Ctrl-C and passes it to the ranks
-        interrupted = True
-        status = _wait_or_kill(process)
-    for relay in relays:
-        relay.join(timeout=5)
-    if status == 0 and not interrupted:
-        _clean(report, env)
-        return 0
-    line = _failure(report, banner, status, interrupted)
-    _clean(report, env)
-    kept = out is not None and (Path(out) / rundir.CHECKPOINT).exists()
-    resume = ("" if "--resume" in line or not kept else
-              f"; the last completed epoch's checkpoint is kept: numcnn train --resume {out} --processes {n}")
-    print(f"error: {line}{resume}", file=sys.stderr, flush=True)
-    return 130 if interrupted or "interrupted" in line else 2
+        while True:
+            try:
+                n, placed = _placement(args, mpiexec, batch_size, n)
+            except ConfigError as exc:
+                if outcome is None:
+                    raise
+                stop = f"the restart cannot start: {exc}"  # the hosts that are left are too few
+                break
+            if placed is None and args.threads is None and runtime.ENV_VAR not in os.environ:
+                env[runtime.ENV_VAR] = str(runtime.cores_per_process(n))
+            hosts = ["-hosts", mpi_hosts.hosts_argument(placed)] if placed else []
+            command = [mpiexec, *hosts, "-n", str(n), sys.executable, "-m", "numcnn", *argv]
+            outcome = run_job(command, {**env, ATTEMPT_VAR: str(attempt)}, report)
+            if outcome.ok:
+                return 0
+            if not outcome.restartable:
+                stop = "" if outcome.interrupted or not restarts else "not restarted: a restart would meet it again"
+                break
+            if attempt >= restarts:
+                stop = f"stopped after {attempt} restart{'s' * (attempt != 1)}" if restarts else ""
+                break
+            attempt += 1
+            commit = _last_commit(out)
+            argv = _resume_argv(argv, out) if commit else argv
+            print(f"restart {attempt} of {restarts}: {outcome.why}; restarting from "
+                  f"{commit or 'the start (nothing was saved yet)'}", file=sys.stderr, flush=True)
+    finally:
+        if REPORT_VAR not in os.environ:  # ours, not a folder the caller asked for
+            shutil.rmtree(report, ignore_errors=True)
+    commit = _last_commit(out)
+    line = "; ".join(filter(None, [outcome.why, stop]))
+    if commit and "--resume" not in line:
+        line += f"; {commit} is kept: numcnn train --resume {out} --processes {n}"
+    print(f"error: {line}", file=sys.stderr, flush=True)
+    return 130 if outcome.interrupted else 2
 
 
-def _wait_or_kill(process, grace: float = 20.0) -> int:
+def _placement(args, mpiexec: str, batch_size: int, before: int | None) -> tuple[int, list | None]:
+    """(ranks to start, the hosts to start them on or None for this machine alone); with hosts,
+    those reachable now, and fewer ranks than asked for when --min-processes allows it (said)."""
+    hosts, wanted = _hosts(args), _wanted(args)
+    if hosts is None:
+        return wanted, None
+    before = before or wanted
+    down = mpi_hosts.unreachable(hosts, mpiexec)
+    slots = sum(host.slots for host in hosts if host.name not in down)
+    why = "; ".join(f"{name}: {reason}" for name, reason in down.items())
     try:
-        return process.wait(timeout=grace)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        process.kill()  # mpiexec's own cleanup ends its ranks
-        return process.wait()
+        n = mpi_hosts.rank_count(wanted, args.min_processes or wanted, batch_size, slots)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} ({why})" if why else str(exc)) from None
+    if n != before:
+        print(f"note: starting {n} processes, not {before}{f' ({why})' if why else ''}: the global batch "
+              f"stays {batch_size}, and so does the learning rate; each process now takes {batch_size // n} "
+              f"images of it instead of {batch_size // before}", flush=True)
+    return n, mpi_hosts.place(hosts, n, down)
 
 
-def _clean(report: Path, env: dict) -> None:
-    if REPORT_VAR not in os.environ:  # ours, not a folder the caller asked for
-        shutil.rmtree(report, ignore_errors=True)
-
-
-def _relay(stream, target, banner: list[str]) -> None:
-    """Copy the ranks' output (mpiexec's stdout or stderr) to target as it comes, progress bars
-    included, keeping MPI's termination banner lines in ``banner`` instead."""
-    pending = ""
-    while True:
-        chunk = os.read(stream.fileno(), 65536)
-        if not chunk:
-            break
-        pending += chunk.decode(errors="replace")
-        *lines, pending = pending.split("\n")
-        text = []
-        for line in lines:
-            if BANNER.match(line):
-                banner.append(line)
-            else:
-                text.append(line + "\n")
-        if "\r" in pending:  # a progress bar redraws its line with \r: pass it on now
-            cut = pending.rindex("\r") + 1
-            text.append(pending[:cut])
-            pending = pending[cut:]
-        if text:
-            target.write("".join(text))
-            target.flush()
-    if pending and not BANNER.match(pending):
-        target.write(pending)
-        target.flush()
-
-
-def _rank_files(report: Path, suffix: str) -> dict[int, str]:
-    found = {}
-    for path in report.glob(f"rank-*.{suffix}"):
-        try:
-            text = path.read_text().strip()
-            if text:  # a file still being written says nothing yet
-                found[int(path.name.split("-")[1].split(".")[0])] = text
-        except (ValueError, OSError):
-            continue
-    return found
-
-
-def _failure(report: Path, banner: list[str], status: int, interrupted: bool) -> str:
-    """One line saying which rank failed and why."""
-    errors = _rank_files(report, "error")
-    first = [r for r in sorted(errors) if "did not complete within" not in errors[r]]
-    if first:
-        return errors[first[0]]
-    text = "\n".join(banner)
-    pid = re.search(r"PID (\d+)", text)
-    code = re.search(r"EXIT CODE: (\d+)", text)
-    if pid:
-        pids = {int(p): r for r, p in _rank_files(report, "pid").items() if p.isdigit()}
-        rank = pids.get(int(pid.group(1)))
-        who = f"rank {rank} (pid {pid.group(1)})" if rank is not None else f"process {pid.group(1)}"
-        number = int(code.group(1)) if code else None
-        how = (f"was killed by signal {number} ({signal.Signals(number).name})"
-               if number in {s.value for s in signal.Signals} and number > 2 else f"exited with status {number}")
-        return f"{who} {how}; every rank of the job was stopped"
-    if errors:
-        return errors[min(errors)]
-    if interrupted:
-        return "interrupted; every rank was stopped"
-    return f"mpiexec exited with status {status}"
+def _last_commit(out: Path) -> str | None:
+    """Where the checkpoint in out stands ("the checkpoint at epoch 3, step 50 (runs/x)"), or
+    None if there is none."""
+    if not any((out / name).exists() for name in (rundir.CHECKPOINT, rundir.PREVIOUS_CHECKPOINT)):
+        return None
+    try:
+        with warnings.catch_warnings():  # the previous checkpoint in use: rank 0 says so
+            warnings.simplefilter("ignore")
+            _, meta = read_checkpoint(out)
+    except ModelFileError:
+        return f"the checkpoint in {out}"  # unreadable: the ranks' own reading says why
+    return f"the checkpoint at {describe_position(meta)} ({out})"
 
 
 # -- a rank ------------------------------------------------------------------------------------
@@ -235,6 +246,8 @@ def run_rank(args) -> int:
     """Train as this rank of the MPI job; on any failure, say so and abort the whole job."""
     with abort_on_error() as comm:
         commands.quiet(comm.rank != 0)
+        if comm.rank != 0:  # rank 0 speaks for the job, warnings included
+            warnings.simplefilter("ignore")
         if comm.rank == 0 and os.environ.get(TERMINAL_VAR) == "1":
             sys.stderr = _Terminal(sys.stderr)
         _set_rank_threads(args, comm)
@@ -275,5 +288,5 @@ def _train_rank(args, comm: Comm) -> int:
     if not args.resume:
         args.out = comm.broadcast_json(args.out, what="the run folder")  # the others wait for rank 0's folder
         args.overwrite = True  # it is ready: an old checkpoint is gone
-    return commands.cmd_train(args, trainer_class=trainer_class)
+    return commands.cmd_train(args, trainer_class=trainer_class, hooks=hook_from_environment())
 

@@ -25,6 +25,10 @@ Parameters
 process
     dropout streams per rank, batch-norm statistics, evaluation, checkpoints).
 
+The launcher's side (``numcnn train --processes``, in ``numcnn.launcher``) uses ``job`` (one start
+of the job: mpiexec, its output, why it failed), ``hosts`` (which hosts are reachable, how many
+ranks to start) and ``fault`` (faults on purpose, ``NUMCNN_FAULT``, for testing restarts).
+
 The core of numcnn never imports this package, and importing it does not start MPI: mpi4py is
 loaded when a ``Comm`` is made.
 """

@@ -1,25 +1,42 @@
 """A rank's guard: any exception, Ctrl-C included, ends every rank of the job (``MPI_Abort``).
 
 Without it a failing rank would leave the others waiting in their next collective.
+
+Under the ``--processes`` launcher each rank also reports to it through a folder
+(``REPORT_VAR``): rank-K.pid when it starts, and rank-K.error when it fails, saying why in one
+line and whether starting the job again could help (``read_reports``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, Interrupted, NumcnnError, one_line
 from ..io import atomic_write_bytes
 from .comm import CollectiveTimeout, Comm, world
 
-# A folder where each rank writes rank-K.pid and, when it fails, rank-K.error (one line). The
-# ``--processes`` launcher makes a temporary one unless this variable names one.
+# A folder where each rank writes rank-K.pid and, when it fails, rank-K.error. The ``--processes``
+# launcher makes a temporary one unless this variable names one.
 REPORT_VAR = "NUMCNN_MPI_REPORT"
+# Which start of the job this is (0 the first, 1 the first restart, ...), set by the launcher.
+ATTEMPT_VAR = "NUMCNN_ATTEMPT"
 ABORT_GRACE_S = 0.5  # between a rank's error line on stderr and MPI_Abort
+
+
+class Report(NamedTuple):
+    """Why a rank failed: one line, and whether a restart could help (not for a mistake in
+    the settings or the data, which would only recur, nor for Ctrl-C); ``timeout`` when it
+    waited past the deadline for a peer (the peer, not it, is the cause)."""
+
+    line: str
+    restartable: bool
+    timeout: bool
 
 
 @contextmanager
@@ -49,13 +66,37 @@ def abort_on_error(comm: Comm | None = None) -> Iterator[Comm]:
         line = f"rank {comm.rank} of {comm.size}: {message}"
         if report:
             # whole or not at all: the launcher may read it while this rank is being stopped
-            atomic_write_bytes(Path(report) / f"rank-{comm.rank}.error", line.encode())
+            record = Report(line, _restartable(exc), isinstance(exc, CollectiveTimeout))
+            atomic_write_bytes(Path(report) / f"rank-{comm.rank}.error", json.dumps(record._asdict()).encode())
         elif comm.rank == 0 or not isinstance(exc, CollectiveTimeout):
             print(f"error: {line}", file=sys.stderr, flush=True)
             # mpiexec forwards each rank's stderr through its proxy, and MPI_Abort may end the
             # job before the line got through (seen under load): give it a moment first.
             time.sleep(ABORT_GRACE_S)
         comm.abort(status)
+
+
+def read_reports(folder) -> tuple[dict[int, int], dict[int, Report]]:
+    """({rank: pid}, {rank: Report}) of what the ranks wrote into a report folder so far (a
+    file still being written counts as not there)."""
+    pids, errors = {}, {}
+    for path in Path(folder).glob("rank-*.*"):
+        try:
+            rank = int(path.name.split("-")[1].split(".")[0])
+            text = path.read_text().strip()
+            if path.suffix == ".pid" and text.isdigit():
+                pids[rank] = int(text)
+            elif path.suffix == ".error" and text:
+                errors[rank] = Report(**json.loads(text))
+        except (ValueError, OSError, TypeError):
+            continue
+    return pids, errors
+
+
+def _restartable(exc: BaseException) -> bool:
+    if isinstance(exc, (KeyboardInterrupt, Interrupted, SystemExit)):
+        return False
+    return isinstance(exc, CollectiveTimeout) or not isinstance(exc, NumcnnError)
 
 
 def _describe(exc: BaseException) -> tuple[int, str]:
