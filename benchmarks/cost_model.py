@@ -1,4 +1,5 @@
-"""The README's cost model of data-parallel training on many hosts (numbers, not a measurement).
+"""The cost model of data-parallel training on many hosts (numbers, not a measurement), as the
+Many processes page shows it.
 
     python benchmarks/cost_model.py
 
@@ -6,7 +7,15 @@ Step time on N hosts = compute of the host's share of the global batch + one rin
 the gradients: 2(N-1)/N x M bytes over the link of bandwidth W, plus 2(N-1) messages of latency
 a each. Nothing overlaps (numcnn all-reduces after the whole backward). The host rates are those
 of the faster configuration in the README's run A (2-core machine); the link latencies are assumptions (stated).
+
+Checkpoints (``--checkpoint-every``): with a commit costing C seconds every tau seconds of
+training, and failures coming on average every M seconds (the job's MTBF: a host's, divided by
+the hosts), the time lost per second of training is C / tau (the commits) + (tau / 2 + R) / M
+(each failure redoes half an interval on average, and R to restart). It is least at Young's
+interval tau* = sqrt(2 C M), where it is sqrt(2 C / M) + R / M.
 """
+
+import math
 
 MODELS = {  # name: (parameters, images/s of one 2-core host, run A, per-host batch)
     "simple-convnet": (433_890, 1694, 120),
@@ -36,6 +45,50 @@ def table(global_batch: int | None) -> None:
                       f"{step * 1e3:.1f} | {compute / step:.0%} |")
 
 
+# Measured by benchmarks/commit_cost.py (results/2026-12-07/commit_cost.txt): the median commit
+# inside an epoch (s) and the training step at batch 100 on one 2-core host (s), with the parameters.
+COMMITS = {
+    "simple-convnet": (0.0495, 0.080, 433_890),
+    "mlp": (0.0177, 0.002, 79_510),
+    "lenet5": (0.0257, 0.054, 61_706),
+    "deep-convnet": (0.0359, 0.495, 123_552),
+    "fashion-net": (0.0379, 0.768, 105_490),
+    "fashion-net-small": (0.0209, 0.447, 47_290),
+    "cifar-resnet": (0.0412, 0.699, 68_786),
+}
+HOST_MTBF_S = 30 * 24 * 3600  # assumed: a host fails once a month on average
+# Measured on loopback (2 ranks, the sample data, a rank killed): 1.7 and 2.9 s more than the run
+# undisturbed (mpiexec, imports, the data and the checkpoint read again). A hang adds the collective
+# deadline (NUMCNN_COLLECTIVE_TIMEOUT, 120 s by default); real data and hosts take longer to start.
+RESTART_S = 3.0
+
+
+def young_daly(commit: float, mtbf: float) -> float:
+    """The checkpoint interval (s) that loses the least time: sqrt(2 * commit cost * MTBF)."""
+    return math.sqrt(2 * commit * mtbf)
+
+
+def lost_fraction(interval: float, commit: float, mtbf: float, restart: float = RESTART_S) -> float:
+    """Expected time lost per second of training: commits, work redone and restarts."""
+    return commit / interval + (interval / 2 + restart) / mtbf
+
+
+def checkpoint_table(every: int = 50) -> None:
+    """Each row: hosts, step ms, commit ms, job MTBF, Young's interval (s and steps), what is
+    lost at it, and the same at --checkpoint-every ``every``. Links: 10 Gb/s."""
+    bandwidth, latency = LINKS["10 Gb/s"]
+    for name, (commit, compute, params) in COMMITS.items():
+        for hosts in (8, 64):
+            step = compute + allreduce_seconds(params, hosts, bandwidth, latency)
+            mtbf = HOST_MTBF_S / hosts
+            best = young_daly(commit, mtbf)
+            steps = max(1, round(best / step))
+            print(f"| {name} | {hosts} | {step * 1e3:.0f} | {commit * 1e3:.0f} | {mtbf / 3600:.0f} h | "
+                  f"{best:.0f} s = {steps:,} steps | {lost_fraction(best, commit, mtbf):.2%} | "
+                  f"{best / 2 + RESTART_S:.0f} s | {lost_fraction(every * step, commit, mtbf):.2%} | "
+                  f"{every * step / 2 + RESTART_S:.1f} s |")
+
+
 if __name__ == "__main__":
     print("fixed per-host batch (weak scaling)")
     table(None)
@@ -45,6 +98,8 @@ if __name__ == "__main__":
     a, measured = 0.00012 / 2, {"simple-convnet": 0.002203, "fashion-net": 0.00078, "cifar-resnet": 0.000825}
     bandwidth = MODELS["simple-convnet"][0] * 4 / (measured["simple-convnet"] - 2 * a)
     print(f"loopback: latency {a * 1e6:.0f} us, bandwidth {bandwidth / 1e9:.2f} GB/s")
+    print(f"checkpoints: host MTBF {HOST_MTBF_S / 86400:.0f} days, restart {RESTART_S:g} s, 10 Gb/s")
+    checkpoint_table()
     for name, (params, _, _) in MODELS.items():
         print(f"  {name}: predicted {allreduce_seconds(params, 2, bandwidth, a) * 1e3:.2f} ms, "
               f"measured {measured[name] * 1e3:.2f} ms")
