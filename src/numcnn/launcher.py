@@ -111,7 +111,9 @@ def _check_before_launch(args) -> tuple[Path, int]:
     n = _wanted(args)
     rundir.check_flags(args.resume, args.out, args.overwrite)
     if args.resume:
-        batch_size = int(_resumed_config(args)["config"].get("batch_size", 0)) or 1
+        with warnings.catch_warnings():  # a damaged checkpoint: rank 0's reading says so, once
+            warnings.simplefilter("ignore")
+            batch_size = int(_resumed_config(args)["config"].get("batch_size", 0)) or 1
         out = Path(args.resume)
     else:
         config = recipe.settings(commands.given(args))
