@@ -60,7 +60,7 @@ def test_notebook_states_its_assumptions_draws_its_ideas_and_ends_with_exercises
     figures = [cell for cell in cells if cell["cell_type"] == "code" and FIGURE.search(text(cell))]
     assert len(figures) >= 2, f"{path.name}: {len(figures)} figures drawn"
     headings = [i for i, cell in enumerate(cells) if cell["cell_type"] == "markdown" and "## Exercises" in text(cell)]
-    assert headings, f"{path.name} has no Exercises section"
+    assert len(headings) == 1, f"{path.name}: {len(headings)} Exercises sections"
     after = cells[headings[-1]:]
     checks = [i for i, cell in enumerate(after) if cell["cell_type"] == "code" and CHECK.match(text(cell).strip())]
     assert 2 <= len(checks) <= 3, f"{path.name}: {len(checks)} exercise checks"
