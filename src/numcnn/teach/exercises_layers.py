@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import functional as F
 from ..data import load as load_data
-from ..errors import GradcheckError, ModelFileError
+from ..errors import ModelFileError
 from ..gradcheck import gradcheck
 from ..layers import Conv2d, MaxPool2d
 from ..model import Sequential, load
@@ -66,7 +66,8 @@ def check_col2im(col2im):
 
     def run(fn):
         for (col, shape, (fh, fw), s, p), image in zip(cases, expected):
-            _close(f"col2im(col {col.shape}, {shape}, {fh}, {fw}, stride={s}, pad={p})", fn(col, shape, fh, fw, s, p), image)
+            where = f"col2im(col {col.shape}, {shape}, {fh}, {fw}, stride={s}, pad={p})"
+            _close(where, fn(col, shape, fh, fw, s, p), image)
     return exercise("exercise 2 (col2im)", run, col2im, rule=FOLD)
 
 
@@ -80,7 +81,9 @@ def check_col_mib(mib):
     return exercise("exercise 3 (col_mib)", run, mib)
 
 
-CONV_CASES = [((2, 3, 7, 6), (4, 3, 3, 3), 1, 0), ((2, 2, 7, 7), (3, 2, 3, 3), 2, 1), ((1, 1, 6, 6), (2, 1, 5, 5), 1, 2)]
+# (N, C, H, W), (FN, C, FH, FW), stride, pad
+CONV_CASES = [((2, 3, 7, 6), (4, 3, 3, 3), 1, 0), ((2, 2, 7, 7), (3, 2, 3, 3), 2, 1),
+              ((1, 1, 6, 6), (2, 1, 5, 5), 1, 2)]
 
 
 def check_convolution(convolution):

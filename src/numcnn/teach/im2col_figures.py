@@ -43,7 +43,7 @@ def im2col_matrix(shape, kernel_size, stride=1, padding=0, values=None, row=0, m
     colours = pastel(int(np.prod(shape)))
     flat = None if values is None else [float(v) for v in np.asarray(values).ravel()]
     ids = _pixel_ids(shape, padding)
-    col = F.im2col(ids[None, :, padding:padding + h, padding:padding + w], k, stride, padding)
+    col = F.im2col(_pixel_ids(shape, 0)[None], k, stride, padding)  # each entry: the pixel it copies, 0 = padding
     oh = F.output_size(h, k, stride, padding, padding, 1)
     ow = F.output_size(w, k, stride, padding, padding, 1)
     board = Board()
@@ -103,7 +103,7 @@ def im2col_taps(shape, kernel_size, stride=1, padding=0, taps=((0, 0), (1, 2))):
         for r in range(oh):
             for c in range(ow):
                 faded[i + s * r][j + s * c] = fill[i + s * r][j + s * c]
-        board.grid(top, 0, text, colours=faded, fontsize=8, bold=None)
+        board.grid(top, 0, text, colours=faded, fontsize=8)
         for r in range(oh):
             for c in range(ow):
                 board.ring(top + i + s * r, j + s * c)
@@ -146,7 +146,8 @@ def gemm(x_shape, out_channels, kernel_size, stride=1, padding=0):
     right = _rectangle(board, right + 1.6, c * k * k, f, colours[1], say("W reshaped, transposed"),
                        f"(C·FH·FW, FN)\n= ({c * k * k}, {f})")
     board.text(0, right + 0.8, "=", size=14)
-    right = _rectangle(board, right + 1.6, n * oh * ow, f, colours[2], say("out"), f"(N·OH·OW, FN)\n= ({n * oh * ow}, {f})")
+    right = _rectangle(board, right + 1.6, n * oh * ow, f, colours[2], say("out"),
+                       f"(N·OH·OW, FN)\n= ({n * oh * ow}, {f})")
     board.arrow((0, right + 0.5), (0, right + 3.5), say("reshape, transpose"))
     board.text(0, right + 4, f"(N, FN, OH, OW)\n= ({n}, {f}, {oh}, {ow})", size=10, ha="left")
     board.title = say("convolution as one matrix product (GEMM)")

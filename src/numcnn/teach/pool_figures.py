@@ -46,8 +46,9 @@ def pooling(x, kernel_size=2, stride=None, dout=None, mode="max"):
                 for c in range(left, left + k):
                     fill[r][c] = colours[n]
         window = x[top:top + k, left:left + k]
-        r, c = np.unravel_index(np.argmax(window), window.shape)  # the first maximum, as numcnn picks
-        winners[top + r, left + c] = mode == "max"
+        if mode == "max":
+            r, c = np.unravel_index(np.argmax(window), window.shape)  # the first maximum, as numcnn picks
+            winners[top + r, left + c] = True
     board = Board()
     board.grid(0, 0, x, colours=fill, bold=winners)
     board.caption(0, 0, x.shape[1], say("input"))
@@ -58,8 +59,7 @@ def pooling(x, kernel_size=2, stride=None, dout=None, mode="max"):
         board.ring(r, c)
     left = x.shape[1] + 2
     top = (x.shape[0] - oh) / 2
-    out_colours = np.array(colours, dtype=object).reshape(oh, ow, -1).tolist()
-    out_colours = [[tuple(c) for c in row] for row in out_colours]
+    out_colours = [colours[i * ow:(i + 1) * ow] for i in range(oh)]  # output pixel = its window's colour
     board.grid(top, left, out, colours=out_colours, fmt="{:.3g}")
     board.caption(top, left, ow, say("output"))
     board.arrow((x.shape[0] / 2, x.shape[1] + 0.3), (x.shape[0] / 2, left - 0.3))
