@@ -38,7 +38,7 @@ def __getattr__(name):
     # Heavier parts load on first use, so `import numcnn` stays NumPy-only and fast.
     import importlib
     if name in ("optim", "data", "zoo", "interop", "viz", "recipe", "backend", "train", "distributed",
-                "pretrained", "inference", "rundir", "checkpoint"):
+                "pretrained", "inference", "rundir", "checkpoint", "teach"):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module

@@ -49,6 +49,11 @@ class GradcheckError(NumcnnError, AssertionError):
     """Analytic and numerical gradients disagree."""
 
 
+class ExerciseError(NumcnnError, AssertionError):
+    """A learner's answer to a notebook exercise is wrong, or uses what the exercise rules out
+    (``numcnn.teach``'s checks)."""
+
+
 class DivergenceError(NumcnnError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
 
