@@ -92,6 +92,12 @@ def test_a_missing_font_falls_back_without_failing():
     assert teach.sliding_window(X, K).png.startswith(PNG_MAGIC)
 
 
+def test_fonts_this_machine_lacks_are_not_named_to_matplotlib():
+    # matplotlib warns "findfont: Font family ... not found" at every label for a named font it lacks.
+    teach.use_words(words.CHINESE, fonts=["A Font This Machine Does Not Have", "DejaVu Sans Mono"])
+    assert words.font_settings() == {"font.family": ["DejaVu Sans Mono", "DejaVu Sans"]}
+
+
 def test_every_text_in_the_table_is_used_by_a_figure_a_check_or_a_notebook():
     sources = "".join(path.read_text() for path in (ROOT / "src" / "numcnn" / "teach").glob("*.py")
                       if path.name != "words.py")

@@ -254,7 +254,8 @@ def conv_blocks(in_shape, out_channels, kernel_size, stride=1, padding=0, groups
     for f in range(shown):
         board.block(f * (kside + 0.8), left, kside, kside, _side(c // groups), colours[1],
                     inside="" if f < shown - 1 or shown == out_channels else "…")
-    filters = f"{say('filters (FN, C, FH, FW)')}\n{(out_channels, c // groups, kernel_size, kernel_size)}"
+    label = say("filters (FN, C/g, FH, FW)" if groups > 1 else "filters (FN, C, FH, FW)")
+    filters = f"{label}\n{(out_channels, c // groups, kernel_size, kernel_size)}"
     if groups > 1:
         filters += f"  {say('groups={g}', g=groups)}"
     board.text(shown * (kside + 0.8) + 0.4, left + kside / 2 + 0.5, filters, size=9)

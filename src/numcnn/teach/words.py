@@ -34,7 +34,8 @@ ENGLISH = {text: text for text in (
     # channels and filters
     "channel {c}", "kernel {c}", "sum over channels", "bias", "output (1 channel)",
     "one filter: every channel convolved with its own kernel, then summed",
-    "input (C, H, W)", "filters (FN, C, FH, FW)", "output (FN, OH, OW)", "bias (FN, 1, 1)",
+    "input (C, H, W)", "filters (FN, C, FH, FW)", "filters (FN, C/g, FH, FW)", "output (FN, OH, OW)",
+    "bias (FN, 1, 1)",
     "{fn} filters", "groups={g}",
     # pooling
     "max pooling {k}×{k}, stride {s}", "average pooling {k}×{k}, stride {s}",
@@ -88,8 +89,15 @@ def say(text: str, **fields) -> str:
 
 
 def font_settings() -> dict:
-    """matplotlib settings for the fonts in use (nothing for English)."""
-    return {"font.family": [*_fonts, "DejaVu Sans"]} if _fonts else {}
+    """matplotlib settings for the fonts in use (nothing for English): those of them this
+    machine has, then DejaVu Sans. A font it lacks is left out rather than named, since
+    matplotlib would warn about it at every label."""
+    if not _fonts:
+        return {}
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return {"font.family": [*(name for name in _fonts if name in installed), "DejaVu Sans"]}
 
 
 # The Chinese edition's words (docs/zh/), in the terms of the chapter's Chinese translation and
@@ -114,6 +122,7 @@ CHINESE = {
     "output (1 channel)": "输出（1 个通道）",
     "one filter: every channel convolved with its own kernel, then summed": "一个滤波器：每个通道与自己的卷积核做卷积，再相加",
     "input (C, H, W)": "输入 (C, H, W)", "filters (FN, C, FH, FW)": "滤波器 (FN, C, FH, FW)",
+    "filters (FN, C/g, FH, FW)": "滤波器 (FN, C/g, FH, FW)",
     "output (FN, OH, OW)": "输出 (FN, OH, OW)", "bias (FN, 1, 1)": "偏置 (FN, 1, 1)",
     "{fn} filters": "{fn} 个滤波器", "groups={g}": "分组 groups={g}",
     "max pooling {k}×{k}, stride {s}": "最大池化 {k}×{k}，步幅 {s}",
