@@ -12,6 +12,7 @@ import numpy as np
 from .. import functional as F
 from ..layers import Conv2d, MaxPool2d
 from .checks import Rule, exercise
+from .words import say
 
 # What "without numcnn's convolution" rules out: every way numcnn convolves or unfolds.
 CONVOLUTIONS = Rule("numcnn's convolution", (
@@ -39,7 +40,7 @@ def check_out_size(out_size):
         for h, fh, p, s, expected in _out_size_cases():
             got = fn(h, fh, p, s)
             assert got == expected, f"out_size({h}, {fh}, {p}, {s}) = {got}, numcnn gives {expected}"
-    return exercise("exercise 1 (out_size)", run, out_size,
+    return exercise(say("exercise {n} ({name})", n=1, name="out_size"), run, out_size,
                     rule=Rule("numcnn's output_size", ("numcnn.functional:output_size",)) + CONVOLUTIONS)
 
 
@@ -48,7 +49,7 @@ def check_padding(padding):
     def run(p):
         side = F.output_size(28, 5, 1, p, p, 1)
         assert side == 28, f"padding={p} gives a {side}x{side} output"
-    return exercise("exercise 2 (padding)", run, padding)
+    return exercise(say("exercise {n} ({name})", n=2, name="padding"), run, padding)
 
 
 def check_edge_kernel(kernel):
@@ -66,7 +67,7 @@ def check_edge_kernel(kernel):
         response = F.conv2d(vertical, kernel)[0, 0]
         assert np.all(np.abs(response[:, 2:4]) > 0), "the vertical edge should give a non-zero response"
         assert np.allclose(response[:, [0, 5]], 0), "away from the edge the response should be 0"
-    return exercise("exercise 3 (edge_kernel)", run, kernel)
+    return exercise(say("exercise {n} ({name})", n=3, name="edge_kernel"), run, kernel)
 
 
 def check_conv_params(conv_params):
@@ -79,7 +80,8 @@ def check_conv_params(conv_params):
         for (c_in, c_out, k), count in zip(cases, expected):
             got = fn(c_in, c_out, k)
             assert got == count, f"conv_params({c_in}, {c_out}, {k}) = {got}, the layer has {count}"
-    return exercise("exercise 1 (conv_params)", run, conv_params, rule=Rule("nc.Conv2d", ("numcnn.layers:Conv2d",)))
+    return exercise(say("exercise {n} ({name})", n=1, name="conv_params"), run, conv_params,
+                    rule=Rule("nc.Conv2d", ("numcnn.layers:Conv2d",)))
 
 
 def check_gray(weight):
@@ -92,7 +94,7 @@ def check_gray(weight):
         got = F.conv2d(rgb, weight)[:, 0]
         assert np.allclose(got, expected), f"gray differs from 0.299 R + 0.587 G + 0.114 B by up to " \
                                            f"{np.abs(got - expected).max():.3g}"
-    return exercise("exercise 2 (gray_weight)", run, weight)
+    return exercise(say("exercise {n} ({name})", n=2, name="gray_weight"), run, weight)
 
 
 def check_conv_multi(conv_multi):
@@ -107,7 +109,7 @@ def check_conv_multi(conv_multi):
         assert got.shape == expected.shape, f"expected shape {expected.shape}, got {got.shape}"
         error = np.abs(got - expected).max()
         assert error < 1e-9, f"the output differs from F.conv2d by up to {error:.3g}"
-    return exercise("exercise 3 (conv_multi)", run, conv_multi, rule=CONVOLUTIONS)
+    return exercise(say("exercise {n} ({name})", n=3, name="conv_multi"), run, conv_multi, rule=CONVOLUTIONS)
 
 
 def check_max_pool_grad(max_pool_grad):
@@ -124,7 +126,7 @@ def check_max_pool_grad(max_pool_grad):
         wrong = np.argwhere(~np.isclose(got, expected))
         assert not len(wrong), f"dx{tuple(wrong[0])} = {got[tuple(wrong[0])]:.4g}, expected " \
                                f"{expected[tuple(wrong[0])]:.4g}"
-    return exercise("exercise 1 (max_pool_grad)", run, max_pool_grad, rule=MAX_POOLING)
+    return exercise(say("exercise {n} ({name})", n=1, name="max_pool_grad"), run, max_pool_grad, rule=MAX_POOLING)
 
 
 def check_corners(include_pad, exclude_pad):
@@ -136,7 +138,7 @@ def check_corners(include_pad, exclude_pad):
     def run(include, exclude):
         assert np.isclose(include, expected[0]), f"(a), padding counted: {include} is not right"
         assert np.isclose(exclude, expected[1]), f"(b), padding not counted: {exclude} is not right"
-    return exercise("exercise 2 (corners)", run, include_pad, exclude_pad)
+    return exercise(say("exercise {n} ({name})", n=2, name="corners"), run, include_pad, exclude_pad)
 
 
 def check_commute(answers):
@@ -148,4 +150,4 @@ def check_commute(answers):
     def run(answers):
         for name, commutes in truth.items():
             assert answers.get(name) == commutes, f"{name}: {answers.get(name)} is not right"
-    return exercise("exercise 3 (commute)", run, answers)
+    return exercise(say("exercise {n} ({name})", n=3, name="commute"), run, answers)

@@ -23,6 +23,7 @@ from ..zoo import pretrained
 from .checks import Rule, exercise
 from .exercises_conv import CONVOLUTIONS, MAX_POOLING
 from .textbook import TextbookLayer, textbook_params
+from .words import say
 
 UNFOLD = Rule("numcnn's im2col", ("numcnn.functional:im2col", "numcnn.functional.im2col:unfold",
                                    "numcnn.functional.reference:im2col"))
@@ -52,7 +53,7 @@ def check_im2col(im2col):
     def run(fn):
         for (x, (fh, fw), s, p), col in zip(cases, expected):
             _close(f"im2col(x {x.shape}, {fh}, {fw}, stride={s}, pad={p})", fn(x, fh, fw, s, p), col)
-    return exercise("exercise 1 (im2col)", run, im2col, rule=UNFOLD)
+    return exercise(say("exercise {n} ({name})", n=1, name="im2col"), run, im2col, rule=UNFOLD)
 
 
 def check_col2im(col2im):
@@ -68,7 +69,7 @@ def check_col2im(col2im):
         for (col, shape, (fh, fw), s, p), image in zip(cases, expected):
             where = f"col2im(col {col.shape}, {shape}, {fh}, {fw}, stride={s}, pad={p})"
             _close(where, fn(col, shape, fh, fw, s, p), image)
-    return exercise("exercise 2 (col2im)", run, col2im, rule=FOLD)
+    return exercise(say("exercise {n} ({name})", n=2, name="col2im"), run, col2im, rule=FOLD)
 
 
 def check_col_mib(mib):
@@ -78,7 +79,7 @@ def check_col_mib(mib):
     def run(mib):
         assert np.isclose(mib, real.nbytes / 2 ** 20, rtol=1e-3), f"{mib} MiB is not right"
         return f"{mib:.1f} MiB, {real.nbytes / (100 * 28 * 28 * 4):.1f} times the input"
-    return exercise("exercise 3 (col_mib)", run, mib)
+    return exercise(say("exercise {n} ({name})", n=3, name="col_mib"), run, mib)
 
 
 # (N, C, H, W), (FN, C, FH, FW), stride, pad
@@ -111,7 +112,7 @@ def check_convolution(convolution):
         x, w, b, s, p = cases[1][:5]
         gradcheck(TextbookLayer(cls(w[:2, :, :, :].copy(), b[:2].copy(), stride=s, pad=p)), x[:1, :, :5, :5])
         return "it equals nc.Conv2d and passes nc.gradcheck"
-    return exercise("exercise 1 (Convolution)", run, convolution, rule=CONV_KERNELS)
+    return exercise(say("exercise {n} ({name})", n=1, name="Convolution"), run, convolution, rule=CONV_KERNELS)
 
 
 POOL_CASES = [((2, 3, 6, 8), 2, 2), ((1, 2, 7, 7), 3, 2), ((2, 1, 5, 6), 2, 1)]
@@ -138,7 +139,7 @@ def check_pooling(pooling):
         x, k, s = cases[1][:3]
         gradcheck(TextbookLayer(cls(k, k, stride=s)), x)
         return "it equals nc.MaxPool2d and passes nc.gradcheck"
-    return exercise("exercise 2 (Pooling)", run, pooling, rule=MAX_POOLING)
+    return exercise(say("exercise {n} ({name})", n=2, name="Pooling"), run, pooling, rule=MAX_POOLING)
 
 
 def check_simple_convnet(predict, count=100):
@@ -156,7 +157,7 @@ def check_simple_convnet(predict, count=100):
         _close(f"the logits of {len(x)} images", got, expected, tolerance=1e-4)
         same = int((got.argmax(axis=1) == expected.argmax(axis=1)).sum())
         return f"your layers give the trained model's answer on {same} of {len(x)} images"
-    return exercise("exercise 3 (predict)", run, predict,
+    return exercise(say("exercise {n} ({name})", n=3, name="predict"), run, predict,
                     rule=CONV_KERNELS + MAX_POOLING + Rule("numcnn's Sequential", ("numcnn.model:Sequential",)))
 
 
@@ -168,7 +169,7 @@ def check_swish(swish):
         _close("forward", cls().forward(x), x / (1 + np.exp(-x)))
         assert cls().forward(x.astype(np.float32)).dtype == np.float32, "float32 in should give float32 out"
         gradcheck(cls(), x)
-    return exercise("exercise 1 (Swish)", run, swish)
+    return exercise(say("exercise {n} ({name})", n=1, name="Swish"), run, swish)
 
 
 def check_channel_scale(channel_scale):
@@ -190,7 +191,7 @@ def check_channel_scale(channel_scale):
         assert type(loaded.layers[1]).__name__ == cls.__name__, "the loaded layer has another type"
         x32 = x.astype(np.float32)
         _close("the loaded model's output", loaded.forward(x32), model.forward(x32), tolerance=1e-6)
-    return exercise("exercise 2 (ChannelScale)", run, channel_scale)
+    return exercise(say("exercise {n} ({name})", n=2, name="ChannelScale"), run, channel_scale)
 
 
 def check_separable(separable_params, smallest_out_channels):
@@ -208,4 +209,5 @@ def check_separable(separable_params, smallest_out_channels):
         assert 1 <= smallest <= 128 and small[smallest - 1] and not (smallest > 1 and small[smallest - 2]), \
             f"{smallest} is not the smallest such number of output channels"
         return f"from {smallest} output channels on"
-    return exercise("exercise 3 (separable_params)", run, separable_params, smallest_out_channels)
+    return exercise(say("exercise {n} ({name})", n=3, name="separable_params"), run, separable_params,
+                    smallest_out_channels)

@@ -57,7 +57,7 @@ ENGLISH = {text: text for text in (
     "the first layer of the trained network on one test image ({label})",
     "a network: each layer's output shape",
     # checks
-    "{exercise}: correct", "{exercise}: not written yet (replace `raise NotImplementedError` or `...` "
+    "exercise {n} ({name})", "{exercise}: correct", "{exercise}: not written yet (replace `raise NotImplementedError` or `...` "
     "with your answer, run that cell, then this one)",
     "{exercise}: not finished: {where} raises NotImplementedError",
     "{exercise}: wrong: {reason}",
@@ -145,7 +145,7 @@ CHINESE = {
     "filter {f}": "滤波器 {f}",
     "the first layer of the trained network on one test image ({label})": "训练好的网络第一层在一张测试图像（{label}）上的输出",
     "a network: each layer's output shape": "一个网络：每一层输出的形状",
-    "{exercise}: correct": "{exercise}：正确",
+    "exercise {n} ({name})": "练习 {n}（{name}）", "{exercise}: correct": "{exercise}：正确",
     "{exercise}: not written yet (replace `raise NotImplementedError` or `...` "
     "with your answer, run that cell, then this one)":
         "{exercise}：还没有写（把 `raise NotImplementedError` 或 `...` 换成你的答案，先运行那个单元格，再运行这个）",
