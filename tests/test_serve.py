@@ -466,7 +466,7 @@ def test_serve_on_a_port_in_use_is_one_error_line(model_path, capsys):
 class LiveServer:
     """uvicorn serving the app on 127.0.0.1 and a free port, in a thread; ``url`` ends in "/"."""
 
-    def __init__(self, model_path):
+    def __init__(self, model_path, examples=None):
         import threading
         import time
 
@@ -474,7 +474,7 @@ class LiveServer:
 
         from numcnn.serve import bind, url_of
 
-        self.explainer = Explainer.from_path(model_path)
+        self.explainer = Explainer.from_path(model_path, examples=examples)
         self.socket = bind("127.0.0.1", 0)
         self.url = url_of(self.socket)
         config = uvicorn.Config(create_app(self.explainer), log_level="warning", access_log=False)

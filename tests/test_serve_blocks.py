@@ -133,7 +133,7 @@ def test_batch_norm_detail_is_the_formula_on_the_running_statistics(explainer, i
     mean, var = bn.buffers["running_mean"][channel], bn.buffers["running_var"][channel]
     gamma, beta = bn.params["weight"][channel], bn.params["bias"][channel]
     pixel = layer_input[0, channel, y, x]
-    assert (d["x"], d["running_mean"], d["running_var"], d["eps"], d["gamma"], d["beta"]) == pytest.approx(
+    assert (d["input"], d["running_mean"], d["running_var"], d["eps"], d["gamma"], d["beta"]) == pytest.approx(
         (pixel, mean, var, 1e-5, gamma, beta), rel=1e-6)
     assert d["std"] == pytest.approx(np.sqrt(var + 1e-5), rel=1e-12)
     assert d["normalized"] == pytest.approx((pixel - mean) / np.sqrt(var + 1e-5), rel=1e-6)
@@ -167,7 +167,7 @@ def test_activation_detail_applies_its_formula(explainer, image, path, channel, 
     d = explainer.detail(image.astype(np.float32), path, channel, y, x)
     layer_input, output = output_of(block_model(), path, image[None])
     where = (0, channel, y, x) if layer_input.ndim == 4 else (0, x)  # a vector: x is the feature
-    assert d["x"] == pytest.approx(layer_input[where], rel=1e-6)
+    assert d["input"] == pytest.approx(layer_input[where], rel=1e-6)
     assert d["result"] == pytest.approx(function(layer_input[where]), rel=1e-6, abs=1e-12)
     assert d["value"] == pytest.approx(output[where], rel=1e-6, abs=1e-7)
 

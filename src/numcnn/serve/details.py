@@ -230,7 +230,7 @@ def batch_norm_detail(layer: BatchNorm, layer_input: np.ndarray, where: tuple[in
     beta = float(to_numpy(layer.params["bias"])[channel])
     std = math.sqrt(var + layer.eps)
     normalized = (x - mean) / std
-    return {"kind": "batch_norm", "x": x, "running_mean": mean, "running_var": var, "eps": layer.eps,
+    return {"kind": "batch_norm", "input": x, "running_mean": mean, "running_var": var, "eps": layer.eps,
             "std": std, "normalized": normalized, "gamma": gamma, "beta": beta,
             "result": normalized * gamma + beta, "momentum": layer.momentum,
             "batches_tracked": int(to_numpy(layer.buffers["num_batches_tracked"]))}
@@ -241,11 +241,12 @@ def normalize_detail(layer: Normalize, layer_input: np.ndarray, where: tuple[int
     x = _at(layer_input, where)
     mean = float(to_numpy(layer.buffers["mean"])[where[0]])
     std = float(to_numpy(layer.buffers["std"])[where[0]])
-    return {"kind": "normalize", "x": x, "mean": mean, "std": std, "result": (x - mean) / std}
+    return {"kind": "normalize", "input": x, "mean": mean, "std": std, "result": (x - mean) / std}
 
 
 def activation_detail(layer, layer_input: np.ndarray, where: tuple[int, ...]) -> dict:
-    """The activation's formula applied to the input at where."""
+    """The activation's formula applied to the layer's input at where ("input" in the answer:
+    "x" is the pixel's column)."""
     x = _at(layer_input, where)
     if isinstance(layer, LeakyReLU):
         result, slope = (x if x > 0 else layer.negative_slope * x), layer.negative_slope
@@ -254,7 +255,7 @@ def activation_detail(layer, layer_input: np.ndarray, where: tuple[int, ...]) ->
         result = {ReLU: lambda v: max(v, 0.0), Sigmoid: lambda v: 0.5 * (1 + math.tanh(v / 2)),  # no overflow
                   Tanh: math.tanh}[type(layer)](x)
     return {"kind": "activation", "function": type(layer).__name__, "formula": ACTIVATIONS[type(layer)],
-            "x": x, "slope": slope, "result": result}
+            "input": x, "slope": slope, "result": result}
 
 
 def residual_detail(node: Node, outputs: dict, image: np.ndarray, where: tuple[int, ...]) -> dict:
@@ -276,6 +277,7 @@ def residual_detail(node: Node, outputs: dict, image: np.ndarray, where: tuple[i
     if convs and len(where) == 3:
         conv, conv_input = convs[-1], input_of(convs[-1], outputs, image)
         answer["shortcut_conv"] = {"path": conv.path, "description": describe_layer(conv.layer),
+                                   "channel": where[0], "y": where[1], "x": where[2],
                                    "value": _at(outputs[conv.path], where), "input_shape": list(conv_input.shape[1:]),
                                    **conv_detail(conv.layer, conv_input, *where)}
     return answer
