@@ -97,7 +97,8 @@ def test_the_route_convolves_the_image_or_a_layers_input(client):
     answer = client.post("/api/playground?kernel=3&stride=1&padding=1&dilation=1&channel=3&layer=3.3", content=body)
     layer_input, _ = output_of(block_model(), "3.3", image[None, None].astype(np.float64))
     np.testing.assert_allclose(f32(answer.json()["input"]), layer_input[0, 3], rtol=1e-5, atol=1e-6)
-    assert answer.json()["source"] == {"layer": "3.3", "channel": 3, "description": "channel 3 of the input of layer 3.3"}
+    assert answer.json()["source"] == {"layer": "3.3", "channel": 3,
+                                       "description": "channel 3 of the input of layer 3.3"}
 
 
 def test_the_route_explains_an_impossible_setting_and_refuses_a_malformed_query(client):

@@ -99,6 +99,17 @@ def test_a_dilated_window_at_the_edge_reads_from_its_first_real_tap():
     assert rows.tolist() == [1, 3] and cols.tolist() == [3, 5, 7]
 
 
+def test_a_window_wholly_in_the_padding_reads_no_pixel(tmp_path):
+    model = Sequential(Conv2d(1, 2, 3, padding=3, dtype=F64), ConvTranspose2d(2, 2, 1, stride=2, dtype=F64),
+                       Flatten(), Linear(2 * 19 * 19, 3, dtype=F64), input_shape=(1, 6, 6))
+    explainer = Explainer(model, {"classes": ["a", "b", "c"]})
+    corner = explainer.receptive(0, 0, 0)  # rows -3..-1: all padding
+    assert corner["rows"] is None and (corner["height"], corner["width"]) == (0, 0)
+    assert explainer.receptive(0, 2, 2)["rows"] == [0, 1]
+    assert explainer.receptive(1, 9, 9)["height"] == 0  # an odd row of a stride-2, 1x1 transposed conv
+    assert explainer.receptive(1, 8, 8)["rows"] == [1, 3]  # conv row 4 (of 10) reads rows 1..3
+
+
 def test_a_chain_of_convolutions_grows_as_the_textbook_says():
     # Interior pixel, no padding reached: 1 + sum (k_i - 1) * (product of the strides before i).
     layers = [(3, 1), (3, 2), (5, 1), (3, 2), (3, 1)]
@@ -128,7 +139,8 @@ def test_the_receptive_route_answers_json_and_explains_a_bad_pixel(blocks):
     with TestClient(create_app(explainer)) as client:
         answer = client.get("/api/receptive?layer=3.3&y=6&x=6")
         assert answer.status_code == 200
-        assert answer.json()["rows"] == [3, 9] and answer.json()["width"] == 7 and answer.json()["input_size"] == [12, 12]
+        got = answer.json()
+        assert got["rows"] == [3, 9] and got["width"] == 7 and got["input_size"] == [12, 12]
         for query, message in (("layer=3.3&y=12&x=0", "y must be from 0 to 11"), ("layer=12&y=1&x=0", "y must be"),
                                ("layer=99&y=0&x=0", "layer must be"), ("y=0&x=0", "layer is required")):
             answer = client.get(f"/api/receptive?{query}")

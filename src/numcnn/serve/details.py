@@ -273,7 +273,8 @@ def residual_detail(node: Node, outputs: dict, image: np.ndarray, where: tuple[i
               "skip": {"path": skip.path if skip else node.input_path, "identity": skip is None, "value": skip_value},
               "sum": body_value + skip_value}
     shape = outputs[node.path].shape
-    convs = [n for n in flatten([skip] if skip else []) if isinstance(n.layer, Conv2d) and outputs[n.path].shape == shape]
+    convs = [n for n in flatten([skip] if skip else [])
+             if isinstance(n.layer, Conv2d) and outputs[n.path].shape == shape]
     if convs and len(where) == 3:
         conv, conv_input = convs[-1], input_of(convs[-1], outputs, image)
         answer["shortcut_conv"] = {"path": conv.path, "description": describe_layer(conv.layer),

@@ -122,8 +122,9 @@ class Explainer:
         }
 
     def _entry(self, node: Node) -> dict:
-        entry = {"path": node.path, "type": type(node.layer).__name__, "description": details.describe_layer(node.layer),
-                 "config": node.layer.config(), "input_path": node.input_path,
+        entry = {"path": node.path, "type": type(node.layer).__name__,
+                 "description": details.describe_layer(node.layer), "config": node.layer.config(),
+                 "input_path": node.input_path,
                  "output_shape": list(self.shapes[node.path]), "parameters": int(node.layer.num_params()),
                  "detail": details.detail_kind(node.layer)}
         if node.branch:
@@ -177,7 +178,8 @@ class Explainer:
             for node, node_input in zip(self.nodes, inputs):  # then opened: the layers inside each block
                 if node.children:
                     forward(node, node_input, outputs)
-            outputs = {path: np.array(out[0], dtype=np.float32) for path, out in outputs.items()}  # copies, under the lock
+            # copies, taken under the lock
+            outputs = {path: np.array(out[0], dtype=np.float32) for path, out in outputs.items()}
         probs = softmax(logits.astype(np.float64), axis=1)[0]
 
         def entry(node: Node, extra: dict) -> dict:
@@ -240,8 +242,8 @@ class Explainer:
         Returns
         -------
         dict
-            "rows", "cols": [first, last] on the input image; "height", "width": the region's
-            size; "input_size": [H, W]; "trace": the region on each layer's input, going back
+            "rows", "cols": [first, last] on the input image (None when no input pixel
+            reaches it: a window wholly in the padding); "height", "width": the region's size; "input_size": [H, W]; "trace": the region on each layer's input, going back
             ({"path", "rows", "cols"}, the clicked layer first, the first layer last).
         """
         node = self.node(layer)
@@ -251,9 +253,10 @@ class Explainer:
                 raise ConfigError(f"{name} must be from 0 to {size - 1} for layer {node.path} "
                                   f"(a map of {height} x {width}), got {value}")
         regions = trace(chain(node, self.by_path, self.shapes, self.input_shape), y, x)
-        (r0, r1), (c0, c1) = regions[-1]["rows"], regions[-1]["cols"]
-        return {"layer": node.path, "y": y, "x": x, "rows": [r0, r1], "cols": [c0, c1], "height": r1 - r0 + 1,
-                "width": c1 - c0 + 1, "input_size": list(self.input_shape[1:]), "trace": regions}
+        rows, cols = regions[-1]["rows"], regions[-1]["cols"]
+        return {"layer": node.path, "y": y, "x": x, "rows": rows, "cols": cols,
+                "height": rows[1] - rows[0] + 1 if rows else 0, "width": cols[1] - cols[0] + 1 if cols else 0,
+                "input_size": list(self.input_shape[1:]), "trace": regions}
 
     def playground(self, x: np.ndarray, layer, channel: int, kernel: int, stride: int, padding: int,
                    dilation: int) -> dict:

@@ -69,8 +69,8 @@ def notes(kernel: int, stride: int, padding: int, dilation: int, height: int) ->
         found.append(f"Dilation D = {dilation} spaces the K = {kernel} taps {dilation} apart: the effective kernel "
                      f"is D·(K−1)+1 = {terms['effective_kernel']}.")
     if terms["unread"]:
-        found.append(f"H + 2P − D·(K−1) − 1 = {terms['span']} is not a multiple of S = {stride}: the floor drops the "
-                     f"remainder, and the last {terms['unread']} row(s) of the padded input are read by no window.")
+        found.append(f"H + 2P − D·(K−1) − 1 = {terms['span']} is not a multiple of S = {stride}: the floor drops "
+                     f"the remainder, and the last {terms['unread']} row(s) of the padded input are read by no window.")
     if stride > terms["effective_kernel"]:
         found.append(f"The stride S = {stride} is larger than the effective kernel {terms['effective_kernel']}: "
                      f"{stride - terms['effective_kernel']} row(s) between windows are never read.")

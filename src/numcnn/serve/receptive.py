@@ -89,6 +89,8 @@ def _back(step, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _axis(step, axis: int, index: np.ndarray) -> np.ndarray:
     size = step.size[axis]
+    if index.size == 0:  # nothing depends on what is before: nothing reaches it there either
+        return index
     if isinstance(step, Whole):
         return np.arange(size)
     if isinstance(step, Fit):
@@ -130,13 +132,17 @@ def trace(labelled, y: int, x: int) -> list[dict]:
 
     labelled : [(name, step)], first applied first
     returns  : [{"path": name, "rows": [first, last], "cols": [first, last]}], last layer first;
-               the final entry's region is on the chain's input
+               the final entry's region is on the chain's input. A window that holds nothing
+               but padding (or a transposed conv's output no input reaches) reads no pixel:
+               its "rows" and "cols" are None.
     """
     rows, cols = np.array([y]), np.array([x])
     regions = []
     for name, step in reversed(labelled):
         rows, cols = _back(step, rows, cols)
-        regions.append({"path": name, "rows": [int(rows[0]), int(rows[-1])], "cols": [int(cols[0]), int(cols[-1])]})
+        empty = rows.size == 0 or cols.size == 0
+        regions.append({"path": name, "rows": None if empty else [int(rows[0]), int(rows[-1])],
+                        "cols": None if empty else [int(cols[0]), int(cols[-1])]})
     return regions
 
 
@@ -151,7 +157,8 @@ def step_of(layer, in_shape, out_shape) -> Step:
     if isinstance(layer, ELEMENTWISE):
         return Same()
     if isinstance(layer, Conv2d):
-        kernel, stride, dilation = layer.kernel_size, pair(layer.stride, "stride", 1), pair(layer.dilation, "dilation", 1)
+        kernel, stride = layer.kernel_size, pair(layer.stride, "stride", 1)
+        dilation = pair(layer.dilation, "dilation", 1)
         pads = resolve_padding(layer.padding, kernel, dilation, stride)
         return Slide(kernel, stride, (pads[0], pads[2]), dilation, size)
     if isinstance(layer, ConvTranspose2d):

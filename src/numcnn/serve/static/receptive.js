@@ -26,22 +26,29 @@ function drawReceptive(r) {
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(picture, 0, 0, w * cell, h * cell);
-  const [r0, r1] = r.rows, [c0, c1] = r.cols;
-  ctx.fillStyle = "rgba(217, 72, 15, 0.25)";
-  ctx.fillRect(c0 * cell, r0 * cell, (c1 - c0 + 1) * cell, (r1 - r0 + 1) * cell);
-  ctx.strokeStyle = "#d9480f";
-  ctx.lineWidth = 2;
-  ctx.strokeRect(c0 * cell + 1, r0 * cell + 1, (c1 - c0 + 1) * cell - 2, (r1 - r0 + 1) * cell - 2);
-  canvas.dataset.rows = r.rows.join(",");
-  canvas.dataset.cols = r.cols.join(",");
-  const whole = r.height === h && r.width === w ? ": the whole image" : "";
-  $("receptive-size").innerHTML = `Receptive field of pixel (y ${r.y}, x ${r.x}) of layer ${r.layer}: rows ${r0}–${r1}, ` +
-    `columns ${c0}–${c1} of the ${h} x ${w} input, <strong id="receptive-extent">${r.height} x ${r.width}</strong> pixels${whole}. ` +
-    "Only these pixels can change it, in any channel.";
+  canvas.dataset.rows = r.rows ? r.rows.join(",") : "";
+  canvas.dataset.cols = r.cols ? r.cols.join(",") : "";
+  const pixel = `Receptive field of pixel (y ${r.y}, x ${r.x}) of layer ${r.layer}`;
+  if (r.rows) {
+    const [r0, r1] = r.rows, [c0, c1] = r.cols;
+    ctx.fillStyle = "rgba(217, 72, 15, 0.25)";
+    ctx.fillRect(c0 * cell, r0 * cell, (c1 - c0 + 1) * cell, (r1 - r0 + 1) * cell);
+    ctx.strokeStyle = "#d9480f";
+    ctx.lineWidth = 2;
+    ctx.strokeRect(c0 * cell + 1, r0 * cell + 1, (c1 - c0 + 1) * cell - 2, (r1 - r0 + 1) * cell - 2);
+    const whole = r.height === h && r.width === w ? ": the whole image" : "";
+    $("receptive-size").innerHTML = `${pixel}: rows ${r0}–${r1}, columns ${c0}–${c1} of the ${h} x ${w} input, ` +
+      `<strong id="receptive-extent">${r.height} x ${r.width}</strong> pixels${whole}. ` +
+      "Only these pixels can change it, in any channel.";
+  } else {
+    $("receptive-size").innerHTML = `${pixel}: <strong id="receptive-extent">0 x 0</strong> pixels. Its window ` +
+      "lies wholly in the padding: no pixel of the input reaches it, only the biases.";
+  }
+  const span = (range) => (range ? `${range[0]}–${range[1]}` : "none");
   const rows = r.trace.map((step) => {
-    const [a, b] = step.rows, [c, d] = step.cols;
-    return `<tr><th scope="row">${step.path}</th><td class="what"></td><td>${a}–${b}</td><td>${c}–${d}</td>` +
-      `<td>${b - a + 1} x ${d - c + 1}</td></tr>`;
+    const size = step.rows ? `${step.rows[1] - step.rows[0] + 1} x ${step.cols[1] - step.cols[0] + 1}` : "0 x 0";
+    return `<tr><th scope="row">${step.path}</th><td class="what"></td><td>${span(step.rows)}</td>` +
+      `<td>${span(step.cols)}</td><td>${size}</td></tr>`;
   });
   const body = $("receptive-trace-body");
   body.innerHTML = `<p class="legend">Going back from the pixel: the region each layer reads on its input ` +
