@@ -131,7 +131,10 @@ def test_model_describes_architecture_classes_and_normalisation(client):
     assert [layer["output_shape"] for layer in layers][:5] == [[1, 12, 12], [4, 12, 12], [4, 12, 12], [4, 6, 6],
                                                                [6, 3, 3]]
     assert layers[-1]["output_shape"] == [3]
-    assert [layer["detail"] for layer in layers] == [None, "conv", None, "pool", "conv", None, "pool", None, None]
+    assert [layer["detail"] for layer in layers] == ["normalize", "conv", "activation", "pool", "conv", "activation",
+                                                     "pool", None, None]
+    assert [layer["path"] for layer in layers] == [str(i) for i in range(9)]
+    assert [layer["input_path"] for layer in layers] == [None] + [str(i) for i in range(8)]
     assert layers[4]["description"] == "Conv2d 6@3x3, stride 2, padding 1, groups 2"
     assert answer["parameters"] == tiny_model().num_params()
 
@@ -299,8 +302,10 @@ def test_avg_pool_detail_divides_by_the_real_pixels(client, model_path):
 
 
 @pytest.mark.parametrize("query, message", [
-    ("layer=2&channel=0&y=0&x=0", "ReLU"),
+    ("layer=7&channel=0&y=0&x=0", "Flatten"),
     ("layer=9&channel=0&y=0&x=0", "layer must be"),
+    ("layer=1.0&channel=0&y=0&x=0", "layer must be"),
+    ("channel=0&y=0&x=0", "layer is required"),
     ("layer=1&channel=4&y=0&x=0", "channel must be from 0 to 3"),
     ("layer=1&channel=0&y=12&x=0", "y must be from 0 to 11"),
     ("layer=1&channel=0&y=0", "x must be an integer"),
@@ -461,7 +466,7 @@ def test_serve_on_a_port_in_use_is_one_error_line(model_path, capsys):
 class LiveServer:
     """uvicorn serving the app on 127.0.0.1 and a free port, in a thread; ``url`` ends in "/"."""
 
-    def __init__(self, model_path):
+    def __init__(self, model_path, examples=None):
         import threading
         import time
 
@@ -469,7 +474,7 @@ class LiveServer:
 
         from numcnn.serve import bind, url_of
 
-        self.explainer = Explainer.from_path(model_path)
+        self.explainer = Explainer.from_path(model_path, examples=examples)
         self.socket = bind("127.0.0.1", 0)
         self.url = url_of(self.socket)
         config = uvicorn.Config(create_app(self.explainer), log_level="warning", access_log=False)
@@ -521,11 +526,27 @@ def test_every_zoo_model_is_explained(tmp_path, name, shape):
     answer = explainer.explain(x)
     assert f32(answer["saliency"]).shape == shape
     assert len(answer["predictions"]) == 10
-    for layer in explainer.describe()["layers"]:
+    explained = 0
+    for layer in every_layer(explainer.describe()["layers"]):  # inside the blocks too
         if layer["detail"]:
-            c, h, w = layer["output_shape"]
-            d = explainer.detail(x, layer["index"], c - 1, h - 1, w // 2)
-            assert d["value"] == pytest.approx(d["sum"] if d["kind"] == "conv" else d["result"], rel=1e-4, abs=1e-5)
+            shape = layer["output_shape"]
+            c, h, w = shape if len(shape) == 3 else (1, 1, shape[0])
+            d = explainer.detail(x, layer["path"], c - 1, h - 1, w // 2)
+            assert d["value"] == pytest.approx(shown(d), rel=1e-4, abs=1e-5), layer["path"]
+            explained += 1
+    assert explained > 0
+
+
+def every_layer(layers):
+    """The entries of /api/model's layers, depth first, a block before the layers inside it."""
+    for layer in layers:
+        yield layer
+        yield from every_layer(layer.get("children", []))
+
+
+def shown(d) -> float:
+    """The number a detail works out, which the page compares with the map's value."""
+    return d["sum"] if d["kind"] in ("conv", "conv_transpose", "residual") else d["result"]
 
 
 def test_serve_without_pillow_is_one_error_line_before_the_model_is_read(monkeypatch, capsys, tmp_path):
@@ -553,7 +574,7 @@ def test_an_unforeseen_failure_is_a_json_500_and_the_server_goes_on(monkeypatch,
 
 
 def test_pictures_are_capped_at_fifty_megapixels_below_pillows_own_limit(client, monkeypatch):
-    from numcnn.serve.explain import MAX_PIXELS, check_image_size
+    from numcnn.serve.payload import MAX_PIXELS, check_image_size
 
     assert MAX_PIXELS < Image.MAX_IMAGE_PIXELS
     decoded = []

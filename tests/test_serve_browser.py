@@ -3,9 +3,11 @@
 It draws a stroke, reads the prediction, opens a conv layer's map, clicks an output pixel and
 checks that the sum the page shows equals the map's value, and that both are numcnn's.
 
-Run as a script, it takes the README's screenshots of a trained model instead:
+Run as a script, it takes the docs' screenshots of a trained model instead:
 
     python tests/test_serve_browser.py runs/demo docs/serve-page.png docs/serve-detail.png
+    python tests/test_serve_browser.py --pretrained fashion-net docs/serve-block.png docs/serve-receptive.png \
+        docs/serve-playground.png
 """
 
 from __future__ import annotations
@@ -177,7 +179,8 @@ def screenshots(model, page_png, detail_png, start_png=None):
             page.locator(f"#layer-{conv} .maps button").nth(3).click()
             click_cell(page, 10, 9)
             page.locator("#detail-sum").wait_for()
-            page.screenshot(path=detail_png, full_page=False)
+            page.locator("#receptive-extent").wait_for()
+            page.locator("#zoom").screenshot(path=detail_png)  # the dialog alone
             browser.close()
     finally:
         live.close()
@@ -216,5 +219,188 @@ def test_the_page_starts_alive_on_its_examples_and_a_click_explains_another(samp
         assert errors == []
 
 
+# -- a pretrained residual net: the page alive from the command line, blocks, receptive field, playground --
+@pytest.fixture(scope="module")
+def fashion_server():
+    from numcnn import pretrained
+
+    live = LiveServer(str(pretrained.model_path("fashion-net")), examples=pretrained.examples("fashion-net"))
+    yield live
+    live.close()
+
+
+def test_numcnn_serve_pretrained_starts_alive_with_no_box_empty():
+    """`numcnn serve --pretrained fashion-net`, as a user types it: the page opens on the shipped
+    examples, the first explained, every panel filled, the playground included."""
+    import os
+    import subprocess
+
+    from numcnn import pretrained
+
+    process = subprocess.Popen([sys.executable, "-m", "numcnn", "serve", "--pretrained", "fashion-net", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = process.stdout.readline().rsplit(" at ", 1)[1].strip()
+        with opened(type("Server", (), {"url": url})) as (page, errors):
+            page.locator("body[data-ready='1']").wait_for()
+            page.locator("body[data-playground='1']").wait_for()
+            assert page.locator("#examples .example").count() == 10
+            assert page.locator("#examples .chosen").get_attribute("data-index") == "0"
+            assert page.locator("#bars li").count() == 10
+            x, y = pretrained.examples("fashion-net")
+            names = page.evaluate("state.model.classes")
+            assert page.locator("#bars li").first.get_attribute("data-class") == names[int(y[0])]  # it is right
+            assert page.locator("#layers .layer").count() >= 19 and page.locator("details.block").count() == 2
+            assert page.evaluate("document.getElementById('seen').width") == 28
+            assert page.locator("#pg-out-size").inner_text() == "14 x 14"  # K 3, P 1, S 2 on 28: (28+2-2-1)//2+1
+            assert page.evaluate("document.getElementById('pg-output').width") > 1
+            assert errors == []
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+
+
+def open_block_layer(page, block: str, path: str, channel: int, y: int, x: int):
+    """Open block's box, enlarge channel of the layer at path inside it, and pick pixel (y, x)."""
+    page.locator(f"#layer-{block} > details.block > summary").click()
+    page.locator(f"#layer-{path.replace('.', '-')} > .maps button").nth(channel).click()
+    page.locator("#zoom[open]").wait_for()
+    click_cell(page, y, x)
+
+
+def test_a_conv_inside_a_residual_block_is_explained_down_to_its_sum(fashion_server):
+    with opened(fashion_server) as (page, errors):
+        page.locator("body[data-ready='1']").wait_for()
+        open_block_layer(page, "3", "3.3", 5, 9, 14)
+        page.locator("#detail-sum").wait_for()
+        assert page.locator("#zoom-title").inner_text().startswith("Layer 3.3 · Conv2d 32@3x3")
+        shown_sum, shown_value = number(page, "#detail-sum"), number(page, "#detail-value")
+        map_value = page.evaluate("state.entries['3.3'].output.data[5 * 784 + 9 * 28 + 14]")
+        assert shown_sum == pytest.approx(shown_value, abs=1.5e-4) and shown_value == pytest.approx(map_value, abs=1e-4)
+        assert page.locator("#detail-check").inner_text() == "= the map's value"
+        assert page.locator("#detail .channel-box").count() == 32  # every input channel of the conv
+        image = base64.b64decode(fashion_server.explainer.example_images()[0]["png"])
+        x, _ = fashion_server.explainer.read(image)
+        assert map_value == pytest.approx(fashion_server.explainer.detail(x, "3.3", 5, 9, 14)["value"], abs=1e-6)
+        # The block's own sum at that pixel: body (3.4) plus the identity skip (layer 2).
+        page.keyboard.press("Escape")
+        page.locator("#layer-3 > .maps button").nth(5).click()
+        click_cell(page, 9, 14)
+        page.locator("#residual-body").wait_for()
+        body, skip = number(page, "#residual-body"), number(page, "#residual-skip")
+        assert number(page, "#detail-sum") == pytest.approx(body + skip, abs=2e-4)
+        assert page.locator("#detail-check").inner_text() == "= the map's value"
+        assert body == pytest.approx(page.evaluate("state.entries['3.4'].output.data[5 * 784 + 9 * 28 + 14]"), abs=1e-4)
+        assert errors == []
+
+
+def test_the_receptive_field_is_drawn_on_the_input_with_its_size(fashion_server):
+    with opened(fashion_server) as (page, errors):
+        page.locator("body[data-ready='1']").wait_for()
+        # Three 3x3 convs (padding 1) from the image to 3.3: 1 + 3 * 2 = 7 pixels a side.
+        open_block_layer(page, "3", "3.3", 0, 12, 20)
+        page.locator("#receptive-extent").wait_for()
+        assert page.locator("#receptive-extent").inner_text() == "7 x 7"
+        assert page.locator("#receptive-map").get_attribute("data-rows") == f"{12 - 3},{12 + 3}"
+        assert page.locator("#receptive-map").get_attribute("data-cols") == f"{20 - 3},{20 + 3}"
+        # After a 2x2 max pool: output row 3 reads rows 6-7, and the three convs add 3 on each side.
+        page.keyboard.press("Escape")
+        page.locator("#layer-5 > .maps button").first.click()
+        click_cell(page, 3, 0)
+        page.wait_for_function("document.getElementById('receptive-map').dataset.rows === '3,10'")
+        assert page.locator("#receptive-map").get_attribute("data-cols") == "0,4"  # column -3 is padding
+        assert page.locator("#receptive-extent").inner_text() == "8 x 5"
+        assert page.locator("#receptive-trace-body tr").count() == 1 + 6  # header, then 5, 4, 3, 2, 1, 0
+        assert errors == []
+
+
+def set_playground(page, kernel, padding, stride, dilation):
+    """Type the settings into the playground and wait for the server's answer to them."""
+    for name, value in (("kernel", kernel), ("padding", padding), ("stride", stride), ("dilation", dilation)):
+        page.fill(f"#pg-{name}", str(value))
+    page.wait_for_function(
+        "([k, p, s, d]) => document.body.dataset.playground === '1' && pg.answer && pg.answer.settings.kernel === k "
+        "&& pg.answer.settings.padding === p && pg.answer.settings.stride === s && pg.answer.settings.dilation === d",
+        arg=[kernel, padding, stride, dilation])
+
+
+def test_the_playground_works_out_the_output_size_and_explains_what_cannot_be(fashion_server):
+    with opened(fashion_server) as (page, errors):
+        page.locator("body[data-ready='1']").wait_for()
+        page.locator("body[data-playground='1']").wait_for()
+        for kernel, padding, stride, dilation in ((5, 1, 2, 2), (4, 2, 3, 1), (2, 1, 5, 3)):
+            set_playground(page, kernel, padding, stride, dilation)
+            expected = (28 + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+            assert page.locator("#pg-out-size").inner_text() == f"{expected} x {expected}"
+            assert number(page, "#pg-oh") == expected
+            canvas = page.locator("#pg-output")
+            assert canvas.evaluate("c => c.width / Number(c.dataset.cell)") == expected
+            assert page.locator("#pg-invalid").is_hidden()
+        # Impossible settings are explained, with the formula still worked out.
+        for settings, message in (((15, 0, 1, 2), "No window fits"), ((3, 3, 1, 1), "padding P = 3 is more than")):
+            set_playground(page, *settings)
+            assert page.locator("#pg-invalid").is_visible() and message in page.locator("#pg-invalid").inner_text()
+            assert page.locator("#pg-output").evaluate("c => c.width") == 1  # no output drawn
+        # Padding 3 on a 3x3 kernel: the size exists, (28 + 6 - 2 - 1) // 1 + 1, but its edge windows read nothing.
+        assert page.locator("#pg-out-size").inner_text() == "32 x 32"
+        page.fill("#pg-kernel", "")
+        page.locator("#pg-invalid", has_text="kernel must be an integer").wait_for()
+        # From a conv layer's detail: its settings and its input.
+        page.fill("#pg-kernel", "3")
+        page.locator("#layer-6 > .maps button").first.click()
+        click_cell(page, 4, 4)
+        page.locator("#to-playground").click()
+        page.wait_for_function("document.getElementById('pg-source').textContent.includes('layer 6')")
+        page.locator("body[data-playground='1']").wait_for()
+        assert [page.input_value(f"#pg-{name}") for name in ("kernel", "padding", "stride", "dilation")] == \
+            ["3", "1", "1", "1"]
+        assert page.locator("#pg-out-size").inner_text() == "14 x 14"
+        assert errors == []
+
+
+def block_screenshots(name, block_png, receptive_png, playground_png):
+    """Serve pretrained model name, and save as PNGs: the batch norm inside its first residual
+    block explained, a pixel of the second block's last conv with its receptive field traced
+    through every layer, and the conv arithmetic playground."""
+    from playwright.sync_api import sync_playwright
+
+    from numcnn import pretrained
+
+    live = LiveServer(str(pretrained.model_path(name)), examples=pretrained.examples(name))
+    try:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            page = browser.new_page(viewport={"width": 1000, "height": 820}, device_scale_factor=1)
+            page.goto(live.url)
+            page.locator("body[data-ready='1']").wait_for()
+            page.locator("#examples .example").nth(9).click()  # an ankle boot
+            page.wait_for_function("document.querySelector('#examples .chosen').dataset.index === '9' "
+                                   "&& document.body.dataset.ready === '1'")
+            open_block_layer(page, "3", "3.1", 4, 14, 12)
+            page.locator("#detail-result").wait_for()
+            page.locator("#receptive-extent").wait_for()
+            page.locator("#zoom").screenshot(path=block_png)
+            page.keyboard.press("Escape")
+            open_block_layer(page, "9", "9.3", 4, 6, 7)
+            page.locator("#receptive-extent").wait_for()
+            page.locator("#receptive-trace > summary").click()
+            box = page.locator("#zoom").bounding_box()
+            trace = page.locator("#receptive-trace").bounding_box()
+            page.screenshot(path=receptive_png, clip={"x": box["x"], "y": box["y"], "width": box["width"],
+                                                      "height": trace["y"] + trace["height"] - box["y"] + 12})
+            page.keyboard.press("Escape")
+            page.locator("#playground-panel").scroll_into_view_if_needed()
+            set_playground(page, 3, 1, 2, 2)
+            page.locator("#pg-output").click(position={"x": 40, "y": 40})
+            page.locator("#playground-panel").screenshot(path=playground_png)
+            browser.close()
+    finally:
+        live.close()
+
+
 if __name__ == "__main__":
-    screenshots(*sys.argv[1:5])
+    if sys.argv[1] == "--pretrained":
+        block_screenshots(*sys.argv[2:6])
+    else:
+        screenshots(*sys.argv[1:5])

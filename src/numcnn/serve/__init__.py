@@ -5,8 +5,11 @@
     numcnn serve runs/demo                  # http://127.0.0.1:8000/
     pip install 'numcnn[serve]'             # Starlette and uvicorn
 
-``explain`` computes (numcnn only); ``app`` is the Starlette routes; ``static/`` holds the page,
-served from the package, so it works offline. Nothing in the core knows this module exists.
+``explain`` computes (numcnn only), with ``blocks`` (the layer tree, blocks opened),
+``details`` (one pixel's arithmetic), ``receptive`` (the receptive field on the image) and
+``playground`` (the conv arithmetic playground); ``payload`` checks uploads and encodes arrays;
+``app`` is the Starlette routes; ``static/`` holds the page, served from the package, so it
+works offline. Nothing in the core knows this module exists.
 """
 
 from __future__ import annotations

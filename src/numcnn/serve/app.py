@@ -8,6 +8,11 @@ and answers JSON. No numerics live here.
     POST /api/predict     body: image bytes -> {"predictions": [{"class", "index", "probability"}, ...]}
     POST /api/explain     body: image bytes -> layer outputs, logits, softmax, saliency
     POST /api/detail?layer=L&channel=C&y=Y&x=X   body: image bytes -> one output pixel explained
+    GET  /api/receptive?layer=L&y=Y&x=X         the input region that pixel (Y, X) of layer L can depend on
+    POST /api/playground?kernel=K&stride=S&padding=P&dilation=D&channel=C[&layer=L]
+                          body: image bytes -> one map convolved with those settings, or why it cannot be
+
+L is a layer's path: "3" for top-level layer 3, "3.0" for the first layer inside the block at 3.
 
 Every error is JSON {"error": "..."}: 400 for a body that is not a readable image or a bad
 query, 413 for a body over MAX_BODY_BYTES or a picture beyond Pillow's decompression-bomb
@@ -27,7 +32,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import ConfigError, NumcnnError
-from .explain import Explainer, ImageTooLarge
+from .explain import Explainer
+from .payload import ImageTooLarge
 
 MAX_BODY_BYTES = 10 * 2**20
 STATIC_DIR = Path(__file__).parent / "static"
@@ -67,6 +73,13 @@ def _query_int(request: Request, name: str) -> int:
         raise ConfigError(f"query parameter {name} must be an integer, got {text!r}") from None
 
 
+def _query_layer(request: Request) -> str:
+    path = request.query_params.get("layer")
+    if not path:
+        raise ConfigError("query parameter layer is required: a layer's path, such as 3 or 3.0")
+    return path
+
+
 def create_app(explainer: Explainer) -> Starlette:
     """The ASGI app serving one model's page and API."""
 
@@ -94,9 +107,20 @@ def create_app(explainer: Explainer) -> Starlette:
         return JSONResponse(await run_in_threadpool(work))
 
     async def detail(request):
-        where = [_query_int(request, name) for name in ("layer", "channel", "y", "x")]
+        where = [_query_layer(request)] + [_query_int(request, name) for name in ("channel", "y", "x")]
         body = await read_body(request)
         return JSONResponse(await run_in_threadpool(lambda: explainer.detail(explainer.read(body)[0], *where)))
+
+    async def receptive(request):
+        where = [_query_layer(request)] + [_query_int(request, name) for name in ("y", "x")]
+        return JSONResponse(explainer.receptive(*where))
+
+    async def playground(request):
+        layer = request.query_params.get("layer") or None  # none: the input image
+        settings = [_query_int(request, name) for name in ("channel", "kernel", "stride", "padding", "dilation")]
+        body = await read_body(request)
+        return JSONResponse(await run_in_threadpool(
+            lambda: explainer.playground(explainer.read(body)[0], layer, *settings)))
 
     return Starlette(
         routes=[
@@ -106,6 +130,8 @@ def create_app(explainer: Explainer) -> Starlette:
             Route("/api/predict", predict, methods=["POST"]),
             Route("/api/explain", explain, methods=["POST"]),
             Route("/api/detail", detail, methods=["POST"]),
+            Route("/api/receptive", receptive, methods=["GET"]),
+            Route("/api/playground", playground, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers={HTTPException: _http_error, ImageTooLarge: _error(413), NumcnnError: _error(400),
@@ -118,7 +144,8 @@ async def _http_error(request, exc: HTTPException):
     if exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}; use {exc.headers['Allow']}"
     elif exc.status_code == 404:
-        message = f"no such route: {request.url.path} (the API is /api/model, /api/examples, /api/predict, /api/explain, /api/detail)"
+        message = (f"no such route: {request.url.path} (the API is /api/model, /api/examples, /api/predict, "
+                   f"/api/explain, /api/detail, /api/receptive, /api/playground)")
     return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 

@@ -1,144 +1,44 @@
 """What the page shows, computed by numcnn itself: no HTTP here, only arrays and numbers.
 
 An ``Explainer`` wraps one model. It turns uploaded image bytes into the model's input the way
-``numcnn predict`` does, runs the model layer by layer, and answers three questions:
+``numcnn predict`` does, runs the model layer by layer, and answers:
 
 * ``predict``: the softmax of the logits, every class;
-* ``explain``: every top-level layer's output, the logits and the saliency (the gradient of
-  the top class's logit with respect to the input, from the model's own ``backward``);
-* ``detail``: how one output pixel of a conv or pooling layer came about: the window on the
-  layer's input with padding and stride, the kernel weights, the products summed per input
-  channel plus the bias, and the im2col row the GEMM used; or the pooling window's winner
-  or average.
+* ``explain``: every layer's output, those inside a block too, the logits and the saliency (the
+  gradient of the top class's logit with respect to the input, from the model's own ``backward``);
+* ``detail``: how one output pixel of a layer came about (``details``): a conv's window, weights
+  and sums, a pooling window, batch norm with its running statistics, an activation, a residual
+  block's two branches and their sum;
+* ``receptive``: the region of the input image that can change that pixel (``receptive``);
+* ``playground``: one map convolved with the kernel size, padding, stride and dilation a user
+  picks (``playground``).
 
+Layers are named by their dotted path (``blocks``): "3" at the top, "3.0" inside the block at 3.
 Layers keep caches during ``forward``, so one model must not run two requests at once: every
 use of the model holds ``self.lock``. Decoding an image needs no lock.
 """
 
 from __future__ import annotations
 
-import io
 import threading
 
 import numpy as np
 
 from ..backend import to_device, to_numpy
 from ..data import model_labels, read_image
-from ..data.images import require_pillow
-from ..errors import ConfigError, DataError
-from ..functional import im2col
+from ..errors import ConfigError
 from ..functional.activation import softmax
-from ..functional.adaptive import adaptive_bounds, output_pair
-from ..functional.pool import pool_params, pool_window
-from ..functional.window import Window, make_window, pair
-from ..layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, Conv2d, ConvTranspose2d, GlobalAvgPool2d,
-                      MaxPool2d, Normalize)
-from ..model import Sequential, read_model, to_config
 from ..inference import predict_proba
+from ..layers import AdaptiveAvgPool2d, AdaptiveMaxPool2d, Normalize
+from ..model import Sequential, read_model, to_config
+from . import details
+from .blocks import Node, flatten, forward, input_of, run, tree
 from .examples import as_png, from_dataset
+from .payload import ImageTooLarge, Upload, check_image_size, encode
+from .playground import playground
+from .receptive import chain, plane, trace
 
-
-class ImageTooLarge(DataError):
-    """An uploaded picture declares more pixels than Pillow's decompression-bomb limit."""
-
-
-MAX_PIXELS = 50_000_000  # per uploaded picture: a 48-megapixel phone photo, not a poster scan
-
-
-class _Upload(io.BytesIO):
-    """Request bytes that read_image can open; named in its error messages."""
-
-    def __str__(self) -> str:
-        return "the uploaded image"
-
-
-def check_image_size(body: bytes) -> tuple[int, int]:
-    """(width, height) from the image's header, refusing a decompression bomb before decoding.
-
-    Pillow raises DecompressionBombError above twice ``Image.MAX_IMAGE_PIXELS`` and only warns
-    between one and two times it; both are refused here (ImageTooLarge), and so is anything above
-    MAX_PIXELS (a 48-megapixel photo passes; each decode runs in its own worker thread, so the
-    cap bounds the memory many requests at once can take). A body that is not an image at all
-    is a DataError.
-    """
-    Image = require_pillow()
-    from PIL import UnidentifiedImageError
-
-    if not body:
-        raise DataError("the request body is empty; send the image file's bytes")
-    limit = min(Image.MAX_IMAGE_PIXELS or MAX_PIXELS, MAX_PIXELS)
-    try:
-        with Image.open(io.BytesIO(body)) as image:  # reads the header only
-            width, height = image.size
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"the image is too large to decode: {exc}") from None
-    except UnidentifiedImageError:
-        raise DataError("the request body is not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF, "
-                        "WebP, ...)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"the uploaded image cannot be read: {exc}") from None
-    if width * height > limit:
-        raise ImageTooLarge(f"the image is too large to decode: {width}x{height} = {width * height:,} pixels, "
-                            f"more than the limit of {limit:,}")
-    return width, height
-
-
-def encode(array: np.ndarray) -> dict:
-    """An array as {"shape", "dtype": "float32", "data": base64 of little-endian float32, "min", "max"}.
-
-    Four bytes a value (and a third more for base64), against some twenty for JSON numbers;
-    the page decodes it straight into a Float32Array.
-    """
-    import base64
-
-    values = np.ascontiguousarray(array, dtype="<f4")
-    return {"shape": list(values.shape), "dtype": "float32",
-            "data": base64.b64encode(values.tobytes()).decode("ascii"),
-            "min": float(values.min()) if values.size else 0.0,
-            "max": float(values.max()) if values.size else 0.0}
-
-
-def _describe(layer) -> str:
-    """One line that says what a layer does, e.g. "Conv2d 30@5x5, stride 1, padding 0"."""
-    name = type(layer).__name__
-    if isinstance(layer, Conv2d):
-        kh, kw = layer.kernel_size
-        text = f"{name} {layer.out_channels}@{kh}x{kw}, stride {layer.stride}, padding {layer.padding}"
-        if layer.dilation not in (1, (1, 1), [1, 1]):
-            text += f", dilation {layer.dilation}"
-        return text + (f", groups {layer.groups}" if layer.groups > 1 else "")
-    if isinstance(layer, (MaxPool2d, AvgPool2d)):
-        kernel, stride, pads, dilation = pool_params(layer.kernel_size, layer.stride, layer.padding,
-                                                     dilation=getattr(layer, "dilation", 1))
-        shown = pads if pads == "same" or len(set(pads)) > 1 else pads[0]
-        text = f"{name} {kernel[0]}x{kernel[1]}, stride {stride[0]}, padding {shown}"
-        text += f", dilation {dilation[0]}" if dilation != (1, 1) else ""
-        return text + (", ceil_mode" if layer.ceil_mode else "")
-    return name
-
-
-def _detail_kind(layer) -> str | None:
-    if isinstance(layer, Conv2d):
-        return "conv"
-    if isinstance(layer, ConvTranspose2d):
-        return "conv_transpose"
-    if isinstance(layer, (MaxPool2d, AvgPool2d, GlobalAvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d)):
-        return "pool"
-    return None
-
-
-def _window_taps(win: Window, y: int, x: int, height: int, width: int) -> dict:
-    """Where the window of output pixel (y, x) reads its input, in the unpadded input's coordinates.
-
-    rows (KH,), cols (KW,): tap (i, j) reads input row rows[i], column cols[j]; a coordinate
-    outside [0, height) x [0, width) is padding.
-    """
-    top, left = y * win.sh - win.pads[0], x * win.sw - win.pads[2]
-    rows = [top + i * win.dh for i in range(win.kh)]
-    cols = [left + j * win.dw for j in range(win.kw)]
-    padding = [[not (0 <= r < height and 0 <= c < width) for c in cols] for r in rows]
-    return {"rows": rows, "cols": cols, "padding": padding,
-            "stride": [win.sh, win.sw], "dilation": [win.dh, win.dw], "pads": list(win.pads)}
+__all__ = ["Explainer", "ImageTooLarge", "check_image_size", "encode"]
 
 
 class Explainer:
@@ -162,12 +62,15 @@ class Explainer:
         self.input_shape = tuple(int(s) for s in shape)
         self.names, self.dark_background = model_labels(self.training)
         self.layers = list(model.layers) if isinstance(model, Sequential) else [model]
+        self.nodes = tree(self.layers)
+        self.by_path = {node.path: node for node in flatten(self.nodes)}
         params = [layer.params[key] for _, layer, key in model.named_parameters()]
         self.dtype = params[0].dtype if params else np.dtype(np.float32)  # a float64 model runs in float64
         self.lock = threading.Lock()
-        with self.lock:
-            outputs = self._forward(np.zeros(self.input_shape, dtype=np.float32))
-        self.output_shapes = [list(out.shape[1:]) for out in outputs]
+        with self.lock, self.model.evaluating():
+            outputs = self._trace(np.zeros(self.input_shape, dtype=np.float32))
+        self.shapes = {path: tuple(out.shape[1:]) for path, out in outputs.items()}
+        self.output_shapes = [list(self.shapes[node.path]) for node in self.nodes]
         classes = self.output_shapes[-1][0] if len(self.output_shapes[-1]) == 1 else None
         if classes is None:
             raise ConfigError(f"{source or 'the model'}: expected logits (N, K) out of the model, got shape "
@@ -198,7 +101,12 @@ class Explainer:
 
     # -- the model, described --------------------------------------------------------------------
     def describe(self) -> dict:
-        """What GET /api/model answers: architecture, input shape, classes and normalisation."""
+        """What GET /api/model answers: architecture, input shape, classes and normalisation.
+
+        "layers" holds the top-level layers, each {"index", "path", "type", "description",
+        "config", "input_path", "output_shape", "parameters", "detail"}, and a block's
+        "children" in the same form (without "index", with "branch": "body" or "shortcut").
+        """
         norm = next((layer for _, layer in self.model.named_layers() if isinstance(layer, Normalize)), None)
         return {
             "source": self.source,
@@ -209,12 +117,21 @@ class Explainer:
             "dark_background": self.dark_background,
             "normalization": None if norm is None else {"mean": norm.config()["mean"], "std": norm.config()["std"]},
             "parameters": int(self.model.num_params()),
-            "layers": [{"index": i, "type": type(layer).__name__, "description": _describe(layer),
-                        "config": layer.config(), "output_shape": shape, "parameters": int(layer.num_params()),
-                        "detail": _detail_kind(layer)}
-                       for i, (layer, shape) in enumerate(zip(self.layers, self.output_shapes))],
+            "layers": [{"index": i, **self._entry(node)} for i, node in enumerate(self.nodes)],
             "architecture": to_config(self.model),
         }
+
+    def _entry(self, node: Node) -> dict:
+        entry = {"path": node.path, "type": type(node.layer).__name__,
+                 "description": details.describe_layer(node.layer), "config": node.layer.config(),
+                 "input_path": node.input_path,
+                 "output_shape": list(self.shapes[node.path]), "parameters": int(node.layer.num_params()),
+                 "detail": details.detail_kind(node.layer)}
+        if node.branch:
+            entry["branch"] = node.branch
+        if node.children:
+            entry["children"] = [self._entry(child) for child in node.children]
+        return entry
 
     # -- input -----------------------------------------------------------------------------------
     def read(self, body: bytes) -> tuple[np.ndarray, bool]:
@@ -224,9 +141,9 @@ class Explainer:
         truncated included, is a DataError.
         """
         check_image_size(body)
-        return read_image(_Upload(body), self.input_shape, self.dark_background)
+        return read_image(Upload(body), self.input_shape, self.dark_background)
 
-    # -- the three answers -----------------------------------------------------------------------
+    # -- the answers -----------------------------------------------------------------------------
     def predict(self, x: np.ndarray) -> list[dict]:
         """Every class with its probability, most probable first. x: (C, H, W)."""
         with self.lock:
@@ -236,14 +153,21 @@ class Explainer:
     def explain(self, x: np.ndarray) -> dict:
         """Layer outputs, logits, softmax and saliency for one input x (C, H, W).
 
-        Parameters
-        ----------
-        saliency
-            d logit[top] / d x, (C, H, W), through every layer's own backward.
+        Returns
+        -------
+        dict
+            "layers": each top-level layer's {"index", "path", "type", "detail", "output"}, a
+            block's with its "children" in the same form; "saliency": d logit[top] / d x,
+            (C, H, W), through every layer's own backward.
         """
         with self.lock, self.model.evaluating():
-            outputs = self._forward(x)
-            logits = outputs[-1]
+            image = to_device(x[None].astype(self.dtype, copy=False), self.model.device)
+            out, inputs, outputs = image, [], {}
+            for node in self.nodes:  # the model's own forward: its caches serve the backward
+                inputs.append(out)
+                out = node.layer.forward(out)
+                outputs[node.path] = to_numpy(out)
+            logits = outputs[self.nodes[-1].path]
             top = int(np.argmax(logits[0]))
             dout = np.zeros_like(logits)
             dout[0, top] = 1
@@ -251,8 +175,20 @@ class Explainer:
             for layer in reversed(self.layers):
                 dout = layer.backward(dout)
             saliency = to_numpy(dout)[0]
-            outputs = [np.array(out[0], dtype=np.float32) for out in outputs]  # copies, taken under the lock
+            for node, node_input in zip(self.nodes, inputs):  # then opened: the layers inside each block
+                if node.children:
+                    forward(node, node_input, outputs)
+            # copies, taken under the lock
+            outputs = {path: np.array(out[0], dtype=np.float32) for path, out in outputs.items()}
         probs = softmax(logits.astype(np.float64), axis=1)[0]
+
+        def entry(node: Node, extra: dict) -> dict:
+            answer = {**extra, "path": node.path, "type": type(node.layer).__name__,
+                      "output": encode(outputs[node.path]), "detail": details.detail_kind(node.layer)}
+            if node.children:
+                answer["children"] = [entry(child, {}) for child in node.children]
+            return answer
+
         return {
             "predictions": self._ranked(probs),
             "top": top,
@@ -260,177 +196,120 @@ class Explainer:
             "probabilities": [float(v) for v in probs],
             "input": encode(x),
             "saliency": encode(saliency),
-            "layers": [{"index": i, "type": type(layer).__name__, "output": encode(out),
-                        "detail": _detail_kind(layer)}
-                       for i, (layer, out) in enumerate(zip(self.layers, outputs))],
+            "layers": [entry(node, {"index": i}) for i, node in enumerate(self.nodes)],
         }
 
-    def detail(self, x: np.ndarray, index: int, channel: int, y: int, x_pos: int) -> dict:
-        """How output pixel (channel, y, x_pos) of layer ``index`` was computed, for input x (C, H, W).
+    def detail(self, x: np.ndarray, layer, channel: int, y: int, x_pos: int) -> dict:
+        """How output pixel (channel, y, x_pos) of a layer was computed, for input x (C, H, W).
 
-        A conv layer gives the window, the kernel weights, the products summed per input channel
-        plus the bias, and the im2col row; a pooling layer its window and winner or average.
-        Every number comes from numcnn's kernels on this very input.
+        layer: a path ("3.0") or a top-level index. A vector output (K,) is one row of pixels:
+        channel 0, y 0, x_pos the feature. Every number comes from numcnn's kernels on this very
+        input, or from the layer's own arrays (weights, running statistics); see ``details``.
         """
-        if not (isinstance(index, int) and 0 <= index < len(self.layers)):
-            raise ConfigError(f"layer must be an index from 0 to {len(self.layers) - 1}, got {index}")
-        layer = self.layers[index]
-        kind = _detail_kind(layer)
+        node = self.node(layer)
+        kind = details.detail_kind(node.layer)
         if kind is None:
-            raise ConfigError(f"layer {index} is a {type(layer).__name__}; details exist for the convolution and "
-                              f"pooling layers only")
-        shape = self.output_shapes[index]
-        for name, value, size in (("channel", channel, shape[0]), ("y", y, shape[1]), ("x", x_pos, shape[2])):
-            if not (isinstance(value, int) and 0 <= value < size):
-                raise ConfigError(f"{name} must be from 0 to {size - 1} for layer {index} "
-                                  f"(output {' x '.join(map(str, shape))}), got {value}")
+            raise ConfigError(f"layer {node.path} is a {type(node.layer).__name__}; details exist for convolution, "
+                              f"pooling, batch norm, Normalize, activation layers and residual blocks")
+        where = self._where(node, channel, y, x_pos)
         with self.lock, self.model.evaluating():
-            outputs = self._forward(x)
-            layer_input = np.array(outputs[index - 1] if index else x[None].astype(self.dtype), copy=True)
-            value = float(outputs[index][0, channel, y, x_pos])
-        answer = {"layer": index, "type": type(layer).__name__, "description": _describe(layer),
-                  "channel": channel, "y": y, "x": x_pos, "value": value,
-                  "input_shape": list(layer_input.shape[1:])}
+            image = x[None].astype(self.dtype)
+            outputs = self._trace(x)
+            layer_input = np.array(input_of(node, outputs, image), copy=True)
+            value = float(outputs[node.path][(0, *where)])
+        answer = {"layer": node.path, "path": node.path, "type": type(node.layer).__name__,
+                  "description": details.describe_layer(node.layer), "channel": channel, "y": y, "x": x_pos,
+                  "value": value, "input_shape": list(layer_input.shape[1:])}
+        layer = node.layer
         if kind == "conv":
-            answer.update(_conv_detail(layer, layer_input, channel, y, x_pos))
+            answer.update(details.conv_detail(layer, layer_input, *where))
         elif kind == "conv_transpose":
-            answer.update(_conv_transpose_detail(layer, layer_input, channel, y, x_pos))
-        elif isinstance(layer, (AdaptiveAvgPool2d, AdaptiveMaxPool2d)):  # GlobalMaxPool2d is an AdaptiveMaxPool2d
-            answer.update(_adaptive_detail(layer, layer_input, channel, y, x_pos))
-        else:
-            answer.update(_pool_detail(layer, layer_input, channel, y, x_pos))
+            answer.update(details.conv_transpose_detail(layer, layer_input, *where))
+        elif kind == "pool" and isinstance(layer, (AdaptiveAvgPool2d, AdaptiveMaxPool2d)):  # GlobalMaxPool2d too
+            answer.update(details.adaptive_detail(layer, layer_input, *where))
+        elif kind == "pool":
+            answer.update(details.pool_detail(layer, layer_input, *where))
+        elif kind == "residual":
+            answer.update(details.residual_detail(node, outputs, image, where))
+        else:  # batch_norm, normalize, activation: one input pixel in, one out
+            answer.update(getattr(details, f"{kind}_detail")(layer, layer_input, where))
         return answer
 
+    def receptive(self, layer, y: int, x: int) -> dict:
+        """The region of the input image that output pixel (y, x) of a layer (any channel) can
+        depend on, through every layer before it.
+
+        Returns
+        -------
+        dict
+            "rows", "cols": [first, last] on the input image (None when no input pixel
+            reaches it: a window wholly in the padding); "height", "width": the region's size; "input_size": [H, W]; "trace": the region on each layer's input, going back
+            ({"path", "rows", "cols"}, the clicked layer first, the first layer last).
+        """
+        node = self.node(layer)
+        height, width = plane(self.shapes[node.path])
+        for name, value, size in (("y", y, height), ("x", x, width)):
+            if not (isinstance(value, int) and 0 <= value < size):
+                raise ConfigError(f"{name} must be from 0 to {size - 1} for layer {node.path} "
+                                  f"(a map of {height} x {width}), got {value}")
+        regions = trace(chain(node, self.by_path, self.shapes, self.input_shape), y, x)
+        rows, cols = regions[-1]["rows"], regions[-1]["cols"]
+        return {"layer": node.path, "y": y, "x": x, "rows": rows, "cols": cols,
+                "height": rows[1] - rows[0] + 1 if rows else 0, "width": cols[1] - cols[0] + 1 if cols else 0,
+                "input_size": list(self.input_shape[1:]), "trace": regions}
+
+    def playground(self, x: np.ndarray, layer, channel: int, kernel: int, stride: int, padding: int,
+                   dilation: int) -> dict:
+        """The conv arithmetic playground (``playground.playground``) on channel ``channel`` of a
+        layer's input, or of the input image x (C, H, W) when layer is None."""
+        node = None if layer is None else self.node(layer)
+        shape = self.input_shape if node is None or node.input_path is None else self.shapes[node.input_path]
+        where = "the input image" if node is None else f"the input of layer {node.path}"
+        if len(shape) != 3:
+            raise ConfigError(f"{where} is a vector of {shape[0]} values, not C x H x W maps")
+        if not (isinstance(channel, int) and 0 <= channel < shape[0]):
+            raise ConfigError(f"channel must be from 0 to {shape[0] - 1} for {where}, got {channel}")
+        if node is None:
+            source = x[channel].astype(np.float32)
+        else:
+            with self.lock, self.model.evaluating():
+                outputs = self._trace(x)
+                source = np.array(input_of(node, outputs, x[None])[0, channel], dtype=np.float32)
+        answer = playground(source, kernel, stride, padding, dilation)
+        return {**answer, "source": {"layer": None if node is None else node.path, "channel": channel,
+                                     "description": f"channel {channel} of {where}"},
+                "input": encode(source), "output": None if answer["output"] is None else encode(answer["output"])}
+
     # -- helpers ---------------------------------------------------------------------------------
-    def _forward(self, x: np.ndarray) -> list[np.ndarray]:
-        """Every top-level layer's output for one input x (C, H, W), each (1, ...), on the host
-        (computed where the model is). Hold the lock."""
-        out = to_device(x[None].astype(self.dtype, copy=False), self.model.device)
-        outputs = []
-        with self.model.evaluating():
-            for layer in self.layers:
-                out = layer.forward(out)
-                outputs.append(to_numpy(out))
+    def node(self, layer) -> Node:
+        """The layer at path layer ("3.0"), or at top-level index layer; ConfigError if none."""
+        path = str(layer) if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) else layer
+        if path not in self.by_path:
+            raise ConfigError(f"layer must be a top-level index from 0 to {len(self.nodes) - 1} or the path of a "
+                              f"layer inside a block (such as {self._example_path()}), got {layer!r}")
+        return self.by_path[path]
+
+    def _example_path(self) -> str:
+        return next((path for path in self.by_path if "." in path), "3.0")
+
+    def _where(self, node: Node, channel, y, x) -> tuple[int, ...]:
+        """The index into one sample's output of node: (channel, y, x) of a map, (x,) of a vector."""
+        shape = self.shapes[node.path]
+        named = (("channel", channel, shape[0]), ("y", y, shape[1]), ("x", x, shape[2])) if len(shape) == 3 else \
+            (("channel", channel, 1), ("y", y, 1), ("x", x, shape[-1]))
+        for name, value, size in named:
+            if not (isinstance(value, int) and 0 <= value < size):
+                raise ConfigError(f"{name} must be from 0 to {size - 1} for layer {node.path} "
+                                  f"(output {' x '.join(map(str, shape))}), got {value}")
+        return (channel, y, x) if len(shape) == 3 else (x,)
+
+    def _trace(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every layer's output, by path, for one input x (C, H, W), each (1, ...), on the host
+        (computed where the model is). Hold the lock, in eval mode."""
+        outputs = {}
+        run(self.nodes, to_device(x[None].astype(self.dtype, copy=False), self.model.device), outputs)
         return outputs
 
     def _ranked(self, probs: np.ndarray) -> list[dict]:
         order = np.argsort(-probs, kind="stable")
         return [{"class": self.names[k], "index": int(k), "probability": float(probs[k])} for k in order]
-
-
-def _conv_detail(layer: Conv2d, layer_input: np.ndarray, channel: int, y: int, x: int) -> dict:
-    """The multiply-adds behind conv output (channel, y, x). layer_input: (1, C, H, W)."""
-    _, c, height, width = layer_input.shape
-    kh, kw = layer.kernel_size
-    win = make_window(layer_input.shape, (kh, kw), layer.stride, layer.padding, layer.dilation, "Conv2d")
-    # The textbook's im2col: one row per output pixel, columns ordered (channel, kh, kw).
-    col = im2col(layer_input, (kh, kw), layer.stride, layer.padding, layer.dilation)
-    row_index = y * win.ow + x
-    row = col[row_index]
-    per_group = c // layer.groups
-    group = channel // (layer.out_channels // layer.groups)
-    channels = range(group * per_group, (group + 1) * per_group)
-    patch = row.reshape(c, kh, kw)[channels.start:channels.stop].astype(np.float64)
-    weight = to_numpy(layer.params["weight"][channel]).astype(np.float64)  # (C // groups, KH, KW)
-    products = patch * weight
-    bias = float(layer.params["bias"][channel]) if "bias" in layer.params else 0.0
-    per_channel = products.sum(axis=(1, 2))
-    columns = slice(channels.start * kh * kw, channels.stop * kh * kw)
-    return {
-        "kind": "conv",
-        "window": _window_taps(win, y, x, height, width),
-        "input_channels": list(channels),
-        "patch": patch.tolist(),
-        "weights": weight.tolist(),
-        "products": products.tolist(),
-        "channel_sums": per_channel.tolist(),
-        "bias": bias,
-        "sum": float(per_channel.sum() + bias),
-        "im2col": {"shape": list(col.shape), "row": row_index, "values": row.astype(np.float64).tolist(),
-                   "columns": [columns.start, columns.stop],
-                   "dot": float(row[columns].astype(np.float64) @ weight.ravel() + bias)},
-    }
-
-
-def _pool_detail(layer, layer_input: np.ndarray, channel: int, y: int, x: int) -> dict:
-    """The window behind pooling output (channel, y, x): its values and winner or average."""
-    _, _, height, width = layer_input.shape
-    plane = layer_input[0, channel].astype(np.float64)
-    if isinstance(layer, GlobalAvgPool2d):
-        win = Window(height, width, 1, 1, 1, 1, (0, 0, 0, 0), 1, 1)
-        count_include_pad, mode = True, "avg"
-    else:
-        win = pool_window(layer_input.shape, layer.kernel_size, layer.stride, layer.padding, type(layer).__name__,
-                          getattr(layer, "dilation", 1), layer.ceil_mode)
-        mode = "max" if isinstance(layer, MaxPool2d) else "avg"
-        count_include_pad = getattr(layer, "count_include_pad", True)
-    taps = _window_taps(win, y, x, height, width)
-    fill = -np.inf if mode == "max" else 0.0
-    values = [[float(plane[r, c]) if not pad else fill for c, pad in zip(taps["cols"], pads)]
-              for r, pads in zip(taps["rows"], taps["padding"])]
-    flat = np.array(values).ravel()
-    answer = {"kind": "pool", "mode": mode, "window": taps,
-              # JSON has no infinity: padding of a max pool is shown as null.
-              "values": [[v if np.isfinite(v) else None for v in row] for row in values]}
-    if mode == "max":
-        winner = int(np.argmax(flat))  # the first maximum in row-major tap order, as the kernel picks
-        answer.update(winner=[winner // win.kw, winner % win.kw], result=float(flat[winner]))
-    else:
-        real = int(np.size(flat) - np.sum(np.array(taps["padding"])))
-        # The padding counts, but not what ceil_mode adds past it (PyTorch's rule); an override wins.
-        inside = sum(-win.pads[0] <= r < height + win.pads[0] for r in taps["rows"]) * \
-            sum(-win.pads[2] <= c < width + win.pads[2] for c in taps["cols"])
-        divisor = getattr(layer, "divisor_override", None) or (inside if count_include_pad else real)
-        answer.update(sum=float(flat.sum()), divisor=int(divisor), result=float(flat.sum() / divisor))
-    return answer
-
-
-def _adaptive_detail(layer, layer_input: np.ndarray, channel: int, y: int, x: int) -> dict:
-    """The adaptive window behind output (channel, y, x): rows [floor(y*H/OH), ceil((y+1)*H/OH)),
-    likewise the columns (PyTorch's rule), and its winner or mean."""
-    _, _, height, width = layer_input.shape
-    out_h, out_w = output_pair(layer.output_size, layer_input.shape)
-    starts, ends = adaptive_bounds(height, out_h)
-    r0, r1 = int(starts[y]), int(ends[y])
-    starts, ends = adaptive_bounds(width, out_w)
-    c0, c1 = int(starts[x]), int(ends[x])
-    rows, cols = list(range(r0, r1)), list(range(c0, c1))
-    values = layer_input[0, channel, r0:r1, c0:c1].astype(np.float64)
-    taps = {"rows": rows, "cols": cols, "padding": [[False] * len(cols) for _ in rows],
-            "stride": [1, 1], "dilation": [1, 1], "pads": [0, 0, 0, 0]}
-    answer = {"kind": "pool", "window": taps, "values": values.tolist()}
-    if isinstance(layer, AdaptiveMaxPool2d):
-        winner = int(np.argmax(values))  # the first maximum in row-major order, as the kernel keeps
-        return {**answer, "mode": "max", "winner": [winner // len(cols), winner % len(cols)],
-                "result": float(values.ravel()[winner])}
-    return {**answer, "mode": "avg", "sum": float(values.sum()), "divisor": int(values.size),
-            "result": float(values.sum() / values.size)}
-
-
-def _conv_transpose_detail(layer, layer_input: np.ndarray, channel: int, y: int, x: int) -> dict:
-    """The input pixels that spread into transposed-convolution output (channel, y, x): input
-    (h, w) reaches it through tap (i, j) where h*SH - PH + i*DH == y (likewise w), each times
-    that tap's weight; the products summed, plus the bias."""
-    _, c_in, height, width = layer_input.shape
-    (sh, sw), (ph, pw), (dh, dw) = (pair(layer.stride, "stride", 1), pair(layer.padding, "padding"),
-                                    pair(layer.dilation, "dilation", 1))
-    kh, kw = layer.kernel_size
-    per_group = layer.out_channels // layer.groups
-    group = channel // per_group
-    weight = to_numpy(layer.params["weight"]).astype(np.float64)
-    rows = [(h, i) for i in range(kh) for h in range(height) if h * sh - ph + i * dh == y]
-    cols = [(w, j) for j in range(kw) for w in range(width) if w * sw - pw + j * dw == x]
-    sources = []
-    for c in range(group * (c_in // layer.groups), (group + 1) * (c_in // layer.groups)):
-        for h, i in rows:
-            for w, j in cols:
-                value, tap = float(layer_input[0, c, h, w]), float(weight[c, channel % per_group, i, j])
-                sources.append({"channel": c, "row": h, "col": w, "tap": [i, j], "x": value, "weight": tap,
-                                "product": value * tap})
-    bias = float(to_numpy(layer.params["bias"])[channel]) if "bias" in layer.params else 0.0
-    total = sum(s["product"] for s in sources)
-    window = {"rows": sorted({h for h, _ in rows}), "cols": sorted({w for w, _ in cols}), "stride": [1, 1],
-              "dilation": [1, 1], "pads": [0, 0, 0, 0]}
-    window["padding"] = [[False] * len(window["cols"]) for _ in window["rows"]]
-    return {"kind": "conv_transpose", "sources": sources, "bias": bias, "sum": total + bias, "window": window,
-            "input_channels": [group * (c_in // layer.groups)]}

@@ -5,9 +5,11 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   model: null,      // GET /api/model
-  blob: null,       // the image last sent, re-sent for /api/detail
+  info: {},         // every layer's entry of /api/model by its path ("3", "3.0", "3.shortcut.0")
+  blob: null,       // the image last sent, re-sent for /api/detail and /api/playground
   result: null,     // POST /api/explain, arrays decoded
-  zoom: null,       // {layer, channel, y, x} while the dialog is open
+  entries: {},      // every layer's entry of the explain answer by path, blocks' inner layers included
+  zoom: null,       // {path, channel, y, x} while the dialog is open
   drawn: false,
 };
 
@@ -74,9 +76,42 @@ function paintImage(canvas, arr) {
   ctx.putImageData(img, 0, 0);
 }
 
+function paintPadded(ctx, map, offset, h, w, [top, bottom, left, right], cell) {
+  // One h x w plane of map (from offset in map.data) with its padding around it, checkered.
+  for (let y = 0; y < h + top + bottom; y++) for (let x = 0; x < w + left + right; x++) {
+    const iy = y - top, ix = x - left;
+    if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+      ctx.fillStyle = (x + y) % 2 ? "#d8d8d8" : "#eeeeee";  // padding
+    } else {
+      const [r, g, b] = colour(map.data[offset + iy * w + ix], map.min, map.max);
+      ctx.fillStyle = `rgb(${r},${g},${b})`;
+    }
+    ctx.fillRect(x * cell, y * cell, cell, cell);
+  }
+}
+
+function strokeWindow(ctx, rows, cols, cell, style, dash) {
+  // A window's taps at rows x cols (on the padded plane), each outlined, and the whole window.
+  ctx.setLineDash(dash);
+  ctx.strokeStyle = style;
+  ctx.lineWidth = 2;
+  for (const r of rows) for (const c of cols) ctx.strokeRect(c * cell + 1, r * cell + 1, cell - 2, cell - 2);
+  ctx.lineWidth = 3;
+  ctx.strokeRect(cols[0] * cell, rows[0] * cell, (cols[cols.length - 1] - cols[0] + 1) * cell,
+                 (rows[rows.length - 1] - rows[0] + 1) * cell);
+  ctx.setLineDash([]);
+}
+
 // -- talking to the server ---------------------------------------------------------------------
 async function post(path, blob) {
   const response = await fetch(path, { method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" } });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  return body;
+}
+
+async function getJSON(path) {
+  const response = await fetch(path);
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
   return body;
@@ -262,9 +297,16 @@ async function explain(blob) {
     const body = await post("/api/explain", blob);
     if (!fresh(ticket)) return;
     state.blob = blob;
+    state.entries = {};
+    const decodeLayer = (l) => {
+      const layer = { ...l, output: decode(l.output), children: (l.children || []).map(decodeLayer) };
+      state.entries[l.path] = layer;
+      return layer;
+    };
     state.result = { ...body, input: decode(body.input), saliency: decode(body.saliency),
-                     layers: body.layers.map((l) => ({ ...l, output: decode(l.output) })) };
+                     layers: body.layers.map(decodeLayer) };
     showAll();
+    runPlayground();
     say(body.inverted ? "Inverted to light-on-dark, as the model was trained." : "Done.");
     document.body.dataset.ready = "1";
   } catch (err) {
@@ -326,281 +368,104 @@ function showSoftmax(r) {
 }
 
 // -- the layer overview ----------------------------------------------------------------------------
+// Every layer is a box with one small map per channel. A block (Residual, Sequential) has its
+// own layers in a box inside that opens: they are listed by path and explained like the others.
 const MAX_MAPS = 128;
+
+function boxId(path) {
+  return `layer-${path.replace(/\./g, "-")}`;
+}
+
+function sourceOf(path) {
+  // The map a layer reads: the output of the layer before it, or the model's input.
+  const from = state.info[path].input_path;
+  return from === null ? state.result.input : state.entries[from].output;
+}
 
 function buildLayers() {
   const root = $("layers");
   root.replaceChildren();
-  state.model.layers.forEach((layer) => {
-    const box = document.createElement("div");
-    box.className = "layer";
-    box.id = `layer-${layer.index}`;
-    const { c, h, w } = planes(layer.output_shape);
-    const heading = document.createElement("h3");
-    heading.innerHTML = `<span></span> -> <span class="shape"></span>`;
-    heading.children[0].textContent = `${layer.index} · ${layer.description}`;
-    heading.children[1].textContent = shapeText(layer.output_shape);
-    box.appendChild(heading);
-    const maps = document.createElement("div");
-    maps.className = "maps";
-    const cell = Math.max(1, Math.min(8, Math.floor(56 / Math.max(h, w > 64 ? 1 : w))));
-    for (let k = 0; k < Math.min(c, MAX_MAPS); k++) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.layer = layer.index;
-      button.dataset.channel = k;
-      button.setAttribute("aria-label", `Layer ${layer.index} ${layer.type}, channel ${k}: enlarge`);
-      const canvas = document.createElement("canvas");
-      canvas.style.width = `${Math.min(w * cell, 280)}px`;
-      canvas.style.height = `${h * cell}px`;
-      button.appendChild(canvas);
-      button.addEventListener("click", () => openZoom(layer.index, k));
-      maps.appendChild(button);
-    }
-    box.appendChild(maps);
-    if (c > MAX_MAPS) {
-      const more = document.createElement("p");
-      more.className = "hint";
-      more.textContent = `${c - MAX_MAPS} more channels not shown.`;
-      box.appendChild(more);
-    }
-    root.appendChild(box);
+  state.info = {};
+  state.model.layers.forEach((layer) => root.appendChild(layerBox(layer)));
+}
+
+function layerBox(layer) {
+  state.info[layer.path] = layer;
+  const box = document.createElement("div");
+  box.className = "layer";
+  box.id = boxId(layer.path);
+  box.dataset.path = layer.path;
+  const { c, h, w } = planes(layer.output_shape);
+  const heading = document.createElement("h3");
+  heading.innerHTML = `<span></span> -> <span class="shape"></span>`;
+  const role = layer.branch === "shortcut" ? "shortcut: " : "";
+  heading.children[0].textContent = `${layer.path} · ${role}${layer.description}`;
+  heading.children[1].textContent = shapeText(layer.output_shape);
+  box.appendChild(heading);
+  const maps = document.createElement("div");
+  maps.className = "maps";
+  const cell = Math.max(1, Math.min(8, Math.floor(56 / Math.max(h, w > 64 ? 1 : w))));
+  for (let k = 0; k < Math.min(c, MAX_MAPS); k++) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.layer = layer.path;
+    button.dataset.channel = k;
+    button.setAttribute("aria-label", `Layer ${layer.path} ${layer.type}, channel ${k}: enlarge`);
+    const canvas = document.createElement("canvas");
+    canvas.style.width = `${Math.min(w * cell, 280)}px`;
+    canvas.style.height = `${h * cell}px`;
+    button.appendChild(canvas);
+    button.addEventListener("click", () => openZoom(layer.path, k));
+    maps.appendChild(button);
+  }
+  box.appendChild(maps);
+  if (c > MAX_MAPS) {
+    const more = document.createElement("p");
+    more.className = "hint";
+    more.textContent = `${c - MAX_MAPS} more channels not shown.`;
+    box.appendChild(more);
+  }
+  if (layer.children) box.appendChild(blockBox(layer));
+  return box;
+}
+
+function blockBox(layer) {
+  const block = document.createElement("details");
+  block.className = "block";
+  block.dataset.path = layer.path;
+  const body = layer.children.filter((child) => child.branch !== "shortcut").length;
+  const shortcut = layer.children.some((child) => child.branch === "shortcut");
+  const summary = document.createElement("summary");
+  summary.textContent = `Open the block: its ${body} layer${body === 1 ? "" : "s"}` +
+    (shortcut ? " and its shortcut" : "") + (layer.type === "Residual" ? ", then their sum" : "");
+  block.appendChild(summary);
+  const inner = document.createElement("div");
+  inner.className = "block-body";
+  layer.children.forEach((child) => inner.appendChild(layerBox(child)));
+  block.appendChild(inner);
+  block.addEventListener("toggle", () => {
+    if (block.open && state.result) state.entries[layer.path].children.forEach(showLayer);
   });
+  return block;
 }
 
 function showLayer(layer) {
+  // layer: an entry of the explain answer; a block's inner layers are painted while it is open.
   const { h, w } = planes(layer.output.shape);
   const out = layer.output;
-  document.querySelectorAll(`#layer-${layer.index} .maps canvas`).forEach((canvas, k) => {
+  const box = $(boxId(layer.path));
+  box.querySelectorAll(":scope > .maps canvas").forEach((canvas, k) => {
     paint(canvas, out.data, k * h * w, h, w, out.min, out.max);  // one scale for the whole layer
   });
-}
-
-// -- one map, enlarged, and one pixel explained ----------------------------------------------------
-function openZoom(index, channel) {
-  if (!state.result) return;
-  state.zoom = { layer: index, channel, y: 0, x: 0, picked: false };
-  $("detail").replaceChildren();
-  $("zoom").showModal();
-  drawZoom();
-  $("zoom-map").focus();
-}
-
-function zoomLayer() {
-  return state.result.layers[state.zoom.layer];
-}
-
-function drawZoom() {
-  const z = state.zoom;
-  const layer = zoomLayer();
-  const info = state.model.layers[z.layer];
-  const { h, w } = planes(layer.output.shape);
-  const canvas = $("zoom-map");
-  const cell = Math.max(2, Math.floor(Math.min(360, window.innerWidth - 60) / Math.max(h, w)));
-  canvas.width = w * cell;
-  canvas.height = h * cell;
-  const ctx = canvas.getContext("2d");
-  const out = layer.output;
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    const [r, g, b] = colour(out.data[z.channel * h * w + y * w + x], out.min, out.max);
-    ctx.fillStyle = `rgb(${r},${g},${b})`;
-    ctx.fillRect(x * cell, y * cell, cell, cell);
-  }
-  if (cell >= 8) {
-    ctx.strokeStyle = "rgba(128,128,128,0.35)";
-    for (let y = 0; y <= h; y++) { ctx.beginPath(); ctx.moveTo(0, y * cell); ctx.lineTo(w * cell, y * cell); ctx.stroke(); }
-    for (let x = 0; x <= w; x++) { ctx.beginPath(); ctx.moveTo(x * cell, 0); ctx.lineTo(x * cell, h * cell); ctx.stroke(); }
-  }
-  ctx.strokeStyle = "#d9480f";
-  ctx.lineWidth = 3;
-  ctx.strokeRect(z.x * cell + 1.5, z.y * cell + 1.5, cell - 3, cell - 3);
-  ctx.lineWidth = 1;
-  canvas.dataset.cell = cell;
-  $("zoom-title").textContent = `Layer ${z.layer} · ${info.description} · channel ${z.channel} of ` +
-    `${shapeText(info.output_shape)}`;
-  const value = out.data[z.channel * h * w + z.y * w + z.x];
-  $("zoom-pixel").textContent = `Pixel (y ${z.y}, x ${z.x}) = ${fmt(value)}` +
-    (info.detail ? "" : "  (details are shown for the convolution and pooling layers)");
-}
-
-async function pick(y, x) {
-  const z = state.zoom;
-  z.y = y;
-  z.x = x;
-  drawZoom();
-  if (!state.model.layers[z.layer].detail) return;
-  const query = `layer=${z.layer}&channel=${z.channel}&y=${y}&x=${x}`;
-  try {
-    const d = await post(`/api/detail?${query}`, state.blob);
-    if (state.zoom !== z || z.y !== y || z.x !== x) return;  // a newer pixel was picked meanwhile
-    showDetail(d);
-  } catch (err) {
-    $("detail").textContent = err.message;
-  }
-}
-
-function setUpZoom() {
-  const canvas = $("zoom-map");
-  canvas.addEventListener("click", (e) => {
-    const r = canvas.getBoundingClientRect();
-    const cell = Number(canvas.dataset.cell) * r.width / canvas.width;
-    const { h, w } = planes(zoomLayer().output.shape);
-    pick(Math.min(h - 1, Math.floor((e.clientY - r.top) / cell)), Math.min(w - 1, Math.floor((e.clientX - r.left) / cell)));
-  });
-  canvas.addEventListener("keydown", (e) => {
-    const z = state.zoom;
-    const { h, w } = planes(zoomLayer().output.shape);
-    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
-    if (moves[e.key]) {
-      e.preventDefault();
-      z.y = Math.max(0, Math.min(h - 1, z.y + moves[e.key][0]));
-      z.x = Math.max(0, Math.min(w - 1, z.x + moves[e.key][1]));
-      drawZoom();
-    } else if (e.key === "Enter" || e.key === " ") {
-      e.preventDefault();
-      pick(z.y, z.x);
-    }
-  });
-  $("zoom-close").addEventListener("click", () => $("zoom").close());
-  $("zoom").addEventListener("close", () => { state.zoom = null; });
-}
-
-function table(rows, cellClass) {
-  // rows: 2-D array of numbers or null (padding of a max pool)
-  return `<table>${rows.map((row, i) => `<tr>${row.map((v, j) =>
-    `<td class="${cellClass ? cellClass(i, j) : ""}">${fmt(v, 3)}</td>`).join("")}</tr>`).join("")}</table>`;
-}
-
-function windowPicture(d) {
-  // The layer's input channel under the window, padded, with the window and the next one
-  // along (stride) drawn over it.
-  const canvas = document.createElement("canvas");
-  const [c, h, w] = d.input_shape;
-  const win = d.window;
-  const [pt, pb, pl, pr] = win.pads;
-  const source = d.layer === 0 ? state.result.input : state.result.layers[d.layer - 1].output;
-  const channel = d.input_channels ? d.input_channels[0] : d.channel;
-  const hp = h + pt + pb, wp = w + pl + pr;
-  const cell = Math.max(3, Math.floor(Math.min(300, window.innerWidth - 80) / Math.max(hp, wp)));
-  canvas.width = wp * cell;
-  canvas.height = hp * cell;
-  const ctx = canvas.getContext("2d");
-  for (let y = 0; y < hp; y++) for (let x = 0; x < wp; x++) {
-    const iy = y - pt, ix = x - pl;
-    if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-      ctx.fillStyle = (x + y) % 2 ? "#d8d8d8" : "#eeeeee";  // padding
-    } else {
-      const [r, g, b] = colour(source.data[channel * h * w + iy * w + ix], source.min, source.max);
-      ctx.fillStyle = `rgb(${r},${g},${b})`;
-    }
-    ctx.fillRect(x * cell, y * cell, cell, cell);
-  }
-  const box = (rows, cols, style, dash) => {
-    ctx.setLineDash(dash);
-    ctx.strokeStyle = style;
-    ctx.lineWidth = 2;
-    for (const r of rows) for (const col of cols) ctx.strokeRect((col + pl) * cell + 1, (r + pt) * cell + 1, cell - 2, cell - 2);
-    ctx.lineWidth = 3;  // and the whole window
-    ctx.strokeRect((cols[0] + pl) * cell, (rows[0] + pt) * cell, (cols[cols.length - 1] - cols[0] + 1) * cell,
-                   (rows[rows.length - 1] - rows[0] + 1) * cell);
-    ctx.setLineDash([]);
-  };
-  const next = win.cols.map((col) => col + win.stride[1]);
-  if (next[next.length - 1] < w + pr) box(win.rows, next, "#0b63c5", [3, 3]);
-  box(win.rows, win.cols, "#d9480f", []);
-  const figure = document.createElement("figure");
-  figure.appendChild(canvas);
-  const caption = document.createElement("figcaption");
-  caption.style.maxWidth = `${canvas.width}px`;
-  caption.textContent = `Input channel ${channel} (${c} x ${h} x ${w}) with padding ${pt === pb && pl === pr ? pt : win.pads.join("/")}` +
-    ` (checkered). Orange: the window of this output pixel; dashed blue: the next pixel's window, ` +
-    `stride ${win.stride[1]} to the right.`;
-  figure.appendChild(caption);
-  return figure;
-}
-
-function showDetail(d) {
-  const root = $("detail");
-  root.replaceChildren();
-  const head = document.createElement("p");
-  head.className = "equation";
-  head.innerHTML = `Output (channel ${d.channel}, y ${d.y}, x ${d.x}) of layer ${d.layer} = <strong id="detail-value"></strong>`;
-  head.querySelector("#detail-value").textContent = fmt(d.value);
-  root.appendChild(head);
-  const grid = document.createElement("div");
-  grid.className = "detail-grid";
-  grid.appendChild(windowPicture(d));
-  root.appendChild(grid);
-  if (d.kind === "conv") showConv(d, grid, root);
-  else if (d.kind === "conv_transpose") showConvTranspose(d, root);
-  else showPool(d, grid, root);
-}
-
-// A transposed convolution spreads each input pixel over a window of the output: the clicked
-// output gathers the input pixels whose windows reach it, each times one tap of the kernel.
-function showConvTranspose(d, root) {
-  const rows = d.sources.map((s) => [`(${s.channel}, ${s.row}, ${s.col})`, `(${s.tap[0]}, ${s.tap[1]})`,
-                                     fmt(s.x), fmt(s.weight), fmt(s.product)]);
-  const box = document.createElement("div");
-  box.className = "channel-box";
-  box.innerHTML = `<p>The input pixels that spread into this output, and the kernel tap each passes through:</p>` +
-    table([["input (c, y, x)", "tap", "value", "weight", "product"], ...rows], () => "");
-  root.appendChild(box);
-  const sum = document.createElement("p");
-  sum.className = "equation";
-  sum.innerHTML = `sum of the ${d.sources.length} products + bias ${fmt(d.bias)} = <strong id="detail-sum">${fmt(d.sum)}</strong> ` +
-    `<span class="ok" id="detail-check"></span>`;
-  const same = Math.abs(d.sum - d.value) <= 1e-4 * Math.max(1, Math.abs(d.value));
-  sum.querySelector("#detail-check").textContent = same ? "= the map's value" : `!= the map's value ${fmt(d.value)}`;
-  root.appendChild(sum);
-}
-
-function showConv(d, grid, root) {
-  d.input_channels.forEach((c, k) => {
-    const box = document.createElement("div");
-    box.className = "channel-box";
-    box.innerHTML = `<p>input channel ${c}: patch</p>${table(d.patch[k], (i, j) => d.window.padding[i][j] ? "pad" : "")}` +
-      `<p>x kernel weights W[${d.channel}, ${k}]</p>${table(d.weights[k])}` +
-      `<p>sum of the ${d.patch[k].length * d.patch[k][0].length} products = <b>${fmt(d.channel_sums[k])}</b></p>`;
-    grid.appendChild(box);
-  });
-  const sum = document.createElement("p");
-  sum.className = "equation";
-  const terms = d.channel_sums.map((s) => fmt(s)).join(" + ");
-  sum.innerHTML = `Summed over ${d.input_channels.length} input channel(s), plus the bias: ${terms} + ${fmt(d.bias)} = ` +
-    `<strong id="detail-sum">${fmt(d.sum)}</strong> <span class="ok" id="detail-check"></span>`;
-  root.appendChild(sum);
-  const same = Math.abs(d.sum - d.value) <= 1e-4 * (1 + Math.abs(d.value));
-  sum.querySelector("#detail-check").textContent = same ? "= the map's value" : `!= the map's value ${fmt(d.value)}`;
-  const col = d.im2col;
-  const row = document.createElement("div");
-  const shown = col.values.slice(0, 600).map((v, i) =>
-    `<span class="${i >= col.columns[0] && i < col.columns[1] ? "used" : "other"}">${fmt(v, 3)}</span>`).join(" ");
-  row.innerHTML = `<h3>The im2col row</h3><p class="legend">Row ${col.row} (= y ${d.y} x ${state.model.layers[d.layer].output_shape[2]} + x ${d.x})` +
-    ` of im2col(input), a ${col.shape[0]} x ${col.shape[1]} matrix: one row per output pixel, columns ordered (channel, ky, kx).` +
-    ` The GEMM takes its dot product with W[${d.channel}] flattened, plus the bias: ${fmt(col.dot)}.` +
-    `${col.values.length > 600 ? ` First 600 of ${col.values.length} values shown.` : ""}</p><div class="im2col">${shown}</div>`;
-  root.appendChild(row);
-}
-
-function showPool(d, grid, root) {
-  const box = document.createElement("div");
-  box.className = "channel-box";
-  const winner = d.winner || [-1, -1];
-  box.innerHTML = `<p>the window on input channel ${d.channel}</p>` +
-    table(d.values, (i, j) => (i === winner[0] && j === winner[1] ? "winner" : d.window.padding[i][j] ? "pad" : ""));
-  grid.appendChild(box);
-  const text = document.createElement("p");
-  text.className = "equation";
-  text.innerHTML = d.mode === "max"
-    ? `Max pooling: the largest value wins (highlighted, row ${winner[0]}, column ${winner[1]} of the window): <strong id="detail-result"></strong>`
-    : `Average pooling: ${fmt(d.sum)} / ${d.divisor} = <strong id="detail-result"></strong>`;
-  text.querySelector("#detail-result").textContent = fmt(d.result);
-  root.appendChild(text);
+  if (layer.children.length && box.querySelector(":scope > details.block").open) layer.children.forEach(showLayer);
 }
 
 // -- start -----------------------------------------------------------------------------------------
-setUpDrawing();
-setUpFiles();
-setUpZoom();
-loadModel().catch((err) => say(`Cannot load the model: ${err.message}`, true));
+// The other scripts (detail.js, playground.js) load after this one: start once all are in.
+document.addEventListener("DOMContentLoaded", () => {
+  setUpDrawing();
+  setUpFiles();
+  setUpZoom();
+  setUpPlayground();
+  loadModel().catch((err) => say(`Cannot load the model: ${err.message}`, true));
+});
