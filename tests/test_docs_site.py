@@ -1,7 +1,8 @@
 """The documentation site, built as `make docs` builds it (warnings are errors), then read in
 headless Chromium (Debian's ``chromium``, driven by Playwright) as a visitor would: the home
 page, a tutorial's plot rendered from its executed output, the API entry of conv2d_forward, the
-command-line page generated from the parser, and a search for im2col."""
+command-line page generated from the parser, a search for im2col, and the Chinese edition's
+front page with its notebooks, glossary and map."""
 
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from editions import NAMES, NEEDS_MERGE
 
 pytest.importorskip("sphinx", reason="the docs need the docs extra: pip install 'numcnn[docs]'")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser check needs Playwright")
@@ -87,3 +89,19 @@ def test_search_finds_im2col(site, browser):
     results.first.wait_for(timeout=30000)
     assert results.count() >= 2
     assert any("im2col" in results.nth(i).inner_text().lower() for i in range(results.count()))
+
+
+@NEEDS_MERGE
+def test_the_chinese_edition_lists_its_notebooks_and_shows_their_plots(site, browser):
+    page = open_page(browser, site / "index.html")
+    assert page.get_by_role("link", name="中文版：用 NumPy 手写卷积与池化").first.is_visible()
+    page = open_page(browser, site / "zh" / "index.html")
+    for name in NAMES:
+        assert page.locator(f"main a[href='tutorials/{name.removesuffix('.ipynb')}.html']").count() >= 1, name
+    for link in ("中英术语表", "章节对照表"):
+        assert page.get_by_role("link", name=link).first.is_visible(), link
+    page = open_page(browser, site / "zh" / "tutorials" / "03-pooling.html")
+    images = page.locator("div.cell_output img")
+    assert images.count() >= 3
+    box = images.first.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 50

@@ -1,17 +1,18 @@
-"""The notebooks' exercises: every check the notebooks call passes on the solution kept in
-docs/tutorials/solutions, answers "not written yet" (without raising) on a stub, and refuses a
-wrong answer and an answer that calls what the exercise rules out.
+"""The notebooks' exercises, in both editions: every check the notebooks call passes on the
+solution kept in docs/tutorials/solutions (shared by the English and the Chinese notebooks),
+answers "not written yet" (without raising) on a stub, and refuses a wrong answer and an answer
+that calls what the exercise rules out. The Chinese edition's checks run with its words in use,
+and answer in Chinese.
 
 The checks are found by reading the notebooks, so a new exercise without a solution or without
 a wrong answer here fails this file."""
 
 import importlib.util
-import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from editions import ENGLISH, FOLDERS, NAMES, NEEDS_MERGE, editions, read
 
 import numcnn as nc
 import numcnn.functional as F
@@ -19,16 +20,18 @@ from numcnn import teach
 from numcnn.functional import reference
 from numcnn.layers import LAYER_REGISTRY
 
-ROOT = Path(__file__).resolve().parents[1]
-TUTORIALS = ROOT / "docs" / "tutorials"
+TUTORIALS = ENGLISH
 CHECK_CELL = re.compile(r"^teach\.(check_\w+)\((.*)\)$")
+# What a verdict says, in each edition's words: the expectation, written here, not read from the table.
+VERDICT = {"en": {"correct": "correct", "wrong": "wrong"}, "zh": {"correct": "正确", "wrong": "不对"}}
 
 
-def exercises():
-    """(notebook, solutions module name, check name, argument source) for every check cell."""
+def exercises(folder):
+    """(notebook, solutions module name, check name, argument source) for every check cell of
+    the notebooks in ``folder``."""
     found = []
-    for path in sorted(TUTORIALS.glob("*.ipynb")):
-        cells = json.loads(path.read_text())["cells"]
+    for path in sorted(folder.glob("*.ipynb")):
+        cells = read(path)["cells"]
         text = "".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
         module = re.search(r"solutions/(\w+)\.py", text)
         for cell in cells:
@@ -38,7 +41,11 @@ def exercises():
     return found
 
 
-EXERCISES = exercises()
+EXERCISES = {edition: exercises(folder) for edition, folder in FOLDERS.items()}
+# Every check of both editions; a Chinese notebook that is missing is caught by the first test below.
+CHECKS = [pytest.param(edition, *exercise, id=f"{edition}-{exercise[2]}",
+                       marks=NEEDS_MERGE if edition == "zh" else ())
+          for edition, found in EXERCISES.items() for exercise in found]
 
 
 @pytest.fixture
@@ -62,17 +69,30 @@ def solution_answers(module: str, arguments: str) -> tuple:
     return eval(f"({arguments},)", vars(solutions(module)))
 
 
-def test_every_notebook_has_checked_exercises_and_names_its_solutions():
-    notebooks = {name for name, *_ in EXERCISES}
-    assert notebooks == {path.name for path in TUTORIALS.glob("*.ipynb")}
-    assert all(module and (TUTORIALS / "solutions" / f"{module}.py").exists() for _, module, _, _ in EXERCISES)
-    assert sorted(check for *_, check, _ in EXERCISES) == sorted(n for n in teach.__all__ if n.startswith("check_"))
+@pytest.fixture
+def words_of():
+    """Puts an edition's words in use, as its notebooks do; English again afterwards."""
+    def use(edition):
+        if edition == "zh":
+            teach.use_words(teach.words.CHINESE, fonts=teach.words.CJK_FONTS)
+    yield use
+    teach.use_words(None)
 
 
-@pytest.mark.parametrize("notebook, module, check, arguments", EXERCISES, ids=[e[2] for e in EXERCISES])
-def test_the_solution_passes(notebook, module, check, arguments, registry):
+@pytest.mark.parametrize("edition", editions())
+def test_every_notebook_has_checked_exercises_and_names_its_solutions(edition):
+    found = EXERCISES[edition]
+    notebooks = {name for name, *_ in found}
+    assert notebooks == set(NAMES), f"no exercises found in {sorted(set(NAMES) - notebooks)}"
+    assert all(module and (TUTORIALS / "solutions" / f"{module}.py").exists() for _, module, _, _ in found)
+    assert sorted(check for *_, check, _ in found) == sorted(n for n in teach.__all__ if n.startswith("check_"))
+
+
+@pytest.mark.parametrize("edition, notebook, module, check, arguments", CHECKS)
+def test_the_solution_passes(edition, notebook, module, check, arguments, registry, words_of):
+    words_of(edition)
     verdict = getattr(teach, check)(*solution_answers(module, arguments))
-    assert verdict.passed and "correct" in repr(verdict), repr(verdict)
+    assert verdict.passed and VERDICT[edition]["correct"] in repr(verdict), repr(verdict)
 
 
 def raises_not_implemented(*args, **kwargs):
@@ -179,12 +199,14 @@ def wrong_answers():
     }
 
 
-def test_every_check_refuses_its_wrong_answers(registry):
+@pytest.mark.parametrize("edition", editions())
+def test_every_check_refuses_its_wrong_answers(edition, registry, words_of):
     wrong = wrong_answers()
-    assert set(wrong) == {check for *_, check, _ in EXERCISES}
+    assert set(wrong) == {check for *_, check, _ in EXERCISES[edition]}
+    words_of(edition)
     for check, answers in wrong.items():
         for answer in answers:
-            with pytest.raises(teach.ExerciseError, match="wrong"):
+            with pytest.raises(teach.ExerciseError, match=VERDICT[edition]["wrong"]):
                 getattr(teach, check)(*answer)
 
 

@@ -1,16 +1,14 @@
-"""The teaching notebooks in docs/: kept without outputs, read in a fixed order, linked from the
-README, each drawing its ideas and ending with stubs for the learner to fill in, and executed by the
-suite itself (pytest's --nbmake runs each one top to bottom, stubs and all)."""
+"""The teaching notebooks in docs/, in both editions (English in docs/tutorials, Chinese in
+docs/zh/tutorials): kept without outputs, read in a fixed order, linked from the README, each
+drawing its ideas and ending with stubs for the learner to fill in, and executed by the suite
+itself (pytest's --nbmake runs each one top to bottom, stubs and all). What the Chinese edition
+must keep of the English one: tests/test_zh_edition.py."""
 
-import json
 import re
-from pathlib import Path
 
 import pytest
+from editions import FOLDERS, NAMES, NEEDS_MERGE, ROOT, edition_of, editions, notebooks, read, source
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "tutorials"
-NOTEBOOKS = sorted(DOCS.glob("*.ipynb"))
 NUMBERED = re.compile(r"^(\d\d)-[a-z0-9-]+\.ipynb$")
 
 
@@ -27,17 +25,18 @@ def unstripped(notebook: dict) -> list[str]:
     return problems
 
 
-def test_there_are_six_notebooks_numbered_in_reading_order():
-    names = [path.name for path in NOTEBOOKS]
+@pytest.mark.parametrize("edition", editions())
+def test_there_are_six_notebooks_numbered_in_reading_order(edition):
+    names = sorted(path.name for path in FOLDERS[edition].glob("*.ipynb"))
     assert all(NUMBERED.match(name) for name in names), names
     assert [name[:2] for name in names] == [f"{i:02d}" for i in range(1, 7)], names
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", notebooks())
 def test_notebook_is_stored_without_outputs(path):
-    problems = unstripped(json.loads(path.read_text()))
+    problems = unstripped(read(path))
     assert not problems, (f"{path.name}: {'; '.join(problems[:5])}. Strip it with "
-                          f"`jupyter nbconvert --clear-output --inplace docs/tutorials/{path.name}`")
+                          f"`jupyter nbconvert --clear-output --inplace {path.relative_to(ROOT)}`")
 
 
 def test_an_executed_notebook_counts_as_unstripped():
@@ -52,22 +51,29 @@ CHECK = re.compile(r"^teach\.check_\w+\(.*\)$")
 FIGURE = re.compile(r"^teach\.(?!check_)\w+\(", re.M)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+# How each edition says what a notebook assumes (in bold, in its first cell), and heads its exercises.
+ASSUMES = {"en": re.compile(r"\*\*Assumes|assumes:\*\*"),
+           "zh": re.compile(r"\*\*[^*\n]*(?:前提|前置|假设|假定|预备|基础|先学过|已经学过)[^*\n]*\*\*")}
+EXERCISES_HEADING = {"en": re.compile(r"^## Exercises\s*$", re.M), "zh": re.compile(r"^## 练习\s*$", re.M)}
+
+
+@pytest.mark.parametrize("path", notebooks())
 def test_notebook_states_its_assumptions_draws_its_ideas_and_ends_with_exercises_to_write(path):
-    cells = json.loads(path.read_text())["cells"]
-    text = lambda cell: "".join(cell["source"])
-    assert "**Assumes" in text(cells[0]) or "assumes:**" in text(cells[0]), f"{path.name}: first cell states no assumptions"
-    figures = [cell for cell in cells if cell["cell_type"] == "code" and FIGURE.search(text(cell))]
+    cells, edition = read(path)["cells"], edition_of(path)
+    assert ASSUMES[edition].search(source(cells[0])), f"{path.name}: first cell states no assumptions"
+    figures = [cell for cell in cells if cell["cell_type"] == "code" and FIGURE.search(source(cell))]
     assert len(figures) >= 2, f"{path.name}: {len(figures)} figures drawn"
-    headings = [i for i, cell in enumerate(cells) if cell["cell_type"] == "markdown" and "## Exercises" in text(cell)]
+    headings = [i for i, cell in enumerate(cells)
+                if cell["cell_type"] == "markdown" and EXERCISES_HEADING[edition].search(source(cell))]
     assert len(headings) == 1, f"{path.name}: {len(headings)} Exercises sections"
     after = cells[headings[-1]:]
-    checks = [i for i, cell in enumerate(after) if cell["cell_type"] == "code" and CHECK.match(text(cell).strip())]
+    checks = [i for i, cell in enumerate(after) if cell["cell_type"] == "code" and CHECK.match(source(cell).strip())]
     assert 2 <= len(checks) <= 3, f"{path.name}: {len(checks)} exercise checks"
     for i in checks:   # right above each check, the learner's stub: no solution for a reader to see
         stub = after[i - 1]
-        assert stub["cell_type"] == "code" and STUB.search(text(stub)), f"{path.name}: no stub above {text(after[i])}"
-    assert not any("your answer here" in text(cell) for cell in cells), f"{path.name}: a solved exercise"
+        assert stub["cell_type"] == "code" and STUB.search(source(stub)), \
+            f"{path.name}: no stub above {source(after[i])}"
+    assert not any("your answer here" in source(cell) for cell in cells), f"{path.name}: a solved exercise"
 
 
 def test_a_solved_exercise_is_not_taken_for_a_stub():
@@ -77,10 +83,23 @@ def test_a_solved_exercise_is_not_taken_for_a_stub():
     assert not STUB.search("padding_for_5x5 = 2")
 
 
+def test_the_assumptions_and_the_exercises_are_found_in_either_language():
+    assert ASSUMES["en"].search("**Reading order:** second of six. **Assumes:** notebook 1")
+    assert ASSUMES["zh"].search("**阅读顺序：**第二本。**前提：**第 1 本笔记本")
+    assert not ASSUMES["zh"].search("**阅读顺序：**第二本。本笔记本介绍通道与滤波器。")
+    assert EXERCISES_HEADING["zh"].search("## 练习\n\n每道练习……")
+    assert not EXERCISES_HEADING["zh"].search("### 练习 1：输出大小")
+
+
 def test_readme_links_every_notebook_in_reading_order():
     readme = (ROOT / "README.md").read_text()
     links = re.findall(r"\]\((docs/tutorials/\d\d-[a-z0-9-]+\.ipynb)\)", readme)
-    assert links == [f"docs/tutorials/{path.name}" for path in NOTEBOOKS]
+    assert links == [f"docs/tutorials/{name}" for name in NAMES]
+
+
+@NEEDS_MERGE
+def test_readme_links_the_chinese_edition():
+    assert "](docs/zh/index.md)" in (ROOT / "README.md").read_text(), "the README links no Chinese edition"
 
 
 def test_the_suite_executes_the_notebooks(pytestconfig):
