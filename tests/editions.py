@@ -1,10 +1,6 @@
 """The two editions of the teaching notebooks, for the tests that read them: English in
 docs/tutorials, Simplified Chinese in docs/zh/tutorials, file for file the same notebooks.
-
-The Chinese notebooks are written on their own branches and merged after the tests that read
-them. A test that needs them is marked ``zh_merge`` and fails, naming the missing file, until
-they are all there: it never skips. (``pytest -m "not zh_merge"`` leaves those tests out on a
-branch that does not have the translations yet.)
+A Chinese notebook missing is a failure that names it, never a skip.
 """
 
 import json
@@ -18,20 +14,18 @@ CHINESE = ROOT / "docs" / "zh" / "tutorials"
 # The English notebooks name the edition's notebooks: a Chinese one is missing if it is not there.
 NAMES = sorted(path.name for path in ENGLISH.glob("*.ipynb"))
 
-NEEDS_MERGE = pytest.mark.zh_merge
 FOLDERS = {"en": ENGLISH, "zh": CHINESE}
 
 
 def editions() -> list:
     """The two editions, "en" and "zh", as test parameters (their folders: FOLDERS)."""
-    return ["en", pytest.param("zh", marks=NEEDS_MERGE)]
+    return ["en", "zh"]
 
 
 def notebooks() -> list:
     """Every notebook of both editions as a test parameter ("en/01-...ipynb", "zh/01-...ipynb"),
-    the Chinese ones listed whether or not they exist yet."""
-    return [pytest.param(folder / name, id=f"{edition}/{name}", marks=NEEDS_MERGE if edition == "zh" else ())
-            for edition, folder in FOLDERS.items() for name in NAMES]
+    the Chinese ones listed whether or not they exist."""
+    return [pytest.param(folder / name, id=f"{edition}/{name}") for edition, folder in FOLDERS.items() for name in NAMES]
 
 
 def edition_of(path: Path) -> str:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from editions import NAMES, NEEDS_MERGE
+from editions import NAMES
 
 pytest.importorskip("sphinx", reason="the docs need the docs extra: pip install 'numcnn[docs]'")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser check needs Playwright")
@@ -91,7 +91,6 @@ def test_search_finds_im2col(site, browser):
     assert any("im2col" in results.nth(i).inner_text().lower() for i in range(results.count()))
 
 
-@NEEDS_MERGE
 def test_the_chinese_edition_lists_its_notebooks_and_shows_their_plots(site, browser):
     page = open_page(browser, site / "index.html")
     assert page.get_by_role("link", name="中文版：用 NumPy 手写卷积与池化").first.is_visible()

@@ -7,7 +7,7 @@ must keep of the English one: tests/test_zh_edition.py."""
 import re
 
 import pytest
-from editions import FOLDERS, NAMES, NEEDS_MERGE, ROOT, edition_of, editions, notebooks, read, source
+from editions import FOLDERS, NAMES, ROOT, edition_of, editions, notebooks, read, source
 
 NUMBERED = re.compile(r"^(\d\d)-[a-z0-9-]+\.ipynb$")
 
@@ -97,7 +97,6 @@ def test_readme_links_every_notebook_in_reading_order():
     assert links == [f"docs/tutorials/{name}" for name in NAMES]
 
 
-@NEEDS_MERGE
 def test_readme_links_the_chinese_edition():
     assert "](docs/zh/index.md)" in (ROOT / "README.md").read_text(), "the README links no Chinese edition"
 

@@ -6,10 +6,6 @@ its code is the English code, comments aside, plus the one line that puts the Ch
 use; every markdown cell reads as Chinese. The words the figures and checks use cover every
 English text, the plots find a font with Chinese glyphs where fonts-noto-cjk is installed, and
 the map from the chapter's sections and figures names cells that exist in both editions.
-
-The tests that read the Chinese notebooks are marked ``zh_merge``: they fail, naming the missing
-file, until all six translations are merged (see tests/editions.py). The rest (words, fonts, the
-map against the English notebooks, the rules on small examples) run everywhere.
 """
 
 import io
@@ -20,7 +16,7 @@ import warnings
 
 import numpy as np
 import pytest
-from editions import CHINESE, ENGLISH, FOLDERS, NAMES, NEEDS_MERGE, ROOT, editions, read, source
+from editions import CHINESE, ENGLISH, FOLDERS, NAMES, ROOT, editions, read, source
 
 from numcnn import teach
 from numcnn.teach import words
@@ -99,7 +95,6 @@ def layout(notebook: dict) -> list[tuple[str, str]]:
     return [(cell["id"], cell["cell_type"]) for cell in notebook["cells"]]
 
 
-@NEEDS_MERGE
 def test_every_english_notebook_has_its_chinese_translation():
     chinese = sorted(path.name for path in CHINESE.glob("*.ipynb"))
     missing, extra = sorted(set(NAMES) - set(chinese)), sorted(set(chinese) - set(NAMES))
@@ -107,7 +102,6 @@ def test_every_english_notebook_has_its_chinese_translation():
     assert extra == [], f"docs/zh/tutorials has notebooks the English edition does not: {extra}"
 
 
-@NEEDS_MERGE
 @pytest.mark.parametrize("name", NAMES)
 def test_the_chinese_notebook_has_the_english_cells_in_the_same_order(name):
     english, chinese = read(ENGLISH / name), read(CHINESE / name)
@@ -116,7 +110,6 @@ def test_the_chinese_notebook_has_the_english_cells_in_the_same_order(name):
         (english["metadata"], english["nbformat"], english["nbformat_minor"])
 
 
-@NEEDS_MERGE
 @pytest.mark.parametrize("name", NAMES)
 def test_the_chinese_code_is_the_english_code_with_the_chinese_words_in_use(name):
     english = {c["id"]: source(c) for c in read(ENGLISH / name)["cells"] if c["cell_type"] == "code"}
@@ -127,7 +120,6 @@ def test_the_chinese_code_is_the_english_code_with_the_chinese_words_in_use(name
     assert sum(USE_WORDS in code_lines(code) for code in chinese.values()) == 1
 
 
-@NEEDS_MERGE
 @pytest.mark.parametrize("name", NAMES)
 def test_every_markdown_cell_of_the_chinese_notebook_is_translated(name):
     cells = read(CHINESE / name)["cells"]
