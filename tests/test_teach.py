@@ -62,6 +62,46 @@ def test_each_figure_is_a_png_a_notebook_can_show_and_a_file_can_hold(name, mode
     assert picture.save(tmp_path / "sub" / "figure.png").read_bytes() == png
 
 
+def _numbers(picture, count, start=0):
+    """The numbers a figure drew, in drawing order, from the start-th number on."""
+    found = [float(text) for text in picture.texts if text.lstrip("-").replace(".", "", 1).isdigit()]
+    return found[start:start + count]
+
+
+def test_the_sliding_window_draws_the_output_a_loop_computes_and_the_formula():
+    x, k = np.arange(16.0).reshape(4, 4), np.array([[1.0, 0, 2], [0, 1, 0], [3, 0, 1]])
+    padded = np.pad(x, 1)
+    expected = [float((padded[r:r + 3, c:c + 3] * k).sum()) for r in (0, 2) for c in (0, 2)]  # stride 2
+    picture = teach.sliding_window(x, k, padding=1, stride=2)
+    cells = 6 * 6 + 9                                   # the padded input's numbers, then the kernel's
+    assert _numbers(picture, 4, start=cells) == expected
+    assert "OH = (4 + 2·1 − 3) // 2 + 1 = 2" in picture.texts
+
+
+def test_the_pooling_figure_draws_the_winners_and_where_the_gradient_goes():
+    x = np.array([[1.0, 9, 2, 0], [3, 4, 8, 5], [7, 0, 1, 1], [2, 6, 0, 3]])
+    picture = teach.pooling(x, 2, dout=np.ones((2, 2)))
+    assert _numbers(picture, 4, start=16) == [9.0, 8.0, 7.0, 3.0]  # each 2x2 window's largest
+    dx = np.array(_numbers(picture, 16, start=24)).reshape(4, 4)
+    assert np.argwhere(dx == 1).tolist() == [[0, 1], [1, 2], [2, 0], [3, 3]]
+
+
+def test_the_count_map_draws_how_many_windows_read_each_pixel():
+    counts = np.zeros((5, 5))
+    for r in range(0, 4, 2):                            # 2x2 windows, stride 2: the last row is never read
+        for c in range(0, 4, 2):
+            counts[r:r + 2, c:c + 2] += 1
+    picture = teach.count_map((5, 5), 2, stride=2)
+    assert _numbers(picture, 25) == counts.ravel().tolist()
+
+
+@pytest.mark.filterwarnings("ignore:Glyph")   # where no CJK font is installed: boxes, and a warning
+def test_a_translation_changes_the_words_a_figure_draws():
+    teach.use_words(words.CHINESE, fonts=words.CJK_FONTS)
+    texts = teach.sliding_window(np.ones((4, 4)), np.ones((3, 3)), padding=1).texts
+    assert "填充后的输入" in texts and "padded input" not in texts
+
+
 def test_the_figure_set_is_the_public_one():
     listed = {name.split("_max")[0].split("_average")[0] for name in FIGURES}
     drawn = set(teach.__all__) - {"Picture", "Verdict", "ExerciseError", "forbidding", "use_words",

@@ -32,8 +32,9 @@ CELL_INCHES = 0.36      # the printed size of one cell
 class Picture:
     """A finished figure as PNG bytes; Jupyter displays it, ``save`` writes it to a file."""
 
-    def __init__(self, png: bytes, title: str, size: tuple[int, int]):
+    def __init__(self, png: bytes, title: str, size: tuple[int, int], texts: tuple[str, ...] = ()):
         self.png, self.title, self.size = png, title, size
+        self.texts = texts  # every text drawn (numbers, labels), so what a figure says can be checked
 
     def _repr_png_(self) -> bytes:
         return self.png
@@ -195,4 +196,5 @@ class Board:
         self.figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.1)
         png = buffer.getvalue()
         size = (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big"))  # the IHDR chunk
-        return Picture(png, self.title, size)
+        texts = tuple(text.get_text() for text in self.ax.texts if text.get_text())
+        return Picture(png, self.title, size, texts)
