@@ -170,6 +170,16 @@ def test_three_ranks_on_loopback_host_names_without_the_one_that_does_not_resolv
 
 
 @needs_mpi
+def test_the_resume_command_of_a_failed_job_keeps_its_hosts(tmp_path):
+    out = tmp_path / "run"
+    result = faulty("--out", out, "--hosts", "localhost:2", fault="rank=1,step=7,kind=raise")
+    assert result.returncode == 2
+    (line,) = error_lines(result.stderr)
+    assert line.endswith(f"the checkpoint at epoch 2, step 2 ({out}) is kept: numcnn train --resume {out} "
+                         f"--processes 2 --hosts localhost:2"), line
+
+
+@needs_mpi
 def test_too_few_reachable_slots_is_one_error_before_any_work(tmp_path):
     result = numcnn("train", *ELASTIC, "--out", tmp_path / "run", "--hosts", "localhost:2,nosuchhost.invalid:2",
                     "--min-processes", 3)
