@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 import numcnn.io
-from numcnn import data
+from numcnn import data, rundir
+from numcnn.checkpoint import read_checkpoint
 from numcnn.errors import ConfigError, ModelFileError
 from numcnn.io import DIGEST_KEY, META_KEY, read_npz
-from numcnn.train import Trainer, read_checkpoint
+from numcnn.train import Trainer
 
 from test_resume import assert_same_run
 from test_train import make_trainer
@@ -141,6 +142,27 @@ def test_a_damaged_checkpoint_is_never_resumed_from_the_previous_one_is(small, t
     whole.fit(*small, 3, batch_size=32)
     resumed.fit(*small, 3, batch_size=32)
     assert_same_run(whole, resumed)
+
+
+def test_after_a_fallback_the_damaged_checkpoint_is_set_aside_and_never_becomes_the_previous(small, two_epochs):
+    last = two_epochs / "checkpoint.npz"
+    flip_a_byte(last)
+    damaged = last.read_bytes()
+    with pytest.warns(UserWarning, match="using the previous checkpoint"):
+        resumed = Trainer.resume(two_epochs, progress=False)
+    resumed.fit(*small, 2, batch_size=32)  # epoch 2 again: one checkpoint written
+    assert (two_epochs / "checkpoint.damaged.npz").read_bytes() == damaged
+    assert read_checkpoint(two_epochs / "checkpoint.previous.npz")[1]["epoch"] == 1
+    assert read_checkpoint(two_epochs / "checkpoint.npz")[1]["epoch"] == 2
+
+
+def test_a_folder_with_only_the_previous_checkpoint_holds_a_run(two_epochs):
+    for name in ("checkpoint.npz", "model.npz", "history.json"):
+        (two_epochs / name).unlink()
+    with pytest.raises(ConfigError, match="already holds a run; continue it with --resume"):
+        rundir.start(two_epochs)
+    rundir.start(two_epochs, overwrite=True)
+    assert not (two_epochs / "checkpoint.previous.npz").exists()
 
 
 def test_when_both_checkpoints_are_damaged_the_error_names_both(two_epochs):

@@ -15,8 +15,9 @@ import torch.nn.functional as TF
 
 import numcnn as nc
 from numcnn import cli, data
+from numcnn.checkpoint import read_checkpoint
 from numcnn.data import datasets
-from numcnn.train import Trainer, read_checkpoint
+from numcnn.train import Trainer
 
 QUICK = ["--dataset", "sample", "--limit", "200", "--test-limit", "100", "--batch-size", "50",
          "--no-progress", "--no-plots"]
@@ -338,7 +339,34 @@ def test_ctrl_c_exits_130_and_keeps_the_last_epoch(tmp_path, capsys, monkeypatch
     status, out, err = run(capsys, "train", *QUICK, "--epochs", "3", "--out", str(tmp_path / "r"))
     assert_one_error_line(status, err, 130)
     assert "interrupted during epoch 2" in err and f"--resume {tmp_path / 'r'}" in err
+    assert f"the checkpoint at the end of epoch 1 ({tmp_path / 'r'}) is kept" in err
     assert read_checkpoint(tmp_path / "r")[1]["epoch"] == 1
+
+
+def test_ctrl_c_names_the_step_checkpoint_on_disk_before_any_epoch_ended(tmp_path, capsys, monkeypatch):
+    real = Trainer.save_checkpoint
+
+    def save_then_stop(self):
+        path = real(self)
+        if self.global_step == 2:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", save_then_stop)
+    status, _, err = run(capsys, "train", *QUICK, "--epochs", "2", "--checkpoint-every", "2",
+                         "--out", str(tmp_path / "r"))
+    assert_one_error_line(status, err, 130)
+    assert (f"interrupted during epoch 1; the checkpoint at epoch 1, step 2 ({tmp_path / 'r'}) is kept; "
+            f"continue with: numcnn train --resume {tmp_path / 'r'}") in err, err
+    assert read_checkpoint(tmp_path / "r")[1]["global_step"] == 2
+
+
+def test_an_abbreviated_flag_is_refused(tmp_path, capsys):
+    # The launcher drops its own flags from the ranks' command line by their full spelling only.
+    status, _, err = run(capsys, "train", *QUICK, "--max-r", "2", "--out", str(tmp_path / "r"))
+    assert_one_error_line(status, err)
+    assert "unrecognized arguments: --max-r 2" in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_divergence_is_one_error_line_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch):

@@ -6,14 +6,20 @@ the run. Every restarted run must end where one uninterrupted process ends (floa
 and no batch norm: to 1e-9). Hosts: names that all resolve to this machine, and one that does not.
 """
 
+import json
+import os
 import socket
+import sys
 
 import pytest
 
+from numcnn.checkpoint import read_checkpoint
+from numcnn.distributed import abort
+from numcnn.distributed.abort import ATTEMPT_VAR, REPORT_VAR, Report, abort_on_error, read_reports
 from numcnn.distributed.fault import hook_from_environment
 from numcnn.distributed.hosts import Host, parse_hosts, place, rank_count, read_hostfile, unreachable
+from numcnn.distributed.job import Outcome, run_job
 from numcnn.errors import ConfigError
-from numcnn.train import read_checkpoint
 
 from test_distributed import (MPIEXEC, RUN, assert_same_weights, error_lines, needs_mpi, numcnn,
                               one_process, weights)
@@ -59,12 +65,66 @@ def test_the_rank_count_is_the_most_reachable_slots_the_batch_divides_among():
 
 def test_a_fault_is_described_in_one_variable_or_refused(monkeypatch):
     monkeypatch.setenv("NUMCNN_FAULT", "rank=1,step=7,kind=hang,attempts=all")
+    monkeypatch.delenv(ATTEMPT_VAR, raising=False)
+    assert hook_from_environment() == []  # a rank that the launcher did not start ignores it
+    monkeypatch.setenv(ATTEMPT_VAR, "0")
     (fault,) = hook_from_environment()
     assert (fault.rank, fault.step, fault.kind, fault.attempts) == (1, 7, "hang", None)
     for bad in ("rank=1,kind=kill", "step=3,kind=explode", "step=3,kind=kill,when=now"):
         monkeypatch.setenv("NUMCNN_FAULT", bad)
         with pytest.raises(ConfigError, match="NUMCNN_FAULT"):
             hook_from_environment()
+
+
+class OneOfTwo:
+    """Rank 1 of a job of 2, whose MPI_Abort is an exception the test can catch."""
+
+    rank, size = 1, 2
+
+    def abort(self, code):
+        raise Aborted(code)
+
+
+class Aborted(Exception):
+    pass
+
+
+def test_a_rank_makes_its_report_folder_when_it_is_not_there_yet(tmp_path, monkeypatch):
+    report = tmp_path / "run" / ".ranks"  # as on a host where the launcher has not made it
+    monkeypatch.setenv(REPORT_VAR, str(report))
+    with pytest.raises(Aborted, match="130"):
+        with abort_on_error(OneOfTwo()):
+            raise KeyboardInterrupt
+    pids, errors = read_reports(report)
+    assert pids == {1: os.getpid()}
+    assert errors == {1: Report("rank 1 of 2: interrupted", restartable=False, timeout=False, interrupted=True)}
+
+
+def test_a_rank_that_cannot_write_its_report_says_why_and_still_ends_the_job(tmp_path, monkeypatch, capsys):
+    (tmp_path / "run").write_text("a file where the run folder should be")
+    monkeypatch.setenv(REPORT_VAR, str(tmp_path / "run" / ".ranks"))
+    monkeypatch.setattr(abort, "ABORT_GRACE_S", 0)
+    ran = []
+    with pytest.raises(Aborted, match="2"):
+        with abort_on_error(OneOfTwo()):
+            ran.append(True)
+    assert not ran
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: rank 1 of 2: ") and "Not a directory" in line, line
+
+
+def test_the_launcher_tells_ctrl_c_by_the_reports_field_not_its_words(tmp_path):
+    report = tmp_path / "ranks"
+    report.mkdir()
+    stale = Report("rank 0 of 2: interrupted", restartable=False, timeout=False, interrupted=True)
+    (report / "rank-0.error").write_text(json.dumps(stale._asdict()))  # an earlier start's: cleared
+    for line, interrupted in (("rank 1 of 2: stopped by the user", True),
+                              ("rank 1 of 2: OSError: read interrupted by a signal", False)):
+        record = Report(line, restartable=not interrupted, timeout=False, interrupted=interrupted)
+        script = (f"import pathlib, sys; pathlib.Path({str(report / 'rank-1.error')!r})"
+                  f".write_text({json.dumps(record._asdict())!r}); sys.exit(1)")
+        outcome = run_job([sys.executable, "-c", script], dict(os.environ), report)
+        assert outcome == Outcome(1, interrupted, line, not interrupted)
 
 
 @needs_mpi
@@ -106,6 +166,17 @@ def test_three_ranks_on_loopback_host_names_without_the_one_that_does_not_resolv
     assert line.startswith("restart 1 of 1: rank 2 (pid ") and "epoch 2, step 2" in line, line
     assert_same_weights(weights(out), weights(one_process))
     assert read_checkpoint(out)[1]["config"]["processes"] == 3
+    assert not (out / ".ranks").exists()  # the ranks' reports went there, and are cleared at the end
+
+
+@needs_mpi
+def test_the_resume_command_of_a_failed_job_keeps_its_hosts(tmp_path):
+    out = tmp_path / "run"
+    result = faulty("--out", out, "--hosts", "localhost:2", fault="rank=1,step=7,kind=raise")
+    assert result.returncode == 2
+    (line,) = error_lines(result.stderr)
+    assert line.endswith(f"the checkpoint at epoch 2, step 2 ({out}) is kept: numcnn train --resume {out} "
+                         f"--processes 2 --hosts localhost:2"), line
 
 
 @needs_mpi

@@ -14,9 +14,10 @@ import pytest
 
 import numcnn as nc
 from numcnn import data, optim
+from numcnn.checkpoint import read_checkpoint
 from numcnn.errors import ModelFileError
 from numcnn.io import atomic_savez, read_npz
-from numcnn.train import Trainer, read_checkpoint
+from numcnn.train import Trainer
 
 from test_train import assert_same_weights, make_trainer
 

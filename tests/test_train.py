@@ -7,8 +7,9 @@ import pytest
 
 import numcnn as nc
 from numcnn import data, optim, zoo
+from numcnn.checkpoint import read_checkpoint
 from numcnn.errors import ConfigError, DivergenceError
-from numcnn.train import Trainer, predict_proba, read_checkpoint
+from numcnn.train import Trainer, predict_proba
 
 
 @pytest.fixture(scope="module")

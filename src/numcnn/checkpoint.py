@@ -5,7 +5,9 @@ record of the rest (epoch, step, history, random states, settings). It is writte
 with a SHA-256 of its contents, and the checkpoint before it is kept beside it
 (``rundir.PREVIOUS_CHECKPOINT``). ``read_checkpoint`` of a run folder reads the newest one that
 passes its checks, so a checkpoint damaged after it was written is never resumed from: the run
-continues from the one before, and says so, or stops with an error naming both.
+continues from the one before, and says so, or stops with an error naming both. The run that
+continues moves the damaged one aside (``rundir.DAMAGED_CHECKPOINT``) before its first write,
+which would otherwise make it the previous checkpoint in place of the good one.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from .errors import ConfigError, ModelFileError, ResumeMismatchError
 from .io import atomic_savez, read_npz
 from .layers import MSELoss, SoftmaxCrossEntropy
 from .model import from_config
-from .rundir import CHECKPOINT, PREVIOUS_CHECKPOINT
+from .rundir import CHECKPOINT, DAMAGED_CHECKPOINT, PREVIOUS_CHECKPOINT
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "read_checkpoint", "write_checkpoint", "describe_position",
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "read_checkpoint", "read_newest", "write_checkpoint",
+           "describe_position", "describe_saved",
            "rebuild", "check_resume_settings", "describe_augment"]
 
 CHECKPOINT_FORMAT = "numcnn-checkpoint"
@@ -33,27 +36,38 @@ FIELDS = (("epoch", int), ("history", dict), ("optimizer", dict), ("rng", dict),
           ("config", dict))
 
 
-def write_checkpoint(run_dir, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+def write_checkpoint(run_dir, arrays: dict[str, np.ndarray], meta: dict, last_damaged: bool = False) -> Path:
     """Write run_dir/checkpoint.npz atomically, with its digest; the one it replaces becomes
-    run_dir/checkpoint.previous.npz. Returns the path written."""
+    run_dir/checkpoint.previous.npz, unless last_damaged (it failed its check when the run
+    resumed, see ``read_newest``): then it moves to checkpoint.damaged.npz and the previous
+    checkpoint stays. Returns the path written."""
     run_dir = Path(run_dir)
+    if last_damaged and (run_dir / CHECKPOINT).exists():
+        (run_dir / CHECKPOINT).replace(run_dir / DAMAGED_CHECKPOINT)
     meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **meta}
     return atomic_savez(run_dir / CHECKPOINT, arrays, meta, digest=True, keep=run_dir / PREVIOUS_CHECKPOINT)
 
 
-def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+def read_checkpoint(path, warn: bool = True) -> tuple[dict[str, np.ndarray], dict]:
     """(arrays, meta) of a checkpoint file, or of the newest good checkpoint in a run folder.
 
     A ModelFileError if the file is not a whole numcnn checkpoint; for a folder, only when
-    neither its checkpoint nor the previous one is (a warning says when the previous one is
-    used).
+    neither its checkpoint nor the previous one is. A warning says when the previous one is
+    used, unless not warn (a look at the run by a process that leaves saying it to another).
     """
+    arrays, meta, _ = read_newest(path, warn)
+    return arrays, meta
+
+
+def read_newest(path, warn: bool = True) -> tuple[dict[str, np.ndarray], dict, bool]:
+    """``read_checkpoint``, and whether the run folder's last checkpoint failed its check (the
+    previous one was read instead): ``write_checkpoint(..., last_damaged=True)`` sets it aside."""
     path = Path(path)
     if not path.is_dir():
-        return _read_file(path)
+        return (*_read_file(path), False)
     last, previous = path / CHECKPOINT, path / PREVIOUS_CHECKPOINT
     try:
-        return _read_file(last)
+        return (*_read_file(last), False)
     except ModelFileError as exc:
         if not previous.exists():
             raise
@@ -61,8 +75,10 @@ def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
             arrays, meta = _read_file(previous)
         except ModelFileError as older:
             raise ModelFileError(f"{exc}; and the previous checkpoint: {older}") from None
-        warnings.warn(f"{exc}; using the previous checkpoint {previous} ({describe_position(meta)})", stacklevel=2)
-        return arrays, meta
+        if warn:
+            warnings.warn(f"{exc}; using the previous checkpoint {previous} ({describe_position(meta)})",
+                          stacklevel=3)
+        return arrays, meta, last.exists()
 
 
 def _read_file(path: Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -89,6 +105,19 @@ def describe_position(meta: dict) -> str:
     if step:
         return f"epoch {epoch + 1}, step {step}"
     return f"the end of epoch {epoch}" if epoch else "the start"
+
+
+def describe_saved(run_dir) -> str | None:
+    """What a run folder holds to resume from: "the checkpoint at epoch 3, step 50 (runs/x)",
+    or None if it holds no checkpoint. Read without a warning: the run that resumes says it."""
+    run_dir = Path(run_dir)
+    if not any((run_dir / name).exists() for name in (CHECKPOINT, PREVIOUS_CHECKPOINT)):
+        return None
+    try:
+        _, meta = read_checkpoint(run_dir, warn=False)
+    except ModelFileError:
+        return f"the checkpoint in {run_dir}"  # unreadable: the resume's own reading says why
+    return f"the checkpoint at {describe_position(meta)} ({run_dir})"
 
 
 def rebuild(meta: dict, where) -> tuple:

@@ -10,7 +10,8 @@
 
 Every mistake a user can make (a bad flag, a missing or corrupt file, a diverging run) ends
 with one line on stderr starting with ``error:`` and exit status 2, never a traceback. Ctrl-C
-ends with status 130; the checkpoint of the last completed epoch stays on disk.
+ends with status 130; the last checkpoint written (after each epoch, and every
+--checkpoint-every steps) stays on disk, and the line says where it stands.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # No abbreviations (--max-r for --max-restarts): the launcher takes its own flags out of
+        # the command line it gives the ranks by their full spelling.
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
     # argparse prints usage and exits itself; we want our one-line "error:" instead.
     def error(self, message):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")

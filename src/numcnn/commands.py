@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import rundir
+from .checkpoint import describe_saved
 from .errors import ConfigError, DataError, Interrupted, ModelFileError
 
 DEMO_EPOCHS = {"fashion-mnist": 3, "sample": 8}
@@ -147,9 +148,9 @@ def _fit_and_report(run, trainer, plots: bool) -> int:
     try:
         run.fit(trainer)
     except KeyboardInterrupt:
-        kept = (f"the checkpoint of epoch {trainer.epoch} is kept in {trainer.out_dir}; "
-                f"continue with: numcnn train --resume {trainer.out_dir}" if trainer.epoch else
-                "no epoch had completed, so nothing was saved")
+        saved = describe_saved(trainer.out_dir)  # the one on disk, maybe from inside an epoch
+        kept = (f"{saved} is kept; continue with: numcnn train --resume {trainer.out_dir}" if saved else
+                "nothing was saved yet")
         raise Interrupted(f"interrupted during epoch {trainer.epoch + 1}; {kept}") from None
     history = trainer.history
     if history["val_accuracy"] and history["val_accuracy"][-1] is not None:

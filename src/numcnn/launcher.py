@@ -29,18 +29,17 @@ import os
 import shutil
 import sys
 import sysconfig
-import tempfile
 import warnings
 from pathlib import Path
 
 from . import commands, rundir, runtime
-from .checkpoint import describe_position, read_checkpoint
+from .checkpoint import describe_saved, read_checkpoint
 from .distributed import hosts as mpi_hosts
 from .distributed.abort import ATTEMPT_VAR, REPORT_VAR, abort_on_error
 from .distributed.comm import Comm, import_mpi, launched_size
 from .distributed.fault import hook_from_environment
 from .distributed.job import BANNER, run_job
-from .errors import ConfigError, ModelFileError
+from .errors import ConfigError
 
 # Set by the launcher when its stderr is a terminal: rank 0 then shows its progress bar, which
 # reaches the terminal through mpiexec and the launcher's relay.
@@ -111,9 +110,7 @@ def _check_before_launch(args) -> tuple[Path, int]:
     n = _wanted(args)
     rundir.check_flags(args.resume, args.out, args.overwrite)
     if args.resume:
-        with warnings.catch_warnings():  # a damaged checkpoint: rank 0's reading says so, once
-            warnings.simplefilter("ignore")
-            batch_size = int(_resumed_config(args)["config"].get("batch_size", 0)) or 1
+        batch_size = int(_resumed_config(args)["config"].get("batch_size", 0)) or 1
         out = Path(args.resume)
     else:
         config = recipe.settings(commands.given(args))
@@ -150,8 +147,9 @@ def _wanted(args) -> int:
 
 def _resumed_config(args) -> dict:
     """The checkpoint's record of the run --resume names; a ConfigError if --sync-bn asks for
-    what the run was not trained with."""
-    _, meta = read_checkpoint(args.resume)
+    what the run was not trained with. A damaged checkpoint is not warned of here: rank 0's
+    trainer says so, once."""
+    _, meta = read_checkpoint(args.resume, warn=False)
     if args.sync_bn and not meta["config"].get("sync_bn", False):
         raise ConfigError(f"{args.resume} was trained without --sync-bn; resume it without the flag")
     return meta
@@ -164,7 +162,8 @@ def launch(args) -> int:
     mpiexec = find_mpiexec()
     out, batch_size = _check_before_launch(args)
     env = dict(os.environ)
-    report = Path(env.get(REPORT_VAR) or tempfile.mkdtemp(prefix="numcnn-mpi-"))
+    # In the run folder, which every host sees; a rank makes it if it is not there yet.
+    report = Path(env.get(REPORT_VAR) or out / rundir.RANKS)
     report.mkdir(parents=True, exist_ok=True)
     env[REPORT_VAR] = str(report)
     if sys.stderr.isatty():
@@ -193,19 +192,26 @@ def launch(args) -> int:
                 stop = f"stopped after {attempt} restart{'s' * (attempt != 1)}" if restarts else ""
                 break
             attempt += 1
-            commit = _last_commit(out)
+            commit = describe_saved(out)
             argv = _resume_argv(argv, out) if commit else argv
             print(f"restart {attempt} of {restarts}: {outcome.why}; restarting from "
                   f"{commit or 'the start (nothing was saved yet)'}", file=sys.stderr, flush=True)
     finally:
         if REPORT_VAR not in os.environ:  # ours, not a folder the caller asked for
             shutil.rmtree(report, ignore_errors=True)
-    commit = _last_commit(out)
+    commit = describe_saved(out)
     line = "; ".join(filter(None, [outcome.why, stop]))
     if commit and "--resume" not in line:
-        line += f"; {commit} is kept: numcnn train --resume {out} --processes {n}"
+        line += f"; {commit} is kept: numcnn train --resume {out} --processes {n}{_hosts_flag(args)}"
     print(f"error: {line}", file=sys.stderr, flush=True)
     return 130 if outcome.interrupted else 2
+
+
+def _hosts_flag(args) -> str:
+    """The --hosts or --hostfile the job was given, as a resume command line repeats it."""
+    if args.hostfile:
+        return f" --hostfile {args.hostfile}"
+    return f" --hosts {args.hosts}" if args.hosts else ""
 
 
 def _placement(args, mpiexec: str, batch_size: int, before: int | None) -> tuple[int, list | None]:
@@ -227,20 +233,6 @@ def _placement(args, mpiexec: str, batch_size: int, before: int | None) -> tuple
               f"stays {batch_size}, and so does the learning rate; each process now takes {batch_size // n} "
               f"images of it instead of {batch_size // before}", flush=True)
     return n, mpi_hosts.place(hosts, n, down)
-
-
-def _last_commit(out: Path) -> str | None:
-    """Where the checkpoint in out stands ("the checkpoint at epoch 3, step 50 (runs/x)"), or
-    None if there is none."""
-    if not any((out / name).exists() for name in (rundir.CHECKPOINT, rundir.PREVIOUS_CHECKPOINT)):
-        return None
-    try:
-        with warnings.catch_warnings():  # the previous checkpoint in use: rank 0 says so
-            warnings.simplefilter("ignore")
-            _, meta = read_checkpoint(out)
-    except ModelFileError:
-        return f"the checkpoint in {out}"  # unreadable: the ranks' own reading says why
-    return f"the checkpoint at {describe_position(meta)} ({out})"
 
 
 # -- a rank ------------------------------------------------------------------------------------

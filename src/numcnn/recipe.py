@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
@@ -429,9 +428,7 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ModelFileError(f"{run_dir}: no such run folder")
-    with warnings.catch_warnings():  # a checkpoint that fails its check: the trainer's reading says so
-        warnings.simplefilter("ignore")
-        _, meta = read_checkpoint(run_dir)
+    _, meta = read_checkpoint(run_dir, warn=False)  # a checkpoint that fails its check: the trainer's reading says so
     saved = dict(meta["config"])
     if not saved.get("dataset") or not saved.get("batch_size"):
         raise ModelFileError(f"{run_dir}: the checkpoint was not written by a recipe run (no dataset recorded)")

@@ -7,7 +7,10 @@
         checkpoint.npz      everything ``--resume`` needs, written atomically (every epoch, and
                             every --checkpoint-every steps), with a SHA-256 of its contents
         checkpoint.previous.npz   the checkpoint before it, read when the last one fails its check
+        checkpoint.damaged.npz    a last checkpoint that failed its check, set aside by the run
+                            that resumed from the previous one (so it never becomes "previous")
         history.json        the losses and accuracies of every epoch
+        .ranks/             an MPI job's rank reports, while it runs (``distributed.abort``)
         learning_curves.png, filters.png, ...   the plots (``numcnn.viz``)
 
 This module is the one owner of these names and of the rules for ``--out`` and ``--resume``;
@@ -20,12 +23,16 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["MODEL", "CHECKPOINT", "PREVIOUS_CHECKPOINT", "HISTORY", "PLOTS", "ROOT", "default", "model_path", "check_flags", "start"]
+__all__ = ["MODEL", "CHECKPOINT", "PREVIOUS_CHECKPOINT", "DAMAGED_CHECKPOINT", "HISTORY", "RANKS", "PLOTS", "ROOT", "default", "model_path", "check_flags", "start"]
 
 MODEL = "model.npz"
 CHECKPOINT = "checkpoint.npz"
 PREVIOUS_CHECKPOINT = "checkpoint.previous.npz"
+DAMAGED_CHECKPOINT = "checkpoint.damaged.npz"
 HISTORY = "history.json"
+# The launcher's folder for its ranks' reports: in the run folder, because that is on a
+# filesystem every host of the job sees, as the checkpoints need.
+RANKS = ".ranks"
 PLOTS = {"history": "learning_curves.png", "filters": "filters.png", "feature_maps": "feature_maps.png",
          "confusion": "confusion.png", "misclassified": "misclassified.png"}
 ROOT = Path("runs")  # where a run goes when no folder is named
@@ -49,22 +56,22 @@ def check_flags(resume, out, overwrite) -> None:
 
 
 def start(out, overwrite: bool = False) -> Path:
-    """Make out ready for a new run: a ConfigError if it holds one (a checkpoint, a model or a
-    history), unless overwrite, which removes the old checkpoint (a stale checkpoint must never
-    be resumed into a new run) and the plots numcnn drew there (a run without plots must not
-    show the old run's). Files numcnn does not name are never touched."""
+    """Make out ready for a new run: a ConfigError if it holds one (a checkpoint, the previous
+    one, a model or a history), unless overwrite, which removes the old checkpoints (a stale
+    checkpoint must never be resumed into a new run) and the plots numcnn drew there (a run
+    without plots must not show the old run's). Files numcnn does not name are never touched."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
-    held = [name for name in (CHECKPOINT, MODEL, HISTORY) if (out / name).exists()]
+    held = [name for name in (CHECKPOINT, PREVIOUS_CHECKPOINT, MODEL, HISTORY) if (out / name).exists()]
     if held and not overwrite:
-        if CHECKPOINT in held:
+        if CHECKPOINT in held or PREVIOUS_CHECKPOINT in held:  # either one resumes
             raise ConfigError(f"{out} already holds a run; continue it with --resume {out}, "
                               f"or pass --overwrite to start over")
         raise ConfigError(f"{out} already holds a run ({', '.join(held)}; no checkpoint to resume from); "
                           f"pass --overwrite to replace it, or choose another --out")
     if overwrite:
-        for name in (CHECKPOINT, PREVIOUS_CHECKPOINT, *PLOTS.values()):
+        for name in (CHECKPOINT, PREVIOUS_CHECKPOINT, DAMAGED_CHECKPOINT, *PLOTS.values()):
             if (out / name).is_file():
                 (out / name).unlink()
     return out

@@ -37,7 +37,7 @@ import numpy as np
 
 from . import init
 from .backend import get_array_module
-from .checkpoint import check_resume_settings, describe_augment, read_checkpoint, rebuild, write_checkpoint
+from .checkpoint import check_resume_settings, describe_augment, read_newest, rebuild, write_checkpoint
 from .errors import ConfigError, DataError, DivergenceError, ModelFileError, ResumeMismatchError
 from .functional.loss import check_labels
 from .io import atomic_write_bytes
@@ -46,7 +46,7 @@ from .inference import count_correct, evaluate, predict_proba, to_model_device
 from .model import load_state_dict, save, state_dict, to_config
 from .rundir import CHECKPOINT, HISTORY, MODEL, PREVIOUS_CHECKPOINT
 
-__all__ = ["Trainer", "Hook", "read_checkpoint", "check_resume_settings", "describe_augment", "write_json_atomic"]
+__all__ = ["Trainer", "Hook", "write_json_atomic"]
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
 
@@ -168,6 +168,7 @@ class Trainer:
         self._loader_seed = int(loader_seed)
         self._loader_state: dict | None = None  # the loader generator's state after the last epoch
         self._checkpoint_fit: dict | None = None  # fit() settings of the run a checkpoint came from
+        self._last_damaged = False  # resumed from the previous checkpoint: set the last aside at the next write
         self.model.seed(int(dropout_seed))
 
     # -- training -------------------------------------------------------------------------------
@@ -416,7 +417,8 @@ class Trainer:
         }
         # The checkpoint is the source of truth and goes first; the other two are conveniences
         # that a resumed run rewrites, and stand for complete epochs only.
-        path = write_checkpoint(self.out_dir, arrays, meta)
+        path = write_checkpoint(self.out_dir, arrays, meta, last_damaged=self._last_damaged)
+        self._last_damaged = False
         if self._in_progress is None:
             write_json_atomic(self.out_dir / HISTORY, self.history)
             save(self.model, self.out_dir / MODEL, {"training": {**self.config, "epochs_done": self.epoch}})
@@ -434,7 +436,10 @@ class Trainer:
 
         The checkpoint must come from the same architecture, optimizer class and schedule class.
         """
-        arrays, meta = checkpoint if checkpoint is not None else read_checkpoint(path)
+        if checkpoint is None:
+            arrays, meta, self._last_damaged = read_newest(path)
+        else:
+            arrays, meta = checkpoint
         if meta["architecture"] != to_config(self.model):
             raise ModelFileError(f"{path}: the checkpoint's architecture differs from this trainer's model")
         try:
@@ -477,10 +482,11 @@ class Trainer:
         ``epochs`` = the run's total, to finish it exactly as it would have finished.
         """
         out_dir = Path(out_dir)
-        arrays, meta = read_checkpoint(out_dir)
+        arrays, meta, damaged = read_newest(out_dir)
         model, loss, optimizer, schedule = rebuild(meta, out_dir / CHECKPOINT)
         trainer = cls(model, loss, optimizer, schedule, seed=int(meta.get("seed", 0)), out_dir=out_dir,
                       progress=progress, log=log, config=meta["config"],
                       schedule_per=meta.get("schedule_per", "epoch"), hooks=hooks, checkpoint_every=checkpoint_every)
         trainer.load_checkpoint(out_dir, (arrays, meta))
+        trainer._last_damaged = damaged
         return trainer

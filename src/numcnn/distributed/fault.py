@@ -5,7 +5,8 @@
     NUMCNN_FAULT="rank=1,step=7,kind=kill" numcnn train ... --processes 2 --max-restarts 1
 
 This module is the only place that reads ``NUMCNN_FAULT``, and only a rank started by the
-``--processes`` launcher looks at it (``hook_from_environment``). Its fields:
+``--processes`` launcher (``ATTEMPT_VAR`` set) heeds it (``hook_from_environment``); a rank
+that ``mpiexec`` started directly ignores it. Its fields:
 
 rank     the rank that fails (default 0)
 step     the step of the run (``Trainer.global_step``, counted from 1) after whose backward it
@@ -54,9 +55,10 @@ class Fault(Hook):
 
 
 def hook_from_environment() -> list[Fault]:
-    """[the Fault that ``NUMCNN_FAULT`` describes], or [] when it is not set."""
+    """[the Fault that ``NUMCNN_FAULT`` describes], or [] when it is not set or this rank was not
+    started by the launcher (which sets ``ATTEMPT_VAR`` for its ranks, and only for them)."""
     text = os.environ.get(FAULT_VAR, "").strip()
-    if not text:
+    if not text or ATTEMPT_VAR not in os.environ:
         return []
     try:
         fields = dict(part.split("=", 1) for part in text.split(","))

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import NamedTuple
 
-from .abort import read_reports
+from .abort import clear_reports, read_reports
 
 # Lines of MPICH's and Open MPI's own termination messages, which the launcher replaces with one line.
 BANNER = re.compile(r"^(=+|=\s.*|YOUR APPLICATION TERMINATED.*|This typically refers.*|Please see the FAQ.*|"
@@ -40,26 +40,26 @@ class Outcome(NamedTuple):
 
 def run_job(command: list[str], env: dict, report: Path) -> Outcome:
     """Run the mpiexec command line until it ends; the ranks write their reports into report."""
-    for old in report.glob("rank-*.*"):  # a previous start's reports would name the wrong rank
-        old.unlink()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    clear_reports(report)
     banner: list[str] = []
-    relays = [threading.Thread(target=_relay, args=(source, target, banner), daemon=True)
-              for source, target in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))]
-    for relay in relays:
-        relay.start()
     interrupted = False
-    try:
-        status = process.wait()
-    except KeyboardInterrupt:  # mpiexec got the same Ctrl-C and passes it to the ranks
-        interrupted = True
-        status = _wait_or_kill(process)
-    for relay in relays:
-        relay.join(timeout=5)
+    # As a context manager, the process's pipes are closed when it has ended.
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        relays = [threading.Thread(target=_relay, args=(source, target, banner), daemon=True)
+                  for source, target in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))]
+        for relay in relays:
+            relay.start()
+        try:
+            status = process.wait()
+        except KeyboardInterrupt:  # mpiexec got the same Ctrl-C and passes it to the ranks
+            interrupted = True
+            status = _wait_or_kill(process)
+        for relay in relays:
+            relay.join(timeout=5)
     if status == 0 and not interrupted:
         return Outcome(0, False, "", False)
-    why, restartable = _failure(report, banner, status, interrupted)
-    interrupted = interrupted or "interrupted" in why
+    why, restartable, stopped = _failure(report, banner, status, interrupted)
+    interrupted = interrupted or stopped
     return Outcome(status, interrupted, why, restartable and not interrupted)
 
 
@@ -76,7 +76,10 @@ def _relay(stream, target, banner: list[str]) -> None:
     included, keeping MPI's termination banner lines in ``banner`` instead."""
     pending = ""
     while True:
-        chunk = os.read(stream.fileno(), 65536)
+        try:
+            chunk = os.read(stream.fileno(), 65536)
+        except (OSError, ValueError):  # the pipe closed under it: the job has ended
+            break
         if not chunk:
             break
         pending += chunk.decode(errors="replace")
@@ -99,12 +102,14 @@ def _relay(stream, target, banner: list[str]) -> None:
         target.flush()
 
 
-def _failure(report: Path, banner: list[str], status: int, interrupted: bool) -> tuple[str, bool]:
-    """(one line saying which rank failed and why, whether a restart could help)."""
+def _failure(report: Path, banner: list[str], status: int, interrupted: bool) -> tuple[str, bool, bool]:
+    """(one line saying which rank failed and why, whether a restart could help, whether a
+    rank reported Ctrl-C)."""
     pids, errors = read_reports(report)
     raised = [rank for rank in sorted(errors) if not errors[rank].timeout]
     if raised:
-        return errors[raised[0]].line, errors[raised[0]].restartable
+        first = errors[raised[0]]
+        return first.line, first.restartable, first.interrupted
     text = "\n".join(banner)
     pid = re.search(r"PID (\d+)", text)
     code = re.search(r"EXIT CODE: (\d+)", text)
@@ -114,14 +119,14 @@ def _failure(report: Path, banner: list[str], status: int, interrupted: bool) ->
         number = int(code.group(1)) if code else None
         how = (f"was killed by signal {number} ({signal.Signals(number).name})"
                if number in {s.value for s in signal.Signals} and number > 2 else f"exited with status {number}")
-        return f"{who} {how}; every rank of the job was stopped", True
+        return f"{who} {how}; every rank of the job was stopped", True, False
     if errors:
         # Only waits past the deadline: the ranks that said nothing are the ones that hung.
         silent = sorted(set(pids) - set(errors))
         first = errors[min(errors)].line
         if silent:
-            return f"rank {', '.join(map(str, silent))} stopped answering ({first})", True
-        return first, True
+            return f"rank {', '.join(map(str, silent))} stopped answering ({first})", True, False
+        return first, True, False
     if interrupted:
-        return "interrupted; every rank was stopped", False
-    return f"mpiexec exited with status {status}", True
+        return "interrupted; every rank was stopped", False, True
+    return f"mpiexec exited with status {status}", True, False
