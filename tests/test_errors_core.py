@@ -166,3 +166,43 @@ def test_im2col_rejects_a_window_that_does_not_fit():
 def test_bad_configurations_raise_value_errors(build):
     with pytest.raises(ValueError):
         build()
+
+
+# Every layer's backward takes only a gradient of its forward output's shape: one that NumPy
+# would broadcast, or reshape, into a gradient of the wrong shape is an error too.
+DOUT_CASES = [
+    ("ReLU", nc.ReLU, (2, 3, 5, 5), [(1, 3, 5, 5), (5,), (2, 4)]),
+    ("Tanh", nc.Tanh, (2, 3, 5, 5), [(5,)]),
+    ("LeakyReLU", nc.LeakyReLU, (2, 6), [(1, 6), (2, 1)]),
+    ("Sigmoid", nc.Sigmoid, (2, 6), [(6,)]),
+    ("Softmax", nc.Softmax, (2, 6), [(1, 6)]),
+    ("Dropout", lambda: nc.Dropout(0.5), (2, 6), [(1, 6), (2, 3)]),
+    ("Dropout", lambda: nc.Dropout(0.5).eval(), (2, 6), [(1, 6), (2, 3)]),
+    ("Dropout", lambda: nc.Dropout(0.0), (2, 6), [(1, 6)]),
+    ("BatchNorm2d", lambda: nc.BatchNorm2d(3), (2, 3, 5, 5), [(2, 3, 5, 4), (1, 3, 5, 5)]),
+    ("BatchNorm1d", lambda: nc.BatchNorm1d(3), (4, 3), [(4, 1), (2, 3)]),
+    ("Normalize", lambda: nc.Normalize([0.5] * 3, [2.0] * 3), (2, 3, 5, 5), [(1, 3, 5, 5), (2, 3, 1, 1)]),
+    ("Flatten", nc.Flatten, (2, 3, 5, 5), [(2, 70), (1, 75), (2, 3, 5, 5)]),
+    ("AdaptiveAvgPool2d", lambda: nc.AdaptiveAvgPool2d(2), (2, 3, 5, 5), [(2, 3, 7, 7), (2, 3, 5, 5)]),
+    ("AdaptiveMaxPool2d", lambda: nc.AdaptiveMaxPool2d(2), (2, 3, 5, 5), [(2, 3, 7, 7), (1, 3, 2, 2)]),
+    ("GlobalMaxPool2d", nc.GlobalMaxPool2d, (2, 3, 5, 5), [(2, 3, 2, 2)]),
+]
+
+
+@pytest.mark.parametrize("name, make, shape, bad", [(name, make, shape, bad) for name, make, shape, bads in DOUT_CASES
+                                                    for bad in bads])
+def test_backward_rejects_a_gradient_of_another_shape(name, make, shape, bad):
+    layer = make()
+    layer.forward(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    assert_error(ShapeError, name, bad, layer.backward, zeros(bad))
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: nc.LeakyReLU("a"), "negative_slope must be a number"),
+    (lambda: nc.Dropout("a"), "p must be a number in"),
+    (lambda: nc.Dropout(True), "p must be a number in"),
+    (lambda: nc.Normalize("ab", [1.0]), "mean and std as numbers"),
+])
+def test_constructors_refuse_what_is_not_a_number_with_a_config_error(build, message):
+    with pytest.raises(nc.ConfigError, match=message):
+        build()

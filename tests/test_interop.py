@@ -204,6 +204,15 @@ def test_round_trip_keeps_structure(exported):
     assert back_stack[6].count_include_pad is False
 
 
+@pytest.mark.parametrize("padding", [(1, 1, 0, 2), (0, 2, 1, 1), (2, 0, 1, 1), (0, 1, 2, 1)])
+def test_round_trip_keeps_each_sides_padding(tmp_path, padding):
+    model = nc.Sequential(nc.Conv2d(2, 3, 3, stride=2, padding=padding), input_shape=(2, 7, 8))
+    back = import_onnx(export_onnx(model, tmp_path / "pads.onnx"))
+    assert back[0].padding == padding
+    x = np.random.default_rng(3).standard_normal((2, 2, 7, 8)).astype(np.float32)
+    np.testing.assert_array_equal(back.forward(x), model.forward(x))
+
+
 # -- PyTorch -> ONNX -> numcnn ---------------------------------------------------------------------------
 def torch_cnn():
     return nn.Sequential(

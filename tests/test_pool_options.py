@@ -56,6 +56,20 @@ def test_output_sizes_by_hand(size, kernel, stride, padding, floor, ceil):
         assert out.shape[2:] == (expected, expected)
 
 
+@pytest.mark.parametrize("make", [
+    lambda t, **kw: t.MaxPool2d(5, 3, ceil_mode=True, **kw),
+    lambda t, **kw: t.AvgPool2d(5, 3, ceil_mode=True, **kw),
+    lambda t, **kw: t.AvgPool2d(5, 3, 1, ceil_mode=True, count_include_pad=False, **kw),
+    lambda t, **kw: t.AvgPool2d((4, 3), (3, 4), (2, 1), ceil_mode=True, **kw),
+], ids=["max", "avg", "avg no pad count", "avg padded"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ceil_mode_keeps_a_window_on_an_input_smaller_than_the_kernel(make, dtype):
+    # 3 rows under a 5-row kernel: PyTorch's ceil_mode keeps the one window that starts there.
+    check_against_torch(make(nc), make(torch.nn), (2, 3, 3, 10), dtype, seed=3)
+    with pytest.raises(nc.ShapeError, match="does not fit"):
+        nc.MaxPool2d(5, 3).forward(np.zeros((2, 3, 3, 10), dtype))
+
+
 def test_the_options_survive_save_and_load(tmp_path):
     model = nc.Sequential(nc.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
                           nc.AvgPool2d(2, ceil_mode=True, count_include_pad=False, divisor_override=3))
@@ -76,6 +90,10 @@ def test_a_bad_divisor_override_is_a_config_error():
     lambda: nc.MaxPool2d(2, 2, 0, dilation=2, ceil_mode=True),
     lambda: nc.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
     lambda: nc.AvgPool2d(2, 2, 0, ceil_mode=True),
+    # On 9 x 9 PyTorch's rule drops the last window (it would start in the padding); ONNX's keeps it.
+    lambda: nc.MaxPool2d(2, 2, 1, ceil_mode=True),
+    lambda: nc.AvgPool2d(2, 2, 1, ceil_mode=True, count_include_pad=False),
+    lambda: nc.MaxPool2d((2, 3), (3, 2), (1, 1), ceil_mode=True),
 ])
 def test_onnx_both_ways_matches_onnxruntime(layer, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
@@ -89,6 +107,14 @@ def test_onnx_both_ways_matches_onnxruntime(layer, tmp_path):
     np.testing.assert_allclose(model.forward(x), theirs, rtol=1e-6, atol=1e-6)
     back = nc.interop.import_onnx(path)
     np.testing.assert_array_equal(back.forward(x), model.forward(x))
+
+
+def test_an_average_counting_padding_past_onnxs_ceil_rule_is_refused_by_name(tmp_path):
+    pytest.importorskip("onnx", reason="needs the onnx extra")
+    model = nc.Sequential(nc.Conv2d(2, 2, 1), nc.AvgPool2d(2, 2, 1, ceil_mode=True), input_shape=(2, 9, 9))
+    with pytest.raises(nc.ConfigError, match=r"layer '1'.*5x5 windows on a 9x9 input where ONNX's AveragePool has 6x6"):
+        nc.interop.export_onnx(model, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_divisor_override_is_refused_by_onnx_export_by_name(tmp_path):

@@ -102,13 +102,13 @@ def adaptive_avg_pool2d_forward(x, output_size):
     out (N, C, OH, OW), and the cache for backward
     """
     x, oh, ow = _check(x, output_size, "adaptive_avg_pool2d")
-    return _axis_mean(_axis_mean(x, 2, oh), 3, ow), x.shape
+    return _axis_mean(_axis_mean(x, 2, oh), 3, ow), (x.shape, (oh, ow))
 
 
 def adaptive_avg_pool2d_backward(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W)."""
-    x_shape = cache
-    dout = check_float_array(dout, "adaptive_avg_pool2d_backward", 4, what="dout")
+    x_shape, out_size = cache
+    dout = check_float_array(dout, "adaptive_avg_pool2d_backward", 4, what="dout", shape=x_shape[:2] + out_size)
     return _axis_spread(_axis_spread(dout, 3, x_shape[3]), 2, x_shape[2])
 
 
@@ -157,7 +157,8 @@ def adaptive_max_pool2d_backward(dout, cache):
     """Each window's gradient to its winner; windows that share a winner add up."""
     xp = get_array_module(dout)
     x_shape, flat_index = cache
-    dout = check_float_array(dout, "adaptive_max_pool2d_backward", 4, what="dout")
+    dout = check_float_array(dout, "adaptive_max_pool2d_backward", 4, what="dout",
+                             shape=x_shape[:2] + flat_index.shape[2:])
     n, c, h, w = x_shape
     dx = xp.zeros((n, c, h * w), dtype=dout.dtype)
     rows = xp.arange(n * c)[:, None]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module, on_host
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError
 from ..runtime import each_share, scratch
 from .validate import check_float_array
-from .window import Window, make_window, output_size, pad, padded_shape, pair, resolve_padding, unpad
+from .window import Window, make_window, pad, padded_shape, pair, resolve_padding, unpad
 
 
 def pool_params(kernel_size, stride=None, padding=0, op: str = "pool2d", dilation=1):
@@ -66,23 +66,28 @@ def _ceil_extra(size: int, kernel: int, stride: int, before: int, after: int, di
     return max(0, (outs - 1) * stride - span)
 
 
+def pool_pads(x_shape, kernel_size, stride, padding, op: str = "pool2d", dilation=1) -> tuple[int, int, int, int]:
+    """The (top, bottom, left, right) padding a pool of an (N, C, H, W) input asks for, "same"
+    resolved for its size; ceil_mode's extra rows and columns are not in it."""
+    kernel, stride, pads, dilation = pool_params(kernel_size, stride, padding, op, dilation)
+    if pads != "same":
+        return pads
+    h, w = x_shape[-2:]
+    return same_pads(h, kernel[0], stride[0], dilation[0]) + same_pads(w, kernel[1], stride[1], dilation[1])
+
+
 def pool_window(x_shape, kernel_size, stride, padding, op: str = "pool2d", dilation=1,
                 ceil_mode: bool = False) -> Window:
     """The pooling geometry of an (N, C, H, W) input; with ceil_mode the input is padded past its
-    right and bottom edges by what the last, partial window needs (``_ceil_extra``)."""
-    kernel, stride, pads, dilation = pool_params(kernel_size, stride, padding, op, dilation)
+    right and bottom edges by what the last, partial window needs (``_ceil_extra``), so that, as
+    in PyTorch, an input smaller than the kernel still has one window."""
+    kernel, stride, _, dilation = pool_params(kernel_size, stride, padding, op, dilation)
+    top, bottom, left, right = pool_pads(x_shape, kernel, stride, padding, op, dilation)
     h, w = x_shape[-2:]
-    if pads == "same":
-        pads = same_pads(h, kernel[0], stride[0], dilation[0]) + same_pads(w, kernel[1], stride[1], dilation[1])
-    win = make_window((1, 1, h, w), kernel, stride, pads, dilation, op)
-    if not ceil_mode:
-        return win
-    top, bottom, left, right = pads
-    extra_h = _ceil_extra(h, kernel[0], stride[0], top, bottom, dilation[0])
-    extra_w = _ceil_extra(w, kernel[1], stride[1], left, right, dilation[1])
-    return win._replace(pads=(top, bottom + extra_h, left, right + extra_w),
-                        oh=output_size(h, kernel[0], stride[0], top, bottom + extra_h, dilation[0]),
-                        ow=output_size(w, kernel[1], stride[1], left, right + extra_w, dilation[1]))
+    if ceil_mode:
+        bottom += _ceil_extra(h, kernel[0], stride[0], top, bottom, dilation[0])
+        right += _ceil_extra(w, kernel[1], stride[1], left, right, dilation[1])
+    return make_window((1, 1, h, w), kernel, stride, (top, bottom, left, right), dilation, op)
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -301,15 +306,15 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     if divisor_override is not None and (isinstance(divisor_override, bool) or
                                          not isinstance(divisor_override, (int, np.integer)) or divisor_override < 1):
         raise ConfigError(f"avg_pool2d: divisor_override must be a positive int or None, got {divisor_override!r}")
-    plain = pool_window(x.shape, kernel_size, stride, padding, "avg_pool2d")
+    win = pool_window(x.shape, kernel_size, stride, padding, "avg_pool2d", 1, ceil_mode)
     # ceil_mode only adds rows and columns after the padding, which the divisor never counts
-    win = pool_window(x.shape, kernel_size, stride, padding, "avg_pool2d", 1, True) if ceil_mode else plain
+    pads = pool_pads(x.shape, kernel_size, stride, padding, "avg_pool2d")
     row_taps, col_taps = _avg_taps(x.shape, win)
     # A window sum is separable: KH + KW passes instead of KH * KW. Down the columns first,
     # where each tap is whole contiguous rows, so the strided pass along the rows runs on
     # the smaller array; padding is never materialised.
     xp = get_array_module(x)
-    extra = (win.pads[1] - plain.pads[1], win.pads[3] - plain.pads[3])
+    extra = (win.pads[1] - pads[1], win.pads[3] - pads[3])
     divisor = _avg_divisor(x, win, count_include_pad, divisor_override, extra)
     out = xp.empty(x.shape[:2] + (win.oh, win.ow), dtype=x.dtype)
 
@@ -372,10 +377,7 @@ def global_avg_pool2d_backward(dout, x_shape):
 
 
 def _check_dout(dout, shape, op: str) -> np.ndarray:
-    dout = check_float_array(dout, op, 4, what="dout")
-    if dout.shape != tuple(shape):
-        raise ShapeError(f"{op}: expected dout of shape {tuple(shape)}, got {dout.shape}")
-    return dout
+    return check_float_array(dout, op, 4, what="dout", shape=shape)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> np.ndarray:

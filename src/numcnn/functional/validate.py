@@ -11,12 +11,13 @@ from ..errors import DeviceError, DTypeError, ShapeError
 
 
 def check_float_array(x: Any, layer: str, ndim: int | tuple[int, ...] | None = None,
-                      what: str = "input") -> np.ndarray:
+                      what: str = "input", shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Return ``x`` as an ndarray, or raise a typed error naming the layer and what it expected.
 
     Parameters
     ----------
     ndim : the accepted rank(s), or None for any rank.
+    shape : the one accepted shape, or None for any (a gradient must have its output's shape).
     A NumPy or CuPy array is returned as it is, on its own device; anything else (a list, a
     scalar) becomes a NumPy array.
     """
@@ -32,6 +33,8 @@ def check_float_array(x: Any, layer: str, ndim: int | tuple[int, ...] | None = N
         if x.ndim not in ranks:
             want = " or ".join(f"{r}-D" for r in ranks)
             raise ShapeError(f"{layer}: expected a {want} {what}, got shape {x.shape} ({x.ndim}-D)")
+    if shape is not None and x.shape != tuple(shape):
+        raise ShapeError(f"{layer}: expected {what} of shape {tuple(shape)}, got {x.shape}")
     return x
 
 

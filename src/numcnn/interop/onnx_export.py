@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import ConfigError, NumcnnError, ShapeError
 from ..functional import pair, resolve_padding
 from ..functional.adaptive import output_pair
-from ..functional.pool import pool_params
+from ..functional.pool import pool_params, pool_window
 from ..layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
                       ConvTranspose2d, Dropout, Flatten, GlobalAvgPool2d, GlobalMaxPool2d, Layer, LeakyReLU, Linear,
                       MaxPool2d, Normalize, ReLU, Sigmoid, Softmax, Tanh)
@@ -116,10 +116,33 @@ def _linear(g: _Graph, layer: Linear, prefix: str, x: str, sample: np.ndarray) -
     return g.node("Gemm", inputs, prefix, transB=1)
 
 
-def _pool_attrs(layer) -> dict:
+def _pool_attrs(layer, prefix: str, sample: np.ndarray, dilation=(1, 1), counts_padding: bool = False) -> dict:
+    """The attributes MaxPool and AveragePool share, for the pool's input sample (1, C, H, W).
+
+    ONNX's ceil_mode keeps a last window that starts in the right or bottom padding, where
+    PyTorch's (and numcnn's) drops it. Where that window exists, the pool is written with
+    ceil_mode off and the extra rows and columns numcnn pads by (padding ignored by a max, and
+    by an average that does not count padding); an average that counts it cannot be written so.
+    """
     kernel, stride, pads, _ = pool_params(layer.kernel_size, layer.stride, layer.padding)
-    where = {"auto_pad": "SAME_UPPER"} if pads == "same" else {"pads": onnx_pads(pads)}
-    return {"kernel_shape": list(kernel), "strides": list(stride), **where, "ceil_mode": int(layer.ceil_mode)}
+    attrs = {"kernel_shape": list(kernel), "strides": list(stride)}
+    if pads == "same":
+        return {**attrs, "auto_pad": "SAME_UPPER", "ceil_mode": int(layer.ceil_mode)}
+    attrs["pads"] = onnx_pads(pads)
+    if not layer.ceil_mode:
+        return {**attrs, "ceil_mode": 0}
+    win = pool_window(sample.shape, layer.kernel_size, layer.stride, layer.padding, dilation=dilation,
+                      ceil_mode=True)
+    theirs = [-(-(size + before + after - d * (k - 1) - 1) // s) + 1 for size, before, after, d, k, s in
+              zip(sample.shape[2:], pads[::2], pads[1::2], dilation, kernel, stride)]
+    if theirs == [win.oh, win.ow]:
+        return {**attrs, "ceil_mode": 1}
+    if counts_padding:
+        raise ConfigError(f"export_onnx: layer {prefix!r}, an AvgPool2d with ceil_mode and count_include_pad, "
+                          f"has {win.oh}x{win.ow} windows on a {sample.shape[2]}x{sample.shape[3]} input where "
+                          f"ONNX's AveragePool has {theirs[0]}x{theirs[1]}; export it with count_include_pad=False "
+                          f"or without ceil_mode")
+    return {**attrs, "pads": onnx_pads(win.pads), "ceil_mode": 0}
 
 
 def _global(g, layer, prefix, x, op: str):
@@ -132,7 +155,7 @@ def _global(g, layer, prefix, x, op: str):
 
 def _max_pool(g, layer: MaxPool2d, prefix, x, sample):
     dilation = pool_params(layer.kernel_size, layer.stride, layer.padding, dilation=layer.dilation)[3]
-    return g.node("MaxPool", [x], prefix, dilations=list(dilation), **_pool_attrs(layer))
+    return g.node("MaxPool", [x], prefix, dilations=list(dilation), **_pool_attrs(layer, prefix, sample, dilation))
 
 
 def _avg_pool(g, layer: AvgPool2d, prefix, x, sample):
@@ -140,7 +163,7 @@ def _avg_pool(g, layer: AvgPool2d, prefix, x, sample):
         raise ConfigError(f"{prefix}: AvgPool2d with divisor_override={layer.divisor_override} has no ONNX "
                           f"AveragePool equivalent")
     return g.node("AveragePool", [x], prefix, count_include_pad=int(layer.count_include_pad),
-                  **_pool_attrs(layer))
+                  **_pool_attrs(layer, prefix, sample, counts_padding=layer.count_include_pad))
 
 
 def _batch_norm(g, layer, prefix, x, sample):
@@ -282,7 +305,11 @@ def to_onnx_model(model: Layer, input_shape: Iterable[int] | None = None, traini
                               producer_name="numcnn", producer_version=__version__)
     proto.ir_version = IR_VERSION
     helper.set_model_props(proto, training_props(training))
-    onnx.checker.check_model(proto, full_check=True)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ConfigError(f"export_onnx: ONNX's checker rejects the graph written for this model: "
+                          f"{str(exc).strip()}") from exc
     return proto
 
 

@@ -66,8 +66,9 @@ def _pair(imp, node, attrs, name, default):
 
 
 def _short(pair):
-    """(3, 3) -> 3, so an imported layer reads like one written by hand; (3, 1) stays a pair."""
-    return pair if isinstance(pair, str) or pair[0] != pair[1] else pair[0]
+    """(3, 3) -> 3, so an imported layer reads like one written by hand; (3, 1) stays a pair, and
+    so does anything that is not a pair ("same", four pads)."""
+    return pair[0] if not isinstance(pair, str) and len(pair) == 2 and pair[0] == pair[1] else pair
 
 
 def _conv_inputs(imp, node, layout: str):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
+
 from ..errors import ConfigError
 from ..functional import activation as A
-from .base import Layer, backward_before_forward, check_input, register_layer
+from .base import Layer, backward_before_forward, check_dout, check_input, register_layer
 
 
 class _Elementwise(Layer):
@@ -25,7 +27,7 @@ class _Elementwise(Layer):
     def backward(self, dout):
         if self._kept is None:
             raise backward_before_forward(type(self).__name__)
-        dout = check_input(dout, type(self).__name__)
+        dout = check_dout(dout, type(self).__name__, self._kept.shape)
         return self._df(dout, self._kept)
 
 
@@ -46,6 +48,8 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+            raise ConfigError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
 
     def _f(self, x):

@@ -222,6 +222,11 @@ def check_input(x: Any, layer: str, ndim: int | tuple[int, ...] | None = None,
     return x
 
 
+def check_dout(dout: Any, layer: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient given to ``layer.backward``: a float array of its forward output's shape."""
+    return check_float_array(dout, layer, what="dout", shape=shape)
+
+
 def jsonable(value):
     """An int, a string, or a list for a pair: what json.dumps and the constructors both take."""
     return list(value) if isinstance(value, (tuple, list)) else value

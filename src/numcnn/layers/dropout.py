@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import init
 from ..errors import ConfigError
 from ..functional.dropout import dropout_backward, dropout_forward
-from .base import Layer, backward_before_forward, check_input, register_layer
+from .base import Layer, backward_before_forward, check_dout, check_input, register_layer
 
 
 @register_layer
@@ -23,14 +25,16 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
-        if not 0.0 <= float(p) <= 1.0:
-            raise ConfigError(f"Dropout: p must lie in [0, 1], got {p!r}")
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+            raise ConfigError(f"Dropout: p must be a number in [0, 1], got {p!r}")
         self.p = float(p)
         self.rng = np.random.default_rng(init.default_rng().integers(2**63) if seed is None else seed)
         self._mask = None
+        self._shape = None  # of the last forward's input
 
     def forward(self, x):
         x = check_input(x, "Dropout")
+        self._shape = x.shape
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
@@ -38,11 +42,11 @@ class Dropout(Layer):
         return out
 
     def backward(self, dout):
-        dout = check_input(dout, "Dropout")
-        if not self.training or self.p == 0.0:
-            return dout
-        if self._mask is None:
+        if self._shape is None:
             raise backward_before_forward("Dropout")
+        dout = check_dout(dout, "Dropout", self._shape)
+        if self._mask is None:  # forward was the identity (eval mode, or p = 0)
+            return dout
         return dropout_backward(dout, self._mask)
 
     def config(self):

@@ -9,7 +9,7 @@ import numpy as np
 from .. import init
 from ..errors import ConfigError, ShapeError
 from ..functional.linear import linear_backward, linear_forward
-from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
+from .base import Layer, backward_before_forward, check_dout, check_input, errors_named, register_layer
 
 
 @register_layer
@@ -76,4 +76,5 @@ class Flatten(Layer):
     def backward(self, dout):
         if self._x_shape is None:
             raise backward_before_forward("Flatten")
-        return check_input(dout, "Flatten", None).reshape(self._x_shape)
+        flat = (self._x_shape[0], math.prod(self._x_shape[1:]))
+        return check_dout(dout, "Flatten", flat).reshape(self._x_shape)

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..functional.norm import batch_norm_backward, batch_norm_forward
 from .activation import FusesReLU
-from .base import Layer, backward_before_forward, check_input, errors_named, register_layer
+from .base import Layer, backward_before_forward, check_dout, check_input, errors_named, register_layer
 
 
 class BatchNorm(FusesReLU, Layer):
@@ -59,7 +59,7 @@ class BatchNorm(FusesReLU, Layer):
         name = type(self).__name__
         if self._cache is None:
             raise backward_before_forward(name)
-        dout = check_input(dout, name, self._cache[0].ndim)
+        dout = check_dout(dout, name, self._cache[0].shape)
         dx, self.grads["weight"], self.grads["bias"] = batch_norm_backward(dout, self._cache)
         return dx
 

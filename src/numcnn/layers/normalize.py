@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from ..functional.validate import check_same_device
-from .base import Layer, backward_before_forward, check_input, register_layer
+from .base import Layer, backward_before_forward, check_dout, check_input, register_layer
 
 
 @register_layer
@@ -25,8 +25,12 @@ class Normalize(Layer):
     def __init__(self, mean, std, dtype=np.float32):
         super().__init__()
         self.dtype = np.dtype(dtype)
-        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
-        std = np.asarray(std, dtype=np.float64).reshape(-1)
+        try:
+            mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+            std = np.asarray(std, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Normalize: expected mean and std as numbers, one per channel, got "
+                              f"{mean!r} and {std!r}") from None
         if mean.size == 0 or mean.shape != std.shape:
             raise ConfigError(f"Normalize: expected mean and std of the same length C >= 1, "
                               f"got {mean.size} and {std.size} values")
@@ -36,6 +40,7 @@ class Normalize(Layer):
         self.buffers["mean"] = mean.astype(self.dtype)
         self.buffers["std"] = std.astype(self.dtype)
         self._std = None
+        self._shape = None  # of the last forward's input
 
     @property
     def num_channels(self) -> int:
@@ -52,12 +57,13 @@ class Normalize(Layer):
             raise ShapeError(f"Normalize: expected (N, C, ...) input, got shape {x.shape}")
         # Keep only std: backward is dout / std.
         self._std = self._per_channel("std", x)
+        self._shape = x.shape
         return (x - self._per_channel("mean", x)) / self._std
 
     def backward(self, dout):
         if self._std is None:
             raise backward_before_forward("Normalize")
-        dout = check_input(dout, "Normalize", None, self.num_channels)
+        dout = check_dout(dout, "Normalize", self._shape)
         return dout / self._std.astype(dout.dtype, copy=False)
 
     def config(self):
