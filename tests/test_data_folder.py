@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from numcnn import data
+from numcnn.data.folder import open_folder
 from numcnn.data import folder as folders
 from numcnn.data import images
 from numcnn.errors import ConfigError, DataError
@@ -89,7 +90,7 @@ def test_all_gray_is_one_channel_unless_asked_for_three(tmp_path):
     assert data.load(tmp_path, dtype=None, channels=3)[0][0].shape[1:] == (3, 6, 6)
 
 
-def test_mixed_sizes_ask_for_image_size_which_resizes_the_shorter_side_and_crops_the_centre(tmp_path):
+def test_image_size_resizes_the_shorter_side_and_crops_the_centre_and_mixed_sizes_get_the_median(tmp_path):
     wide = np.zeros((32, 64, 3), np.uint8)
     wide[:, :16] = (255, 0, 0)
     wide[:, 16:48] = (0, 255, 0)  # the centre square of the picture
@@ -97,8 +98,9 @@ def test_mixed_sizes_ask_for_image_size_which_resizes_the_shorter_side_and_crops
     save(tmp_path / "train" / "a" / "wide.png", wide)
     save(tmp_path / "train" / "b" / "small.png", colour(5, (8, 8)))
     save(tmp_path / "test" / "a" / "t.png", colour(6, (8, 8)))
-    with pytest.raises(ConfigError, match=r"2 different sizes .*--image-size"):
-        data.load(tmp_path)
+    # Without image_size: the median shorter side of 32, 8 and 8, said in the description.
+    info = open_folder(tmp_path)
+    assert info.shape == (3, 8, 8) and "resized to 8x8" in info.description
     (x, y), _ = data.load(tmp_path, image_size=16, dtype=None)
     picture = x[y == 0][0]
     assert picture.shape == (3, 16, 16)
@@ -207,3 +209,16 @@ def test_a_class_folder_without_pictures_is_an_error_as_in_torchvision(tmp_path)
     (tmp_path / "b" / "readme.txt").write_text("no pictures here")
     with pytest.raises(DataError, match=r"class folders \['b'\] hold no image files"):
         data.load(tmp_path)
+
+
+def test_without_image_size_one_square_size_is_kept_and_photos_are_squared(tmp_path):
+    for label in ("a", "b"):
+        for i in range(2):
+            save(tmp_path / "square" / label / f"{i}.png", colour(i, (12, 12)))
+            save(tmp_path / "photos" / label / f"{i}.png", colour(i, (40, 48)))
+            save(tmp_path / "large" / label / f"{i}.png", colour(i, (300, 200)))
+    square = open_folder(tmp_path / "square", val_fraction=0.5)
+    assert square.shape == (3, 12, 12) and "resized" not in square.description
+    assert open_folder(tmp_path / "photos", val_fraction=0.5).shape == (3, 40, 40)
+    large = open_folder(tmp_path / "large", val_fraction=0.5)
+    assert large.shape == (3, 64, 64) and "resized to 64x64" in large.description

@@ -3,6 +3,8 @@ predict on a JPEG of another size, plot, export, summary; and the optional piece
 Pillow) found missing before any work starts."""
 
 import json
+import os
+import subprocess
 import sys
 import time
 
@@ -180,3 +182,32 @@ def test_predict_on_a_decompression_bomb_is_one_error_line(run_dir, tmp_path, ca
     assert status == 2
     assert err.startswith("error: ") and err.count("\n") == 1 and "too large to decode" in err
     assert "Traceback" not in err
+
+
+def test_evaluating_on_another_dataset_matches_labels_by_class_name(tmp_path, capsys):
+    # A model that learned the sample's classes in reverse order (as a folder sorted by name
+    # might have them) is scored on the sample itself: its labels must be read through the names.
+    names = list(nc.data.class_names("sample"))
+    nc.manual_seed(0)
+    model = nc.Sequential(nc.Flatten(), nc.Linear(784, 10), input_shape=(1, 28, 28))
+    path = tmp_path / "model.npz"
+    nc.save(model, path, {"training": {"dataset": str(tmp_path / "photos"), "classes": names[::-1]}})
+    status, out, _ = run(capsys, "evaluate", path, "--dataset", "sample", "--json")
+    assert status == 0
+    _, (x, y) = nc.data.load("sample")
+    predicted = model.forward(x).argmax(axis=1)
+    assert json.loads(out)["accuracy"] == pytest.approx(np.mean(predicted == 9 - y))
+    # Names the model does not know cannot be scored at all.
+    nc.save(model, path, {"training": {"dataset": str(tmp_path / "photos"),
+                                       "classes": [name.replace("/", "_") for name in names]}})
+    status, _, err = run(capsys, "evaluate", path, "--dataset", "sample")
+    assert status == 2 and "T-shirt/top" in err
+
+
+def test_output_on_an_ascii_terminal_escapes_what_it_cannot_write(run_dir, photos, tmp_path):
+    named = tmp_path / "图ü.png"
+    named.write_bytes(next(photos.rglob("*.png")).read_bytes())
+    done = subprocess.run([sys.executable, "-m", "numcnn", "predict", str(run_dir), str(named)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0, done.stderr
+    assert "\\u56fe\\xfc.png" in done.stdout

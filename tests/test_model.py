@@ -263,6 +263,10 @@ def test_hostile_model_files_are_model_file_errors(tmp_path):
     np.savez(tmp_path / "pickled.npz", **{"0.weight": np.array([{"evil": 1}], dtype=object)},
              **{META_KEY: np.array(json.dumps(meta))})
     cases["object array"] = tmp_path / "pickled.npz"
+    for i, shape in enumerate(([3, "a", 32], [1, -28, 28], [3, 10**12, 10**12], [])):
+        architecture = {**meta["architecture"], "config": {**meta["architecture"].get("config", {}), "input_shape": shape}}
+        _write_npz(tmp_path / f"shape{i}.npz", arrays, {**meta, "architecture": architecture})
+        cases[f"input_shape {shape}"] = tmp_path / f"shape{i}.npz"
     raw = good.read_bytes()
     (tmp_path / "truncated.npz").write_bytes(raw[: len(raw) // 2])
     cases["truncated"] = tmp_path / "truncated.npz"

@@ -99,6 +99,45 @@ def test_demo_refuses_an_existing_run_unless_overwrite(tmp_path, capsys):
     assert (tmp_path / "checkpoint.npz").read_bytes() == b"saved"
 
 
+def test_a_failed_overwrite_destroys_nothing(tmp_path, capsys):
+    # --overwrite replaces the old run only once the new one is built: here its data cannot be read.
+    out = tmp_path / "run"
+    assert run(capsys, "train", "--dataset", "sample", "--model", "mlp", "--limit", "100", "--test-limit", "10",
+               "--epochs", "1", "--no-plots", "--no-progress", "--out", out)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = tmp_path / "broken"
+    for label in ("a", "b"):
+        (broken / label).mkdir(parents=True)
+        (broken / label / "x.png").write_bytes(b"not a picture")
+    status, err = run(capsys, "train", "--dataset", broken, "--image-size", "8", "--epochs", "1", "--no-plots",
+                      "--no-progress", "--out", out, "--overwrite")
+    assert status == 2 and "could be read" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_users_file_named_like_a_plot_is_not_replaced(tmp_path, capsys):
+    (tmp_path / PLOTS["history"]).write_bytes(b"my own figure")
+    status, err = run(capsys, "train", "--dataset", "sample", "--model", "mlp", "--limit", "100",
+                      "--test-limit", "10", "--epochs", "1", "--no-progress", "--out", tmp_path)
+    assert status == 2 and PLOTS["history"] in err and "--overwrite" in err
+    assert (tmp_path / PLOTS["history"]).read_bytes() == b"my own figure"
+
+
+def test_a_run_folder_under_a_file_or_inside_its_image_folder_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    status, err = run(capsys, "train", "--dataset", "sample", "--model", "mlp", "--epochs", "1",
+                      "--no-progress", "--out", tmp_path / "notes.txt" / "run")
+    assert status == 2 and "is a file" in err
+    photos = tmp_path / "photos"
+    for label in ("a", "b"):
+        for i in range(2):
+            (photos / label).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((8, 8), 60 * i, np.uint8)).save(photos / label / f"{i}.png")
+    status, err = run(capsys, "train", "--dataset", photos, "--epochs", "1", "--no-progress",
+                      "--out", photos / "runs" / "x")
+    assert status == 2 and "inside the image folder" in err and not (photos / "runs").exists()
+
+
 def test_make_demo_passes_overwrite_so_it_can_run_twice():
     makefile = (os.path.dirname(__file__) + "/../Makefile")
     recipe_line = next(line for line in open(makefile) if "numcnn demo" in line)
@@ -160,3 +199,11 @@ def test_running_out_of_memory_is_one_error_line(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "summary", greedy)
     status, err = run(capsys, "summary", "mlp")
     assert status == 2 and err == "error: out of memory: Unable to allocate 7.45 GiB\n"
+
+
+def test_plot_into_another_folder_keeps_a_users_file_of_a_plots_name(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="plots need the train extra")
+    (tmp_path / PLOTS["confusion"]).write_bytes(b"my own figure")
+    status, err = run(capsys, "plot", "--pretrained", "simple-convnet", "--dataset", "sample", "--out", tmp_path)
+    assert status == 2 and PLOTS["confusion"] in err and "--overwrite" in err
+    assert (tmp_path / PLOTS["confusion"]).read_bytes() == b"my own figure"

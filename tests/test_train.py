@@ -159,3 +159,25 @@ def test_simple_convnet_learns_the_sample_in_one_epoch(sample, tmp_path):
     saved = nc.load(tmp_path / "model.npz")
     assert_same_weights(saved, model)
     assert json.loads((tmp_path / "history.json").read_text())["epoch"] == [1]
+
+
+def test_a_new_run_never_replaces_a_saved_one(sample, tmp_path):
+    (x, y), _ = sample
+    x, y = x[:40], y[:40]
+    out = tmp_path / "run"
+    make_trainer(out_dir=out).fit(x, y, epochs=2, batch_size=20)
+    saved = {name: (out / name).read_bytes() for name in ("checkpoint.npz", "model.npz", "history.json")}
+    with pytest.raises(ConfigError, match=r"already holds a run; continue it with Trainer.resume\(.*overwrite=True"):
+        make_trainer(out_dir=out, model_seed=1).fit(x, y, epochs=1, batch_size=20)
+    with pytest.raises(ConfigError, match="already holds a run"):  # the recipe's trainer too
+        run = nc.recipe.build({"model": "simple-convnet", "dataset": "sample", "epochs": 1, "limit": 40})
+        run.fit(run.trainer(out))
+    assert {name: (out / name).read_bytes() for name in saved} == saved
+    # Continuing it is not a new run: from the trainer that wrote it, from resume(), or with resume=True.
+    Trainer.resume(out, progress=False).fit(x, y, epochs=3, batch_size=20)
+    make_trainer(out_dir=out).fit(x, y, epochs=4, batch_size=20, resume=True)
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2, 3, 4]
+    # overwrite=True starts over: the old checkpoints go, the new run's history is its own.
+    make_trainer(out_dir=out, overwrite=True).fit(x, y, epochs=1, batch_size=20)
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1]
+    assert not (out / "checkpoint.previous.npz").exists()

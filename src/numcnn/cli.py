@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cifar100: the 100 fine classes (default) or the 20 superclasses")
     train.add_argument("--image-size", type=_number(int, 1, inclusive=True, maximum=MAX_IMAGE_SIZE), metavar="N",
                        help="image folders: resize the shorter side to N and crop the centre (default: "
-                            "the pictures' own size, which must then be the same for all)")
+                            "the pictures' own size where all share one square size, else their median "
+                            "shorter side, at most 64)")
     train.add_argument("--channels", type=int, choices=(1, 3),
                        help="image folders: 1 (gray) or 3 (RGB); default RGB if any picture has colour")
     train.add_argument("--val-fraction", type=_positive_float, metavar="F",
@@ -170,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--data-dir")
     plot.add_argument("--out", help="folder for the plots (default: the run folder; with --pretrained, "
                                     "plots-NAME)")
+    plot.add_argument("--overwrite", action="store_true",
+                      help="replace files of the plots' names in an --out folder other than the run's")
 
     demo = commands.add_parser("demo", help="train SimpleConvNet on the best data available offline",
                                description="Train the book's SimpleConvNet on full Fashion-MNIST if it "

@@ -29,9 +29,11 @@ def quiet(flag: bool = True) -> None:
 
 
 def say(text: str = "") -> None:
-    """A line of the command's output on stdout, unless ``quiet``."""
+    """A line of the command's output on stdout, unless ``quiet``; characters stdout's encoding
+    cannot hold (a file name in Chinese on an ASCII terminal) are written as escapes."""
     if not _quiet:
-        print(text, flush=True)
+        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+        print(text.encode(encoding, "backslashreplace").decode(encoding), flush=True)
 
 
 def _show_progress(args) -> bool:
@@ -85,8 +87,20 @@ def cmd_train(args, trainer_class=None, hooks=()) -> int:
         return _fit_and_report(run, trainer, plots)
     config = recipe.settings(given(args))  # every cheap check before the data is read
     _check_flags_that_need_others(args, config)
-    out = rundir.start(args.out or rundir.default(config["model"], config["dataset"]), args.overwrite)
-    return _train_new(config, out, _show_progress(args), plots, device=args.device, **extra)
+    out = claim_run_folder(args.out, config, args.overwrite)
+    return _train_new(config, out, _show_progress(args), plots, device=args.device, overwrite=args.overwrite,
+                      **extra)
+
+
+def claim_run_folder(out, config: dict, overwrite: bool) -> Path:
+    """The folder a new run of these settings goes to (--out, or the default), checked before
+    any work: free (or --overwrite), and not inside the image folder it trains on."""
+    from .data import is_folder_dataset
+
+    out = rundir.claimable(out or rundir.default(config["model"], config["dataset"]), overwrite)
+    if is_folder_dataset(config["dataset"]):
+        rundir.check_outside(out, config["dataset"])
+    return out
 
 
 def _check_flags_that_need_others(args, config) -> None:
@@ -118,7 +132,7 @@ def _plots_available(plots: bool) -> bool:
 
 
 def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note: str = "",
-               device: str = "cpu", **extra) -> int:
+               device: str = "cpu", overwrite: bool = False, **extra) -> int:
     from . import recipe
 
     run = recipe.build(config, progress=None if progress else False)  # a bar for large folders
@@ -134,7 +148,7 @@ def _train_new(config: dict, out: Path, progress: bool, plots: bool, source_note
     say(f"model: {config['model']} ({run.model.num_params():,} parameters), {type(run.optimizer).__name__} "
          f"lr {config['lr']:g}, batch {config['batch_size']}, {config['epochs']} epochs, "
          f"seed {config['seed']}{'' if device == 'cpu' else ', on ' + device} -> {out}")
-    return _fit_and_report(run, run.trainer(out, progress=progress, log=say, **extra), plots)
+    return _fit_and_report(run, run.trainer(out, progress=progress, log=say, overwrite=overwrite, **extra), plots)
 
 
 def _held_out(config: dict) -> bool:
@@ -184,8 +198,8 @@ def cmd_evaluate(args) -> int:
     described, folder, source = data.prepare(dataset, data_dir, **options)
     _, (x_test, y_test) = described.reader(folder, described)
     model_classes = training.get("classes")
-    if dataset != training.get("dataset") and model_classes and data.is_folder_dataset(dataset):
-        y_test = data.to_model_labels(y_test, described.classes, model_classes)  # by name
+    if dataset != training.get("dataset") and model_classes:  # another dataset's labels, matched by name
+        y_test = data.to_model_labels(y_test, described.classes, model_classes)
     result = evaluate(model, x_test, y_test, batch_size=args.batch_size)
     if args.json:
         path = rundir.model_path(args.model)
@@ -244,7 +258,8 @@ def cmd_plot(args) -> int:
 
     if missing_dependency():
         raise ConfigError(missing_dependency())
-    paths = plot_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir, out_dir=args.out)
+    paths = plot_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir, out_dir=args.out,
+                     overwrite=args.overwrite)
     for name, path in paths.items():
         say(f"{name}: {path}")
     return 0
@@ -265,8 +280,9 @@ def cmd_demo(args) -> int:
                 "`numcnn train --dataset fashion-mnist` would fetch it)")
     config = recipe.settings({"dataset": dataset, "epochs": args.epochs or DEMO_EPOCHS[dataset], "seed": args.seed,
                               "data_dir": args.data_dir if dataset == "fashion-mnist" else None})
-    out = rundir.start(args.out, args.overwrite)
-    return _train_new(config, out, _show_progress(args), plots, source_note=note, device=args.device)
+    out = rundir.claimable(args.out, args.overwrite)
+    return _train_new(config, out, _show_progress(args), plots, source_note=note, device=args.device,
+                      overwrite=args.overwrite)
 
 
 def _interop():

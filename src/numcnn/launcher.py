@@ -115,7 +115,7 @@ def _check_before_launch(args) -> tuple[Path, int]:
     else:
         config = recipe.settings(commands.given(args))
         batch_size = config["batch_size"]
-        out = rundir.start(args.out or rundir.default(config["model"], config["dataset"]), args.overwrite)
+        out = commands.claim_run_folder(args.out, config, args.overwrite)
         if args.out is None:
             args.argv = [*args.argv, "--out", str(out)]  # the ranks must agree on the folder
     check_shards(batch_size, batch_size, n)  # the global batch must divide among the ranks
@@ -275,12 +275,12 @@ def _train_rank(args, comm: Comm) -> int:
     if args.resume:
         _resumed_config(args)
     elif comm.rank == 0:
-        # One rank prepares the run folder (--overwrite removes an old checkpoint) before the
-        # others look at it.
+        # One rank checks the run folder and names it for all; each rank's trainer then prepares
+        # it as the run starts (--overwrite removes an old checkpoint).
         config = recipe.settings(commands.given(args))
-        args.out = str(rundir.start(args.out or rundir.default(config["model"], config["dataset"]), args.overwrite))
+        args.out = str(commands.claim_run_folder(args.out, config, args.overwrite))
     if not args.resume:
         args.out = comm.broadcast_json(args.out, what="the run folder")  # the others wait for rank 0's folder
-        args.overwrite = True  # it is ready: an old checkpoint is gone
+        args.overwrite = True  # rank 0 found it free, or was told to replace what it holds
     return commands.cmd_train(args, trainer_class=trainer_class, hooks=hook_from_environment())
 

@@ -8,6 +8,7 @@ those keys plus the architecture as JSON; it is read back with ``allow_pickle=Fa
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any, Iterable
 
@@ -40,7 +41,7 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise ConfigError(f"{type(self).__name__}: item {i} is a {type(layer).__name__}, not a numcnn Layer")
         self.layers = list(layers)
-        self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+        self.input_shape = _checked_input_shape(type(self).__name__, input_shape)
         self._fused: set[int] = set()  # layers the last forward ran through the one before them
 
     def children(self):
@@ -241,6 +242,26 @@ def to_config(layer: Layer) -> dict[str, Any]:
     return entry
 
 
+# The most elements one sample may have: a larger input_shape is a corrupt file or a typo.
+MAX_SAMPLE_ELEMENTS = 1 << 31
+
+
+def _checked_input_shape(owner: str, input_shape) -> tuple[int, ...] | None:
+    """input_shape as a tuple of positive ints (one sample's shape, at most MAX_SAMPLE_ELEMENTS
+    in all), or None; a ConfigError naming what it got otherwise."""
+    if input_shape is None:
+        return None
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = None
+    if (shape is None or not shape or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
+                                          for s in shape) or math.prod(int(s) for s in shape) > MAX_SAMPLE_ELEMENTS):
+        raise ConfigError(f"{owner}: input_shape must be one sample's shape, positive ints such as (C, H, W) "
+                          f"(at most {MAX_SAMPLE_ELEMENTS} elements), got {input_shape!r:.80}")
+    return tuple(int(s) for s in shape)
+
+
 def from_config(entry: Any, where: str = "architecture") -> Layer:
     """Rebuild a layer tree from ``to_config`` output; unknown or malformed entries raise ModelFileError."""
     if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
@@ -266,7 +287,7 @@ def from_config(entry: Any, where: str = "architecture") -> Layer:
         if isinstance(exc, ModelFileError):
             raise
         raise ModelFileError(f"{where}: cannot build {entry['type']}: {exc}") from None
-    except TypeError as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ModelFileError(f"{where}: bad arguments for {entry['type']}: {exc}") from None
 
 

@@ -32,7 +32,7 @@ from . import data, init, optim, zoo
 from .errors import ConfigError, DataError, ModelFileError
 from .layers import Layer, Normalize
 from .model import Sequential, read_model
-from .rundir import HISTORY
+from .rundir import HISTORY, PLOTS
 from .checkpoint import check_resume_settings, read_checkpoint
 from .train import Hook, Trainer
 
@@ -276,13 +276,16 @@ class Run:
     augment: Callable | None
 
     def trainer(self, out_dir=None, progress: bool = False, log: Callable[[str], Any] | None = None,
-                hooks: Iterable[Hook] = (), trainer_class: Callable[..., Trainer] = Trainer) -> Trainer:
+                hooks: Iterable[Hook] = (), trainer_class: Callable[..., Trainer] = Trainer,
+                overwrite: bool = False) -> Trainer:
         """A Trainer for this run, writing checkpoints into out_dir (None: no files).
 
         Parameters
         ----------
         trainer_class
             Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``.
+        overwrite
+            let the run replace one already in out_dir (without it, that is a ConfigError).
 
         Its record (in the checkpoint and model.npz) is the settings plus what predicting needs
         without the data: the class names and whether the pictures are light on dark.
@@ -291,7 +294,7 @@ class Run:
                   "dark_background": self.dataset.dark_background}
         return trainer_class(self.model, None, self.optimizer, self.schedule, seed=self.config["seed"], out_dir=out_dir,
                        progress=progress, log=log, config=record, schedule_per=self.schedule_per,
-                       hooks=hooks, checkpoint_every=self.config["checkpoint_every"])
+                       hooks=hooks, checkpoint_every=self.config["checkpoint_every"], overwrite=overwrite)
 
     def fit(self, trainer: Trainer) -> dict[str, list]:
         """Train until the run's epochs are done (the rest of them, for a resumed trainer)."""
@@ -358,7 +361,7 @@ def read_run(run_dir) -> tuple[object, dict, dict | None]:
 
 
 def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int | None = None,
-             out_dir=None) -> dict[str, Path]:
+             out_dir=None, overwrite: bool = False) -> dict[str, Path]:
     """Regenerate every plot of a run folder (or of a model file) from the model, its history
     and its dataset.
 
@@ -369,7 +372,9 @@ def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int
     limit_test
         use the first N test images; default: the run's own --test-limit, if any.
     out_dir
-        where the PNGs go; default run_dir (which must then be a folder).
+        where the PNGs go; default run_dir (which must then be a folder), whose own plots
+        are redrawn. Another folder holding files of the plots' names is a ConfigError
+        unless overwrite.
 
     Returns
     -------
@@ -387,11 +392,20 @@ def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int
     limit_test = limit_test or config.get("test_limit")
     if limit_test:
         x_test, y_test = x_test[:limit_test], y_test[:limit_test]
+    classes = list(described.classes)
+    if dataset != config.get("dataset") and config.get("classes"):  # another dataset's labels, by name
+        y_test, classes = data.to_model_labels(y_test, classes, config["classes"]), list(config["classes"])
     out_dir = Path(run_dir if out_dir is None else out_dir)
     if out_dir.is_file():
-        raise ConfigError(f"{out_dir} is a model file; say where the plots go (numcnn plot --out FOLDER)")
+        raise ConfigError(f"{out_dir}: expected a folder for the plots, got a file"
+                          + ("; say where the plots go (numcnn plot --out FOLDER)" if out_dir == Path(run_dir) else ""))
+    if out_dir.resolve() != Path(run_dir).resolve() and not overwrite:
+        taken = [name for name in PLOTS.values() if (out_dir / name).exists()]
+        if taken:
+            raise ConfigError(f"{out_dir} already holds {', '.join(taken)}; pass overwrite (--overwrite) "
+                              f"to replace them, or choose another folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    return plot_model(model, x_test, y_test, list(described.classes), out_dir, history)
+    return plot_model(model, x_test, y_test, classes, out_dir, history)
 
 
 def cast_model(model: Layer, dtype) -> Layer:

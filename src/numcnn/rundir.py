@@ -23,7 +23,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["MODEL", "CHECKPOINT", "PREVIOUS_CHECKPOINT", "DAMAGED_CHECKPOINT", "HISTORY", "RANKS", "PLOTS", "ROOT", "default", "model_path", "check_flags", "start"]
+__all__ = ["MODEL", "CHECKPOINT", "PREVIOUS_CHECKPOINT", "DAMAGED_CHECKPOINT", "HISTORY", "RANKS", "PLOTS", "ROOT",
+           "default", "model_path", "check_flags", "check_outside", "claimable", "start"]
 
 MODEL = "model.npz"
 CHECKPOINT = "checkpoint.npz"
@@ -55,23 +56,44 @@ def check_flags(resume, out, overwrite) -> None:
         raise ConfigError("--resume RUN_DIR continues the run in RUN_DIR; drop --out and --overwrite")
 
 
-def start(out, overwrite: bool = False) -> Path:
-    """Make out ready for a new run: a ConfigError if it holds one (a checkpoint, the previous
-    one, a model or a history), unless overwrite, which removes the old checkpoints (a stale
-    checkpoint must never be resumed into a new run) and the plots numcnn drew there (a run
-    without plots must not show the old run's). Files numcnn does not name are never touched."""
+def check_outside(out, folder) -> None:
+    """A run folder inside the image folder it trains on would become one of its classes."""
+    out, folder = Path(out).resolve(), Path(folder).resolve()
+    if out == folder or folder in out.parents:
+        raise ConfigError(f"the run folder {out} lies inside the image folder {folder}, where its files "
+                          f"would be read as pictures; choose a folder outside it with --out")
+
+
+def claimable(out, overwrite: bool = False, api: bool = False) -> Path:
+    """out, if a new run may start there; nothing is changed. A ConfigError if out or a folder
+    above it is a file, or if out holds a run (a checkpoint, the previous one, a model or a
+    history) or plots of the names a run draws, unless overwrite. The error names the command
+    line's flags, or with api the Trainer's arguments."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
-    held = [name for name in (CHECKPOINT, PREVIOUS_CHECKPOINT, MODEL, HISTORY) if (out / name).exists()]
+    for place in (out, *out.parents):
+        if place.exists() and not place.is_dir():
+            raise ConfigError(f"{out}: expected a folder for the run, but {place} is a file")
+    held = [name for name in (CHECKPOINT, PREVIOUS_CHECKPOINT, MODEL, HISTORY, *PLOTS.values())
+            if (out / name).exists()]
     if held and not overwrite:
+        resume = f"Trainer.resume({str(out)!r}) or fit(..., resume=True)" if api else f"--resume {out}"
+        replace, other = ("overwrite=True", "out_dir") if api else ("--overwrite", "--out")
         if CHECKPOINT in held or PREVIOUS_CHECKPOINT in held:  # either one resumes
-            raise ConfigError(f"{out} already holds a run; continue it with --resume {out}, "
-                              f"or pass --overwrite to start over")
+            raise ConfigError(f"{out} already holds a run; continue it with {resume}, or pass {replace} "
+                              f"to start over")
         raise ConfigError(f"{out} already holds a run ({', '.join(held)}; no checkpoint to resume from); "
-                          f"pass --overwrite to replace it, or choose another --out")
+                          f"pass {replace} to replace it, or choose another {other}")
+    return out
+
+
+def start(out, overwrite: bool = False, api: bool = False) -> Path:
+    """Make out ready for a new run (``claimable``): with overwrite, remove the old checkpoints
+    (a stale checkpoint must never be resumed into a new run) and the plots numcnn drew there (a
+    run without plots must not show the old run's). Files numcnn does not name are never touched.
+    A command calls ``claimable`` before any work and the trainer calls this once the run is
+    built, so a run that fails to start destroys nothing."""
+    out = claimable(out, overwrite, api)
     if overwrite:
         for name in (CHECKPOINT, PREVIOUS_CHECKPOINT, DAMAGED_CHECKPOINT, *PLOTS.values()):
-            if (out / name).is_file():
-                (out / name).unlink()
+            (out / name).unlink(missing_ok=True)  # several ranks may start at once
     return out

@@ -44,7 +44,7 @@ from .io import atomic_write_bytes
 from .layers import SoftmaxCrossEntropy
 from .inference import count_correct, evaluate, predict_proba, to_model_device
 from .model import load_state_dict, save, state_dict, to_config
-from .rundir import CHECKPOINT, HISTORY, MODEL, PREVIOUS_CHECKPOINT
+from .rundir import CHECKPOINT, HISTORY, MODEL, PREVIOUS_CHECKPOINT, start
 
 __all__ = ["Trainer", "Hook", "write_json_atomic"]
 
@@ -107,7 +107,8 @@ class Trainer:
         seeds the loader's generator (shuffle order, augmentations) and every dropout
         layer's generator, so two trainers with the same seed train identically
     out_dir
-        folder for checkpoint.npz, history.json and model.npz, written after every epoch
+        folder for checkpoint.npz, history.json and model.npz, written after every epoch; a
+        new run refuses one that holds a run (``rundir.start``), unless overwrite
     progress
         show a tqdm bar per epoch on stderr (loss, accuracy, images/s)
     log
@@ -128,7 +129,7 @@ class Trainer:
     def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
                  progress: bool = True, log: Callable[[str], Any] | None = None,
                  config: dict | None = None, schedule_per: str = "epoch", hooks: Iterable[Hook] = (),
-                 checkpoint_every: int | None = None):
+                 checkpoint_every: int | None = None, overwrite: bool = False):
         if optimizer is None:
             raise ConfigError("Trainer: an optimizer is required, e.g. numcnn.optim.Adam(model, lr=1e-3)")
         if getattr(optimizer, "model", model) is not model:
@@ -149,6 +150,8 @@ class Trainer:
         self.schedule_per = schedule_per
         self.seed = int(seed)
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.overwrite = bool(overwrite)
+        self._claimed = False  # out_dir is this trainer's run: claimed by fit, or loaded from
         self.progress = progress
         self.log = log
         self.config = dict(config or {})
@@ -212,6 +215,9 @@ class Trainer:
                 raise ConfigError("fit(resume=True) needs the trainer's out_dir")
             if (self.out_dir / CHECKPOINT).exists() or (self.out_dir / PREVIOUS_CHECKPOINT).exists():
                 self.load_checkpoint(self.out_dir)
+        elif self.out_dir is not None and not self._claimed:
+            start(self.out_dir, self.overwrite, api=True)  # a new run never silently replaces a saved one
+        self._claimed = self.out_dir is not None
         if len(x) == 0:
             raise DataError("fit: got no training samples")
         loader = self.make_loader(x, y, batch_size, shuffle=shuffle, seed=self._loader_seed, augment=augment)
@@ -465,6 +471,9 @@ class Trainer:
         self._epoch_start = rng.get("loader_epoch_start")
         self._checkpoint_fit = meta.get("fit") or None
         self.seed = int(meta.get("seed", self.seed))
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        if self.out_dir is not None and folder.resolve() == self.out_dir.resolve():
+            self._claimed = True  # continuing the run in out_dir, not starting one over it
         self._loader_seed = int(np.random.SeedSequence(self.seed).generate_state(2, np.uint64)[0])
         self.history = {key: list(history[key]) for key in HISTORY_KEYS}
         self.epoch, self.epoch_step = int(meta["epoch"]), int(meta.get("step", 0))

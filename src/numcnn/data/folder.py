@@ -12,8 +12,10 @@ label k means the same class in both libraries; a test class that training lacks
 Files are found in subfolders at any depth; hidden ones (".name") and other extensions are
 left out. Pillow reads the pictures (``images.decode``): every one becomes the dataset's
 channel count (RGB when any picture has colour) and, with image_size, has its shorter side
-resized to image_size and its centre cropped to a square. Without image_size all pictures
-must share one size.
+resized to image_size and its centre cropped to a square. Without image_size, pictures that all
+share one square size keep it; any others (sizes that differ, or one that is not square, as
+most photos) are resized to the median shorter side, at most ``AUTO_MAX_SIDE``, so that any
+folder of pictures trains with no option, and the description says what was done.
 
 A picture Pillow cannot read is skipped, with one warning that counts them and names the
 first few (strict=True makes it an error). The decoded uint8 array is cached in
@@ -41,12 +43,13 @@ from . import images
 from .files import cache_root
 from .info import DatasetInfo
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: pictures not all one square size are resized without image_size
 SHOWN_SKIPPED = 5        # unreadable files named in the warning
 PROGRESS_FROM = 1000     # files: a bar on a terminal from this many on
 DEFAULT_VAL_FRACTION = 0.2
 TEST_FOLDERS = ("test", "val")
 MAX_IMAGE_SIZE = 4096    # image_size: larger is a typo, not a dataset (one 50000^2 RGB image is 7.5 GB)
+AUTO_MAX_SIDE = 64       # pictures resized without an image_size: a side a CPU trains on in minutes
 
 
 class SkippedImagesWarning(UserWarning):
@@ -178,25 +181,28 @@ def _header(path: Path):
         return f"{type(exc).__name__}: {exc}"
 
 
+def _auto_side(headers) -> int | None:
+    """The side pictures of these (height, width, colour) headers are resized to when no
+    image_size is given: None where they all share one square size (kept as it is), else the
+    median shorter side, at most AUTO_MAX_SIDE."""
+    sizes = {h[:2] for h in headers}
+    if len(sizes) <= 1 and all(height == width for height, width in sizes):
+        return None
+    return min(int(np.median([min(h[:2]) for h in headers])), AUTO_MAX_SIDE)
+
+
 def _decode_all(path: Path, layout: dict, image_size, channels, strict: bool, progress: bool):
-    """Decode every file: (x (N, C, H, W) uint8, y, part, skipped [(relpath, reason)])."""
+    """Decode every file: (x (N, C, H, W) uint8, y, part, skipped [(relpath, reason)], the
+    side chosen without an image_size or None)."""
     files = layout["files"]
     headers = _map(lambda f: _header(path / f[0]), files, progress, "reading headers")
     skipped = [(f[0], h) for f, h in zip(files, headers) if isinstance(h, str)]
     good = [(f, h) for f, h in zip(files, headers) if not isinstance(h, str)]
     if channels is None:
         channels = 3 if any(h[2] for _, h in good) else 1
-    if image_size is not None:
-        size = (image_size, image_size)
-    else:
-        sizes = {h[:2] for _, h in good}
-        if len(sizes) > 1:
-            counts = sorted(((sum(h[:2] == s for _, h in good), s) for s in sizes), reverse=True)[:3]
-            seen = ", ".join(f"{w}x{h} ({n} files)" for n, (h, w) in counts)
-            raise ConfigError(f"{path}: the images have {len(sizes)} different sizes ({seen}, ...); "
-                              f"pass image_size (--image-size N) to resize their shorter side to N "
-                              f"and crop the centre")
-        size = None
+    auto = _auto_side([h for _, h in good]) if image_size is None else None
+    side = image_size if image_size is not None else auto
+    size = (side, side) if side is not None else None
 
     def decode(item):
         try:
@@ -216,7 +222,7 @@ def _decode_all(path: Path, layout: dict, image_size, channels, strict: bool, pr
     x = np.stack([d for _, d in kept])
     y = np.array([f[3] for f, _ in kept], np.int64)
     part = np.array([f[4] for f, _ in kept], np.int8)
-    return x, y, part, sorted(skipped)
+    return x, y, part, sorted(skipped), auto
 
 
 def split_by_fraction(y: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
@@ -248,7 +254,8 @@ def open_folder(path, image_size: int | None = None, channels: int | None = None
     path : the folder (see the module docstring for its two layouts)
     image_size
         N: resize every picture's shorter side to N and crop the centre N x N;
-        None: keep their size, which must then be the same for all
+        None: keep their size where all share one square size, else as N = their median
+        shorter side, at most AUTO_MAX_SIDE
     channels : 1 or 3; None: 3 when any picture has colour, else 1
     val_fraction
         for a folder without test/ (or val/): the fraction of each class held out
@@ -283,11 +290,15 @@ def open_folder(path, image_size: int | None = None, channels: int | None = None
     if cached is not None:
         x, y, part, meta = cached
         skipped = [tuple(item) for item in meta.get("skipped", [])]
+        auto = meta.get("auto_side")
         how = f"decoded images from the cache {cache}"
     else:
-        x, y, part, skipped = _decode_all(path, layout, image_size, channels, strict, progress)
-        _write_cache(cache, x, y, part, {"folder": str(path), "skipped": skipped})
+        x, y, part, skipped, auto = _decode_all(path, layout, image_size, channels, strict, progress)
+        _write_cache(cache, x, y, part, {"folder": str(path), "skipped": skipped, "auto_side": auto})
         how = f"decoded in {time.perf_counter() - start:.1f} s, cached"
+    if auto is not None:
+        how += (f"; resized to {auto}x{auto} (shorter side, centre crop), the pictures not being all one "
+                f"square size: image_size (--image-size N) chooses")
     if skipped:
         if strict:
             raise DataError(f"{path}: cannot read {len(skipped)} image files, e.g. {skipped[0][0]} ({skipped[0][1]})")

@@ -197,7 +197,8 @@ class DistributedTrainer(Trainer):
 
     def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
                  progress: bool = True, log=None, config=None, schedule_per: str = "epoch", hooks=(),
-                 checkpoint_every: int | None = None, comm: Comm | None = None, sync_bn: bool | None = None):
+                 checkpoint_every: int | None = None, comm: Comm | None = None, sync_bn: bool | None = None,
+                 overwrite: bool = False):
         if getattr(model, "device", "cpu") != "cpu":
             raise ConfigError(f"DistributedTrainer: the model is on {model.device}; training on several "
                               f"processes works on the CPU only (its buffers go through MPI from host memory)")
@@ -209,7 +210,7 @@ class DistributedTrainer(Trainer):
         self._rank_sums: list | None = None
         super().__init__(model, loss, optimizer, schedule, seed=seed, out_dir=out_dir, progress=progress and lead,
                          log=log if lead else None, config=config, schedule_per=schedule_per,
-                         hooks=[self.allreduce, *hooks], checkpoint_every=checkpoint_every)
+                         hooks=[self.allreduce, *hooks], checkpoint_every=checkpoint_every, overwrite=overwrite)
         if sync_bn is None:
             sync_bn = bool(self.config.get("sync_bn", self.sync_bn_default))
         self.sync_bn = bool(sync_bn)
