@@ -142,6 +142,28 @@ def test_a_resumed_folder_run_ends_as_an_uninterrupted_one(photos, tmp_path, cap
     assert read_model(tmp_path / "part")[1]["dataset"] == str(moved)
 
 
+def test_a_run_does_not_resume_on_data_that_changed(photos, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    flags = [*QUICK, "--no-plots", "--epochs", "1"]
+    copy = shutil.copytree(photos, tmp_path / "copy")
+    assert run(capsys, "train", "--dataset", copy, *flags, "--out", tmp_path / "run")[0] == 0
+    first_class = sorted(p.name for p in (copy / "train").iterdir())[0]
+    for part in ("train", "test"):  # a class renamed: every label may now mean another class
+        (copy / part / first_class).rename(copy / part / "zzz")
+    status, _, err = run(capsys, "train", "--resume", tmp_path / "run", "--epochs", "2")
+    assert status == 2 and "not what the run trained on" in err and "zzz" in err
+    for part in ("train", "test"):
+        (copy / part / "zzz").rename(copy / part / first_class)
+    removed = min((copy / "train" / first_class).iterdir())
+    removed.unlink()  # one picture fewer
+    status, _, err = run(capsys, "train", "--resume", tmp_path / "run", "--epochs", "2")
+    assert status == 2 and "images were added, removed or moved" in err
+    shutil.copy(photos / "train" / first_class / removed.name, removed)  # the same files again: it resumes
+    assert run(capsys, "train", "--resume", tmp_path / "run", "--epochs", "2", "--no-plots")[0] == 0
+
+
 def test_missing_matplotlib_skips_the_plots_with_a_note_before_any_work(photos, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

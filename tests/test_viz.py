@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import numcnn as nc
-from numcnn import data, recipe, viz, zoo
+from numcnn import data, viz, zoo
 from numcnn.errors import ConfigError, DataError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -71,7 +71,7 @@ def test_plot_run_redraws_a_run_folder(tmp_path, test_images):
     assert main(["train", "--dataset", "sample", "--limit", "100", "--test-limit", "50", "--epochs", "1",
                  "--no-progress", "--no-plots", "--out", str(out)]) == 0
     assert not (out / "confusion.png").exists()
-    paths = recipe.plot_run(out, limit_test=100)
+    paths = viz.plot_run(out, limit_test=100)
     assert set(paths) == {"history", "filters", "feature_maps", "confusion", "misclassified"}
     for path in paths.values():
         assert path.parent == out
@@ -79,7 +79,7 @@ def test_plot_run_redraws_a_run_folder(tmp_path, test_images):
     assert main(["plot", str(out)]) == 0  # the same through the command line
     (out / "history.json").write_text("{not json")
     with pytest.raises(nc.ModelFileError):
-        recipe.plot_run(out)
+        viz.plot_run(out)
 
 
 def test_importing_numcnn_pulls_in_no_plotting_progress_imaging_or_torch():

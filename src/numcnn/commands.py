@@ -253,8 +253,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .recipe import plot_run
-    from .viz import missing_dependency
+    from .viz import missing_dependency, plot_run
 
     if missing_dependency():
         raise ConfigError(missing_dependency())

@@ -19,6 +19,7 @@ Images stay uint8 in memory (CIFAR-10: 150 MB) and are scaled a batch at a time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -31,8 +32,7 @@ import numpy as np
 from . import data, init, optim, zoo
 from .errors import ConfigError, DataError, ModelFileError
 from .layers import Layer, Normalize
-from .model import Sequential, read_model
-from .rundir import HISTORY, PLOTS
+from .model import Sequential
 from .checkpoint import check_resume_settings, read_checkpoint
 from .train import Hook, Trainer
 
@@ -291,7 +291,8 @@ class Run:
         without the data: the class names and whether the pictures are light on dark.
         """
         record = {**self.config, "classes": list(self.dataset.classes),
-                  "dark_background": self.dataset.dark_background}
+                  "dark_background": self.dataset.dark_background,
+                  "data_fingerprint": data_fingerprint(self.dataset, self.train, self.test)}
         return trainer_class(self.model, None, self.optimizer, self.schedule, seed=self.config["seed"], out_dir=out_dir,
                        progress=progress, log=log, config=record, schedule_per=self.schedule_per,
                        hooks=hooks, checkpoint_every=self.config["checkpoint_every"], overwrite=overwrite)
@@ -300,6 +301,17 @@ class Run:
         """Train until the run's epochs are done (the rest of them, for a resumed trainer)."""
         return trainer.fit(*self.train, self.config["epochs"], batch_size=self.config["batch_size"],
                            validation=self.test, augment=self.augment)
+
+
+def data_fingerprint(dataset: data.DatasetInfo, train: Split, test: Split) -> str:
+    """A digest of what a run trains on: the class names, the images' shape and every label of
+    both splits in order. A class renamed, a picture added or removed, or another split changes
+    it; a resumed run checks it, so that it never goes on training with other labels."""
+    digest = hashlib.sha256(json.dumps([list(map(str, dataset.classes)), list(train[0].shape),
+                                        list(test[0].shape)]).encode())
+    for labels in (train[1], test[1]):
+        digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:24]
 
 
 def _augmentation(config: dict[str, Any], dataset: data.DatasetInfo):
@@ -337,75 +349,6 @@ def build(config: dict[str, Any], loaded: Loaded | None = None, progress: bool |
     schedule, per = build_schedule(config["schedule"], optimizer, config["epochs"], batches)
     augment = _augmentation(config, dataset)
     return Run(config, dataset, train, test, source, model, optimizer, schedule, per, augment)
-
-
-def read_run(run_dir) -> tuple[object, dict, dict | None]:
-    """(model, training config, history or None) of a run folder (model.npz and history.json),
-    or of a model file alone (no history)."""
-    run_dir = Path(run_dir)
-    if run_dir.is_file():
-        return (*read_model(run_dir), None)
-    if not run_dir.is_dir():
-        raise ModelFileError(f"{run_dir}: not a run folder (expected a folder holding model.npz)")
-    model, config = read_model(run_dir)
-    history = None
-    history_path = run_dir / HISTORY
-    if history_path.is_file():
-        try:
-            history = json.loads(history_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelFileError(f"{history_path}: not valid JSON ({exc})") from None
-        if not isinstance(history, dict):
-            raise ModelFileError(f"{history_path}: expected a JSON object of lists")
-    return model, config, history
-
-
-def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int | None = None,
-             out_dir=None, overwrite: bool = False) -> dict[str, Path]:
-    """Regenerate every plot of a run folder (or of a model file) from the model, its history
-    and its dataset.
-
-    Parameters
-    ----------
-    dataset, data_dir
-        override what the run recorded (its "dataset" and "data_dir").
-    limit_test
-        use the first N test images; default: the run's own --test-limit, if any.
-    out_dir
-        where the PNGs go; default run_dir (which must then be a folder), whose own plots
-        are redrawn. Another folder holding files of the plots' names is a ConfigError
-        unless overwrite.
-
-    Returns
-    -------
-    dict
-        {plot name: path of its PNG}.
-    """
-    from .viz import plot_model  # matplotlib: the "train" extra
-
-    model, config, history = read_run(run_dir)
-    if dataset is None and not config.get("dataset"):
-        raise ConfigError(f"{run_dir}: the run does not record its dataset; name it (numcnn plot --dataset NAME)")
-    dataset, data_dir, options = data_of(config, dataset, data_dir)  # read as the run read it
-    described, folder, _ = data.prepare(dataset, data_dir, download=False, **options)
-    _, (x_test, y_test) = described.reader(folder, described)
-    limit_test = limit_test or config.get("test_limit")
-    if limit_test:
-        x_test, y_test = x_test[:limit_test], y_test[:limit_test]
-    classes = list(described.classes)
-    if dataset != config.get("dataset") and config.get("classes"):  # another dataset's labels, by name
-        y_test, classes = data.to_model_labels(y_test, classes, config["classes"]), list(config["classes"])
-    out_dir = Path(run_dir if out_dir is None else out_dir)
-    if out_dir.is_file():
-        raise ConfigError(f"{out_dir}: expected a folder for the plots, got a file"
-                          + ("; say where the plots go (numcnn plot --out FOLDER)" if out_dir == Path(run_dir) else ""))
-    if out_dir.resolve() != Path(run_dir).resolve() and not overwrite:
-        taken = [name for name in PLOTS.values() if (out_dir / name).exists()]
-        if taken:
-            raise ConfigError(f"{out_dir} already holds {', '.join(taken)}; pass overwrite (--overwrite) "
-                              f"to replace them, or choose another folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return plot_model(model, x_test, y_test, classes, out_dir, history)
 
 
 def cast_model(model: Layer, dtype) -> Layer:
@@ -489,6 +432,13 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
     trainer.config.update(epochs=config["epochs"], data_dir=config["data_dir"], dataset=config["dataset"],
                           checkpoint_every=config["checkpoint_every"])
     train, test, source, dataset = load_data(config)
+    recorded = meta["config"].get("data_fingerprint")
+    if recorded is not None and recorded != data_fingerprint(dataset, train, test):
+        before = meta["config"].get("classes") or []
+        changed = (f"its classes were {', '.join(map(str, before))}, are now {', '.join(map(str, dataset.classes))}"
+                   if list(before) != list(dataset.classes) else "images were added, removed or moved between classes")
+        raise DataError(f"{run_dir}: the data is not what the run trained on ({changed}); resuming would train on "
+                        f"other labels: restore the data, or start a new run")
     augment = _augmentation(config, dataset)
     run = Run(config, dataset, train, test, source, trainer.model, trainer.optimizer, trainer.schedule,
               trainer.schedule_per, augment)
@@ -496,4 +446,4 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
 
 
 __all__ = ["DEFAULTS", "DTYPES", "SCHEDULES", "cast_model", "Loaded", "Run", "build", "build_schedule", "data_of", "dataset_options", "load_data",
-           "resume", "settings"]
+           "resume", "settings", "data_fingerprint"]

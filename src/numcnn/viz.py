@@ -2,22 +2,26 @@
 
 matplotlib is imported inside each function, and figures are drawn on an Agg canvas of
 their own (no pyplot), so importing numcnn never needs matplotlib and plotting never touches
-the global backend of an interactive session. Every function writes one PNG and returns its path.
+the global backend of an interactive session. Every function writes one PNG and returns its path;
+``plot_run`` redraws all of a run folder's from its model, history and data.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from . import data, recipe
 from .backend import to_device, to_numpy
 from .data.loader import as_float_images
-from .errors import ConfigError, DataError, ShapeError
+from .errors import ConfigError, DataError, ModelFileError, ShapeError
 from .layers import Conv2d
-from .rundir import PLOTS
+from .model import read_model
+from .rundir import HISTORY, PLOTS
 
 
 def missing_dependency() -> str | None:
@@ -265,3 +269,71 @@ def plot_model(model, x, y, class_names: Sequence[str], out_dir, history: dict |
     paths["confusion"] = plot_confusion(y, y_pred, class_names, out_dir / PLOTS["confusion"])
     paths["misclassified"] = plot_misclassified(x, y, y_pred, class_names, out_dir / PLOTS["misclassified"])
     return paths
+
+
+# -- a run folder's plots, redrawn ------------------------------------------------------------------
+def read_run(run_dir) -> tuple[object, dict, dict | None]:
+    """(model, training config, history or None) of a run folder (model.npz and history.json),
+    or of a model file alone (no history)."""
+    run_dir = Path(run_dir)
+    if run_dir.is_file():
+        return (*read_model(run_dir), None)
+    if not run_dir.is_dir():
+        raise ModelFileError(f"{run_dir}: not a run folder (expected a folder holding model.npz)")
+    model, config = read_model(run_dir)
+    history = None
+    history_path = run_dir / HISTORY
+    if history_path.is_file():
+        try:
+            history = json.loads(history_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"{history_path}: not valid JSON ({exc})") from None
+        if not isinstance(history, dict):
+            raise ModelFileError(f"{history_path}: expected a JSON object of lists")
+    return model, config, history
+
+
+def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int | None = None,
+             out_dir=None, overwrite: bool = False) -> dict[str, Path]:
+    """Regenerate every plot of a run folder (or of a model file) from the model, its history
+    and its dataset.
+
+    Parameters
+    ----------
+    dataset, data_dir
+        override what the run recorded (its "dataset" and "data_dir").
+    limit_test
+        use the first N test images; default: the run's own --test-limit, if any.
+    out_dir
+        where the PNGs go; default run_dir (which must then be a folder), whose own plots
+        are redrawn. Another folder holding files of the plots' names is a ConfigError
+        unless overwrite.
+
+    Returns
+    -------
+    dict
+        {plot name: path of its PNG}.
+    """
+    model, config, history = read_run(run_dir)
+    if dataset is None and not config.get("dataset"):
+        raise ConfigError(f"{run_dir}: the run does not record its dataset; name it (numcnn plot --dataset NAME)")
+    dataset, data_dir, options = recipe.data_of(config, dataset, data_dir)  # read as the run read it
+    described, folder, _ = data.prepare(dataset, data_dir, download=False, **options)
+    _, (x_test, y_test) = described.reader(folder, described)
+    limit_test = limit_test or config.get("test_limit")
+    if limit_test:
+        x_test, y_test = x_test[:limit_test], y_test[:limit_test]
+    classes = list(described.classes)
+    if dataset != config.get("dataset") and config.get("classes"):  # another dataset's labels, by name
+        y_test, classes = data.to_model_labels(y_test, classes, config["classes"]), list(config["classes"])
+    out_dir = Path(run_dir if out_dir is None else out_dir)
+    if out_dir.is_file():
+        raise ConfigError(f"{out_dir}: expected a folder for the plots, got a file"
+                          + ("; say where the plots go (numcnn plot --out FOLDER)" if out_dir == Path(run_dir) else ""))
+    if out_dir.resolve() != Path(run_dir).resolve() and not overwrite:
+        taken = [name for name in PLOTS.values() if (out_dir / name).exists()]
+        if taken:
+            raise ConfigError(f"{out_dir} already holds {', '.join(taken)}; pass overwrite (--overwrite) "
+                              f"to replace them, or choose another folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return plot_model(model, x_test, y_test, classes, out_dir, history)
