@@ -101,6 +101,7 @@ def test_predict_and_export_take_their_other_arguments_after_pretrained(shipped,
     (["evaluate", "--pretrained", "nope"], "no pretrained model named 'nope'; known: tiny"),
     (["evaluate"], "give a model file or run folder, or --pretrained NAME"),
     (["summary", "x.npz", "--pretrained", "tiny"], "give a model or --pretrained NAME, not both"),
+    (["predict", "x.npz", "shoe.png", "--pretrained", "tiny"], "give a model or --pretrained NAME, not both"),
 ])
 def test_mistakes_are_one_error_line(shipped, capsys, argv, message):
     assert cli.main(argv) == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 from . import commands, pretrained, runtime
@@ -229,6 +230,8 @@ def _take_pretrained(args) -> None:
             raise UsageError("numcnn predict: give the image files after the model")
         return
     if given is not None:
+        if args.command == "predict" and (os.path.isdir(given) or given.endswith(".npz")):  # a model
+            raise UsageError("numcnn predict: give a model or --pretrained NAME, not both")
         if args.command == "predict":
             args.images = [given, *args.images]
         elif args.command == "export" and args.output is None:

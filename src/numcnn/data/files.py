@@ -42,6 +42,8 @@ def missing(directory: Path, files) -> list[str]:
 def describe_missing(directory: Path, files, gz: bool = True) -> str:
     """Why directory does not hold files: it does not exist, or which ones it lacks
     (gz: a file may also be there gzipped, as the IDX files may; CIFAR's may not)."""
+    if directory.exists() and not directory.is_dir():
+        return f"{directory} is a file, not a folder"
     if not directory.is_dir():
         return f"{directory} does not exist"
     if not gz:

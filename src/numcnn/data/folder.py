@@ -113,7 +113,8 @@ def scan(path: Path) -> dict:
     if empty:  # as torchvision's ImageFolder: a class without pictures is a mistake, not a class
         raise DataError(f"{roots[0][0]}: the class folders {empty} hold no image files "
                         f"({', '.join(images.IMAGE_EXTENSIONS)})")
-    return {"classes": classes, "files": files, "split": "folders" if test is not None else "fraction"}
+    return {"classes": classes, "files": files, "split": "folders" if test is not None else "fraction",
+            "test_folder": test.name if test is not None else None}
 
 
 def _cache_file(path: Path, layout: dict, options: dict) -> Path:
@@ -312,7 +313,7 @@ def open_folder(path, image_size: int | None = None, channels: int | None = None
         part = split_by_fraction(y, fraction, seed)
         split = f"{fraction:g} of each class held out (seed {seed})"
     else:
-        split = "its train/ and test/ folders"
+        split = f"its train/ and {layout['test_folder']}/ folders"
     train, test = part == 0, part == 1
     # A fixed shuffle (the same in every run): the files come class by class, and the first N
     # images (--limit) should be a mix of classes, as in MNIST's and CIFAR's files.
