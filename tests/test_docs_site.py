@@ -117,8 +117,9 @@ def index_of(site: Path) -> dict[str, str]:
 
     with open(site / "objects.inv", "rb") as stream:
         inventory = InventoryFile.load(stream, "", posixpath.join)
-    return {name: item[2] for kind, entries in inventory.items() if kind.startswith("py:")
-            for name, item in entries.items()}
+    # Sphinx 9 gives each item a uri; earlier versions, a (project, version, uri, title) tuple.
+    return {name: getattr(item, "uri", None) or item[2] for kind, entries in inventory.items()
+            if kind.startswith("py:") for name, item in entries.items()}
 
 
 def entries_of(module_name: str, name: str, modules: dict) -> set[str]:
