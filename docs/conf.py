@@ -5,6 +5,8 @@ sites, whose readers are ours. Markdown pages, notebooks executed at build time,
 reference generated from the numpydoc docstrings.
 """
 
+import importlib
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 import numcnn  # noqa: E402
+from sphinx.ext.autodoc.mock import mock  # noqa: E402
 
 project = "numcnn"
 author = "the numcnn authors"
@@ -43,11 +46,86 @@ nb_execution_show_tb = True
 
 autosummary_generate = True
 autosummary_imported_members = True
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"show-inheritance": False}  # the template lists each page's members
 autodoc_typehints = "description"
 autodoc_mock_imports = ["cupy", "torch", "mpi4py", "starlette", "uvicorn", "onnx", "onnxruntime"]
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
+
+
+def _api_modules() -> list[str]:
+    """The modules docs/api.md lists (its autosummary block): the one list of what the reference covers."""
+    text = (Path(__file__).resolve().parent / "api.md").read_text()
+    block = text.split(":toctree: generated", 1)[1].split("```", 1)[0]
+    return block.split()
+
+
+def _home(name: str, value, modules: list[str]) -> str | None:
+    """The documented module whose page holds value's entry: the nearest page, walking up from the
+    module that defines it, that exports it under this name; None for a value of no such module
+    (a constant, a module, a name whose defining module has no page of its own)."""
+    parts = (getattr(value, "__module__", None) or "").split(".")
+    while parts:
+        module = ".".join(parts)
+        if module in modules and value is getattr(importlib.import_module(module), name, None):
+            return module
+        parts.pop()
+    return None
+
+
+def _api_pages() -> dict[str, dict[str, list]]:
+    """For each module of the reference, what its page holds, so that every name of its __all__
+    has exactly one entry, on the page of the module that defines it: "members" (its classes and
+    functions), "constants" (name, whether to show the value) and "links" (the full names of what
+    it re-exports from another page).
+
+    The names a package loads lazily are resolved here, with the extras the docs environment may
+    lack mocked as autodoc mocks them (they are then imported, so autodoc finds them)."""
+    modules = _api_modules()
+    pages = {}
+    with mock(autodoc_mock_imports):
+        for module_name in modules:
+            module = importlib.import_module(module_name)
+            page = pages[module_name] = {"members": [], "constants": [], "links": []}
+            for name in module.__all__:
+                value = getattr(module, name)
+                if inspect.ismodule(value) and value.__name__ in modules:
+                    page["links"].append(value.__name__)
+                elif inspect.isclass(value) or callable(value):
+                    home = _home(name, value, modules)
+                    if home in (None, module_name):
+                        page["members"].append(name)
+                    else:
+                        page["links"].append(f"{home}.{name}")
+                else:  # autodoc documents a constant only with a doc comment: the template names it
+                    page["constants"].append((name, _short_value(value)))
+    return pages
+
+
+def _short_value(value) -> bool:
+    """Whether a constant's value belongs on its entry: a string, a number, or a tuple of them
+    (a registry's classes or a path on the building machine do not)."""
+    plain = (str, int, float, bool)
+    return isinstance(value, plain) or (isinstance(value, tuple) and all(isinstance(v, plain) for v in value))
+
+
+def _no_docstring_of_the_type(app, what, name, obj, options, lines):
+    """A constant without a doc comment would show its type's docstring (str's, dict's): none instead."""
+    if what == "data" and "\n".join(lines).strip() == inspect.cleandoc(type(obj).__doc__ or ""):
+        lines.clear()
+
+
+def _keep_every_listed_name(app, what, name, obj, skip, options):
+    """A module's page lists each name the template gives it, with a docstring or not."""
+    return False if what == "module" else None
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _no_docstring_of_the_type, priority=100)  # before napoleon
+    app.connect("autodoc-skip-member", _keep_every_listed_name)
+
+
+autosummary_context = {"api_pages": _api_pages()}
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"numcnn {version}"

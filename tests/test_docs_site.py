@@ -2,8 +2,12 @@
 headless Chromium (Debian's ``chromium``, driven by Playwright) as a visitor would: the home
 page, a tutorial's plot rendered from its executed output, the API entry of conv2d_forward, the
 command-line page generated from the parser, a search for im2col, and the Chinese edition's
-front page with its notebooks, glossary and map."""
+front page with its notebooks, glossary and map. And the site's index (objects.inv) has one entry
+for every public name of every module of the API reference, which numcnn's own page links to."""
 
+import importlib
+import inspect
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -11,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from editions import NAMES
+from test_docs_names import reference_modules
 
 pytest.importorskip("sphinx", reason="the docs need the docs extra: pip install 'numcnn[docs]'")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser check needs Playwright")
@@ -104,3 +109,49 @@ def test_the_chinese_edition_lists_its_notebooks_and_shows_their_plots(site, bro
     assert images.count() >= 3
     box = images.first.bounding_box()
     assert box and box["width"] > 100 and box["height"] > 50
+
+
+def index_of(site: Path) -> dict[str, str]:
+    """The Python names the built site indexes (its objects.inv), each with the address of its entry."""
+    from sphinx.util.inventory import InventoryFile
+
+    with open(site / "objects.inv", "rb") as stream:
+        inventory = InventoryFile.load(stream, "", posixpath.join)
+    # Sphinx 9 gives each item a uri; earlier versions, a (project, version, uri, title) tuple.
+    return {name: getattr(item, "uri", None) or item[2] for kind, entries in inventory.items()
+            if kind.startswith("py:") for name, item in entries.items()}
+
+
+def entries_of(module_name: str, name: str, modules: dict) -> set[str]:
+    """Where the reference may index module_name's name: under that module, or under another page's
+    module that holds the same object (the one that defines it); for a submodule, its own page."""
+    value = getattr(modules[module_name], name)
+    if inspect.ismodule(value):
+        return {value.__name__}
+    return {f"{other}.{name}" for other, module in modules.items() if getattr(module, name, None) is value}
+
+
+def test_every_public_name_has_exactly_one_entry_in_the_index(site):
+    index = index_of(site)
+    modules = {name: importlib.import_module(name) for name in reference_modules()}
+    wrong = [f"{module_name}: no page" for module_name in modules if module_name not in index]
+    for module_name, module in modules.items():
+        for name in module.__all__:
+            found = sorted(entries_of(module_name, name, modules) & index.keys())
+            if len(found) != 1:
+                wrong.append(f"{module_name}.{name}: {found or 'no entry'}")
+    assert len(index) > 300 and wrong == []
+
+
+def test_the_numcnn_page_links_to_the_entry_of_every_name_it_exports(site):
+    import numcnn
+
+    index = index_of(site)
+    modules = {name: importlib.import_module(name) for name in reference_modules()}
+    page = (site / "generated" / "numcnn.html").read_text()
+    unlinked = []
+    for name in numcnn.__all__:
+        anchors = [index[entry].split("#")[1] for entry in entries_of("numcnn", name, modules) & index.keys()]
+        if not any(f'#{anchor}"' in page or f'id="{anchor}"' in page for anchor in anchors):
+            unlinked.append(name)
+    assert unlinked == []

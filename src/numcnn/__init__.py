@@ -9,7 +9,7 @@
 """
 
 from . import functional, init, runtime
-from .errors import (ConfigError, DataError, DivergenceError, DTypeError, GradcheckError,
+from .errors import (ConfigError, DataError, DeviceError, DivergenceError, DTypeError, GradcheckError,
                      ModelFileError, NumcnnError, ResumeMismatchError, ShapeError)
 from .gradcheck import gradcheck
 from .init import manual_seed
@@ -21,7 +21,7 @@ from .model import Residual, Sequential, load, save, summary
 
 __all__ = [
     "functional", "init", "runtime",
-    "NumcnnError", "ConfigError", "DataError", "DivergenceError", "DTypeError", "GradcheckError",
+    "NumcnnError", "ConfigError", "DataError", "DeviceError", "DivergenceError", "DTypeError", "GradcheckError",
     "ModelFileError", "ResumeMismatchError", "ShapeError",
     "gradcheck", "manual_seed",
     "Layer", "register_layer", "Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d", "AvgPool2d",

@@ -24,6 +24,9 @@ import numpy as np
 
 from .errors import DeviceError
 
+__all__ = ["get_array_module", "is_array", "to_numpy", "host_copy", "on_host", "check_device", "cuda_module",
+           "device_of", "to_device"]
+
 
 def _is_cupy(array: Any) -> bool:
     # Looking at the type's module costs nothing and never imports CuPy.

@@ -5,6 +5,9 @@ values and shapes, ``TypeError`` for bad dtypes), so ``except ValueError`` keeps
 ``except numcnn.NumcnnError`` catches everything the library raises on purpose.
 """
 
+__all__ = ["NumcnnError", "ShapeError", "DTypeError", "ConfigError", "ResumeMismatchError", "DataError",
+           "ModelFileError", "GradcheckError", "ExerciseError", "DivergenceError", "DeviceError", "Interrupted"]
+
 
 # The exit statuses of numcnn's commands (and of an MPI job a failing rank aborts).
 EXIT_ERROR = 2

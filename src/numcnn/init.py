@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+__all__ = ["manual_seed", "default_rng", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "zeros", "ones"]
+
 _default_rng = np.random.default_rng()
 
 

@@ -22,6 +22,9 @@ from .io import atomic_savez, read_npz
 from .layers.activation import FusesReLU
 from .layers.base import LAYER_REGISTRY, Layer, register_layer
 
+__all__ = ["Sequential", "Residual", "state_dict", "load_state_dict", "to_config", "from_config", "save", "load",
+           "read_model", "model_from_arrays", "summary"]
+
 FORMAT = "numcnn-model"
 FORMAT_VERSION = 1
 

@@ -23,6 +23,9 @@ from .layers import Conv2d
 from .model import read_model
 from .rundir import HISTORY, PLOTS
 
+__all__ = ["missing_dependency", "plot_history", "first_conv", "plot_filters", "plot_feature_maps", "confusion_matrix",
+           "plot_confusion", "plot_misclassified", "plot_model"]
+
 
 def missing_dependency() -> str | None:
     """None if the plots can be drawn, else one sentence saying what to install."""

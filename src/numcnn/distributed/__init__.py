@@ -15,15 +15,12 @@ From Python, run the script under ``mpiexec -n N python script.py``:
         trainer = run.trainer("runs/x", trainer_class=distributed.DistributedTrainer)
         run.fit(trainer)
 
-``rank()`` and ``size()`` say where this process stands. The pieces, each usable alone: ``Comm`` (rank, size and the collectives, with a deadline),
-``ShardedLoader`` (this rank's slice of every global batch), ``GradientAllreduce`` (the Trainer
-hook that sums the gradients in one fused buffer), ``broadcast_parameters``, ``sync_batch_norm``
-and ``DistributedTrainer``, which puts them together (its docstring says what differs from one
-
-Parameters
-----------
-process
-    dropout streams per rank, batch-norm statistics, evaluation, checkpoints).
+``rank()`` and ``size()`` say where this process stands. The pieces, each usable alone, are
+``Comm`` (rank, size and the collectives, with a deadline), ``ShardedLoader`` (this rank's slice
+of every global batch), ``GradientAllreduce`` (the Trainer hook that sums the gradients in one
+fused buffer), ``broadcast_parameters`` and ``sync_batch_norm``. ``DistributedTrainer`` puts them
+together; its docstring says what differs from a one-process run: the dropout streams of each
+rank, the batch-norm statistics, evaluation and checkpoints.
 
 The launcher's side (``numcnn train --processes``, in ``numcnn.launcher``) uses ``job`` (one start
 of the job: mpiexec, its output, why it failed), ``hosts`` (which hosts are reachable, how many
@@ -47,6 +44,11 @@ def __getattr__(name):
         from . import trainer
         return getattr(trainer, name)
     raise AttributeError(f"module 'numcnn.distributed' has no attribute {name!r}")
+
+
+def __dir__():
+    # The lazy names too, so that dir(), completion and the API reference list every public name.
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = ["CollectiveTimeout", "Comm", "DistributedTrainer", "GradientAllreduce", "ShardedLoader",

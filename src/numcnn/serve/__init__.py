@@ -46,6 +46,11 @@ def __getattr__(name):  # the app and the Explainer import Starlette and Pillow;
     raise AttributeError(name)
 
 
+def __dir__():
+    # The lazy names too, so that dir(), completion and the API reference list every public name.
+    return sorted(set(globals()) | set(__all__))
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on (host, port); port 0 picks a free one. OSError if it cannot bind."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
