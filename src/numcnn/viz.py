@@ -24,7 +24,7 @@ from .model import read_model
 from .rundir import HISTORY, PLOTS
 
 __all__ = ["missing_dependency", "plot_history", "first_conv", "plot_filters", "plot_feature_maps", "confusion_matrix",
-           "plot_confusion", "plot_misclassified", "plot_model"]
+           "plot_confusion", "plot_misclassified", "plot_model", "plot_run"]
 
 
 def missing_dependency() -> str | None:
