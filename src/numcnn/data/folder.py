@@ -41,7 +41,7 @@ from . import images
 from .files import cache_root
 from .info import DatasetInfo
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2        # 2: 32-bit integer and float pictures scaled, no longer clipped
 SHOWN_SKIPPED = 5        # unreadable files named in the warning
 PROGRESS_FROM = 1000     # files: a bar on a terminal from this many on
 DEFAULT_VAL_FRACTION = 0.2
