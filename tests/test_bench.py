@@ -12,7 +12,8 @@ import types
 import numpy as np
 import pytest
 
-from numcnn import Sequential, bench, runtime, zoo
+from numcnn import Sequential, bench, cli, runtime, zoo
+from numcnn.errors import ConfigError
 from numcnn.layers import Dropout, Layer
 from numcnn.bench import check, measure, runners, translate, worker, workloads
 from parity import CUDA_MISSING
@@ -58,8 +59,9 @@ def test_quick_table_with_torch_and_textbook(capsys, tmp_path):
 
 def test_rounds_take_turns_without_torch(capsys, tmp_path):
     out_json = tmp_path / "bench.json"
+    out_json.write_text("an older record")  # replaced, as asked
     code = bench.main(["--quick", "--only", "DW,ResBlock", "--no-torch", "--mode", "fwdbwd",
-                       "--dtype", "float32", "--rounds", "2", "--json", str(out_json)])
+                       "--dtype", "float32", "--rounds", "2", "--json", str(out_json), "--overwrite"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     rows = rows_of(printed)
@@ -130,13 +132,62 @@ def test_textbook_not_found_is_left_out_with_a_note(capsys, tmp_path, monkeypatc
     assert printed.count("textbook code") == 1 and "left out" in printed
     assert rows_of(printed)["P1"].split()[-1] == "-"  # nothing to compare against
     # An explicit path that does not exist is a usage error, not a silent omission.
-    assert bench.main(["--textbook", str(tmp_path / "missing.py")]) == 2
-    assert "no textbook code" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="no textbook code"):
+        bench.main(["--textbook", str(tmp_path / "missing.py")])
 
 
-def test_unknown_workload_is_a_usage_error(capsys):
-    assert bench.main(["--only", "L9"]) == 2
-    assert "unknown workload" in capsys.readouterr().err
+def test_unknown_workload_is_a_usage_error():
+    with pytest.raises(ConfigError, match=r"unknown workload\(s\) \['l9'\]"):
+        bench.main(["--only", "L9"])
+
+
+@pytest.fixture
+def no_benchmark(monkeypatch):
+    """Any start of the measurements fails the test: a bad command line must stop before."""
+    def started(*args, **kwargs):
+        raise AssertionError("the benchmark started")
+    monkeypatch.setattr(bench.machine, "describe", started)
+
+
+def one_error_line(capsys, *argv):
+    """The single ``error:`` line that ``numcnn bench ARGV`` prints, after checking its exit status 2."""
+    status = cli.main(["bench", *argv])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "", (status, out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--frob"], "numcnn bench: unrecognized arguments: --frob (see numcnn bench --help)"),
+    (["--qu", "--only", "NOPE"], "unrecognized arguments: --qu"),  # no abbreviations: not --quick
+    (["--dt", "float32"], "unrecognized arguments: --dt float32"),
+    (["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
+    (["--repeat", "x"], "argument --repeat: invalid int value: 'x'"),
+    (["--only", "NOPE"], "unknown workload(s) ['nope']; known: L1,"),
+    (["--threads", "0"], "--threads must be an int >= 1, got 0"),
+    (["--repeat", "0"], "--repeat must be an int >= 1, got 0"),
+    (["--rounds", "-1"], "--rounds must be an int >= 1, got -1"),
+    (["--warmup", "-1"], "--warmup must be an int >= 0, got -1"),
+    (["--epoch-steps", "0"], "--epoch-steps must be an int >= 1, got 0"),
+    (["--batch", "0"], "--batch must be an int >= 1, got 0"),
+])
+def test_a_bad_command_line_is_one_error_line_before_any_work(argv, expected, capsys, no_benchmark):
+    assert expected in one_error_line(capsys, *argv)
+
+
+def test_an_existing_json_file_is_kept_unless_overwrite(capsys, tmp_path, no_benchmark):
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"mine": 1}')
+    assert "pass --overwrite" in one_error_line(capsys, "--quick", "--json", str(mine))
+    assert mine.read_text() == '{"mine": 1}'
+    assert "is a folder" in one_error_line(capsys, "--quick", "--json", str(tmp_path))
+
+
+def test_help_lists_overwrite_and_exits_0(capsys):
+    assert cli.main(["bench", "--help"]) == 0
+    assert "--overwrite" in capsys.readouterr().out
 
 
 def test_epoch_and_memory_modes(capsys, tmp_path):
@@ -177,10 +228,9 @@ class _Unknown(Layer):
 
 
 @pytest.mark.skipif(CUDA_MISSING is None, reason="this machine has a usable GPU; the error needs one without")
-def test_device_cuda_without_a_gpu_is_a_usage_error_before_any_worker(capsys):
-    assert bench.main(["--quick", "--only", "L1", "--device", "cuda"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("numcnn bench: device 'cuda' needs CuPy") and "GEMM" not in err
+def test_device_cuda_without_a_gpu_is_a_usage_error_before_any_worker(capsys, no_benchmark):
+    assert one_error_line(capsys, "--quick", "--only", "L1", "--device", "cuda").startswith(
+        "error: device 'cuda' needs CuPy")
 
 
 def test_gpu_timing_waits_for_the_queue_inside_each_timed_call():

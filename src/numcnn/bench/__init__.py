@@ -27,7 +27,7 @@ How it measures, so the numbers can be trusted:
   timed the same way, the most this machine's BLAS can do.
 * Memory is the rise of the resident set's high-water mark above its level before the calls.
 * The record (``--json``) holds the machine, the versions, the thread counts, every call's time
-  and every round.
+  and every round. An existing file there is refused before any work unless ``--overwrite``.
 * ``--device cuda``: numcnn computes on CuPy arrays and PyTorch on CUDA (cuDNN, TF32 off);
   every timed call ends by waiting for the GPU's queue, so kernels are timed, not their
   launch. Memory is then the device memory each library's caching allocator reserved at the
@@ -36,6 +36,10 @@ How it measures, so the numbers can be trusted:
 The textbook code is not part of the package: it is read from ``benchmarks/textbook.py`` of a
 source checkout (``--textbook PATH`` or ``NUMCNN_TEXTBOOK`` to point elsewhere); without it the
 textbook column is left out, with a note. torch is imported only by the workers, lazily.
+
+A mistake on the command line (an unknown or abbreviated flag, a count below 1, an unknown
+workload) raises a ConfigError before any work, which ``numcnn`` prints as its one ``error:``
+line with exit status 2, as for every other command.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ import sys
 from pathlib import Path
 
 from .. import runtime
+from ..errors import ConfigError
+from ..io import check_output
 from . import machine, report
 from .measure import Settings, WorkerFailed, gemm_peak, measure_epoch, measure_memory, measure_row
 from .workloads import CASES, LAYER_CASES, MEMORY_CASE, NetCase, quick, with_batch
@@ -57,10 +63,18 @@ from .workloads import CASES, LAYER_CASES, MEMORY_CASE, NetCase, quick, with_bat
 DEFAULT_TEXTBOOK = Path(__file__).resolve().parents[3] / "benchmarks" / "textbook.py"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse without abbreviations, whose mistakes raise a ConfigError instead of printing the
+    usage and exiting."""
+
+    def error(self, message):
+        raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="numcnn bench", description="Time numcnn's kernels and training "
-                                "steps against PyTorch and the textbook code, each in its own process, "
-                                "and check that they agree.")
+    p = _Parser(prog="numcnn bench", allow_abbrev=False,
+                description="Time numcnn's kernels and training steps against PyTorch and the textbook code, "
+                            "each in its own process, and check that they agree.")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 1 round of 1 call (a smoke test)")
     p.add_argument("--only", help="comma-separated workloads: " + ",".join(case.name for case in CASES.values()))
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
@@ -70,7 +84,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, help="processes per implementation, taking turns (default 3; 1 with --quick)")
     p.add_argument("--stat", choices=("median", "min"), default="median",
                    help="how calls, and then rounds, combine; min resists a busy machine better")
-    p.add_argument("--json", metavar="PATH", help="also write every result to this JSON file")
+    p.add_argument("--json", metavar="PATH", help="also write every result to this JSON file (a new one, "
+                                                 "unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--threads", type=int, help="threads for every implementation (default: each library's own, "
                                                   "as its users get it)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
@@ -94,31 +110,25 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run ``numcnn bench`` with the arguments ``argv``; returns the exit status: 0, or 1 when a
+    worker failed or disagreed with numcnn. A mistake in ``argv`` (or a device that is not there)
+    raises a ConfigError (a DeviceError) before any work."""
     try:
         args = parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error already printed
+    except SystemExit as exc:  # --help
         return int(exc.code or 0)
     _default_sizes(args)
-    try:
-        cases = _cases(args.only, args.quick, args.batch)
-        textbook = _textbook(args)
-    except ValueError as exc:
-        print(f"numcnn bench: {exc}", file=sys.stderr)
-        return 2
+    _check_counts(args)
+    if args.json:
+        check_output(args.json, args.overwrite)
+    cases = _cases(args.only, args.quick, args.batch)
+    textbook = _textbook(args)
     if args.device != "cpu":
         from ..backend import check_device, cuda_module
-        from ..errors import DeviceError
-        try:
-            cuda_module(check_device(args.device))
-        except DeviceError as exc:
-            print(f"numcnn bench: {exc}", file=sys.stderr)
-            return 2
+        cuda_module(check_device(args.device))
         if textbook:
             print("note: the textbook code runs on the CPU only; its column is left out on the GPU")
             textbook = None
-    if min(args.repeat, args.rounds, args.epoch_steps, args.memory_steps) < 1 or args.warmup < 0:
-        print("numcnn bench: --repeat, --rounds and the step counts must be >= 1, --warmup >= 0", file=sys.stderr)
-        return 2
 
     impls = ["numcnn"]
     if not args.no_torch:
@@ -165,17 +175,26 @@ def _default_sizes(args) -> None:
             setattr(args, name, quick_default if args.quick else default)
 
 
+def _check_counts(args) -> None:
+    """A ConfigError naming the flag unless every count is >= 1 and --warmup >= 0."""
+    if args.threads is not None:
+        runtime.parse_threads(args.threads, "--threads")
+    for name, least in (("repeat", 1), ("rounds", 1), ("warmup", 0), ("epoch_steps", 1), ("memory_steps", 1),
+                        ("batch", 1)):
+        value = getattr(args, name)
+        if value is not None and value < least:
+            raise ConfigError(f"--{name.replace('_', '-')} must be an int >= {least}, got {value}")
+
+
 def _cases(only: str | None, quick_run: bool, batch: int | None = None) -> list:
     """The workloads named in --only (all by default), shrunk with --quick, at --batch."""
     names = list(CASES)
     if only is not None:
         wanted = {name.strip().lower() for name in only.split(",") if name.strip()}
         if not wanted or wanted - set(names):
-            raise ValueError(f"unknown workload(s) {sorted(wanted - set(names)) or only!r}; "
-                             f"known: {', '.join(case.name for case in CASES.values())}")
+            raise ConfigError(f"unknown workload(s) {sorted(wanted - set(names)) or only!r}; "
+                              f"known: {', '.join(case.name for case in CASES.values())}")
         names = [name for name in names if name in wanted]
-    if batch is not None and batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {batch}")
     cases = [quick(CASES[name]) if quick_run else CASES[name] for name in names]
     return [with_batch(case, batch) for case in cases] if batch else cases
 
@@ -188,7 +207,7 @@ def _textbook(args) -> str | None:
     if explicit:
         if not os.path.isfile(explicit):
             source = "--textbook" if args.textbook else "NUMCNN_TEXTBOOK"
-            raise ValueError(f"no textbook code at {explicit!r} (from {source})")
+            raise ConfigError(f"no textbook code at {explicit!r} (from {source})")
         return os.path.abspath(explicit)
     if DEFAULT_TEXTBOOK.is_file():
         return str(DEFAULT_TEXTBOOK)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+from ..io import atomic_write_bytes
 from .runners import IMPLS
 
 COLUMNS = [("workload", 13, "<"), ("dtype", 7, "<"), ("mode", 7, "<"), ("numcnn ms", 19, ">"),
@@ -151,5 +152,5 @@ def memory_lines(mem: dict) -> list[str]:
 
 
 def write_json(path: str, report: dict) -> None:
-    with open(path, "w") as fh:
-        json.dump(report, fh, indent=1, default=float)
+    """Write the record (NumPy numbers as floats) whole or not at all: a crash keeps the old file."""
+    atomic_write_bytes(path, json.dumps(report, indent=1, default=float).encode())

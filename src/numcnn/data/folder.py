@@ -43,7 +43,9 @@ from . import images
 from .files import cache_root
 from .info import DatasetInfo
 
-CACHE_VERSION = 2  # 2: pictures not all one square size are resized without image_size
+# 2: pictures not all one square size are resized without image_size; 32-bit integer and float
+# pictures are scaled, no longer clipped.
+CACHE_VERSION = 2
 SHOWN_SKIPPED = 5        # unreadable files named in the warning
 PROGRESS_FROM = 1000     # files: a bar on a terminal from this many on
 DEFAULT_VAL_FRACTION = 0.2

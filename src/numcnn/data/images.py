@@ -5,6 +5,18 @@ One conversion serves training data and prediction alike, so a picture given to 
 goes through exactly what the image folder's pictures went through: EXIF rotation applied,
 grayscale/RGBA/palette converted to the dataset's channel count (alpha dropped, as
 torchvision does), the shorter side resized to the target and the centre cropped.
+
+Gray images deeper than 8 bits are scaled to 0..255, never clipped, by the range their values
+are taken to lie in:
+
+* 16-bit (Pillow's modes ``I;16*``): 0..65535, whatever the values.
+* 32-bit integers (mode ``I``; also 16-bit PGM, and 16-bit PNG in older Pillow): the smallest
+  standard range that holds every value: 0..255 as they are, 0..65535 as 16-bit; values below
+  0 or above 65535: the image's own minimum..maximum.
+* floating point (mode ``F``): 0..1 when every value lies there, the float images' convention;
+  else the image's own minimum..maximum. NaN or infinity is a DataError naming the file.
+
+An image of one value outside these ranges, which has no minimum..maximum to stretch, is black.
 """
 
 from __future__ import annotations
@@ -40,12 +52,32 @@ def is_color(image) -> bool:
 
 def _to_mode(image, channels: int):
     """The image in mode "L" (channels 1) or "RGB" (channels 3)."""
-    Image = require_pillow()
-    if image.mode.startswith("I;16"):  # 16-bit gray: scale to 8 bits (convert("L") would clip)
-        image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):  # convert("L") would clip them
+        image = _deep_gray_to_8_bits(image)
     elif image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")  # what Pillow asks for before dropping a palette's alpha
     return image.convert("L" if channels == 1 else "RGB")
+
+
+def _deep_gray_to_8_bits(image):
+    """A gray image of mode I;16*, I or F in mode "L", its values' range scaled to 0..255 (the
+    module's docstring gives the ranges). Raises DataError for NaN or infinite values."""
+    Image = require_pillow()
+    values = np.asarray(image)
+    if image.mode == "F" and not np.isfinite(values).all():
+        raise DataError("a floating-point (mode F) image holding NaN or infinite values")
+    lo, hi = (values.min(), values.max()) if values.size else (0, 0)
+    if image.mode.startswith("I;16") or (image.mode == "I" and 0 <= lo and 255 < hi <= 65535):
+        pixels = values.astype(np.uint32) >> 8  # 16-bit
+    elif image.mode == "I" and 0 <= lo and hi <= 255:
+        pixels = values
+    elif image.mode == "F" and 0 <= lo and hi <= 1:
+        pixels = np.rint(values * 255.0)
+    elif hi > lo:
+        pixels = np.rint((values.astype(np.float64) - float(lo)) * (255.0 / (float(hi) - float(lo))))
+    else:
+        pixels = np.zeros(values.shape)
+    return Image.fromarray(pixels.astype(np.uint8))
 
 
 def fit_image(image, height: int, width: int):
