@@ -22,22 +22,8 @@ import os
 import sys
 
 from . import commands, pretrained, runtime
+from .cliparser import Parser, UsageError
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, Interrupted, NumcnnError, one_line
-
-
-class UsageError(Exception):
-    """A command-line mistake found by argparse or by our own checks."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs):
-        # No abbreviations (--max-r for --max-restarts): the launcher takes its own flags out of
-        # the command line it gives the ranks by their full spelling.
-        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
-
-    # argparse prints usage and exits itself; we want our one-line "error:" instead.
-    def error(self, message):
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 # -- argument types ----------------------------------------------------------------------------
@@ -72,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .recipe import SCHEDULES
     from .zoo import MODELS
 
-    parser = _Parser(prog="numcnn", description="Convolutional networks in NumPy: train, inspect, predict.")
+    parser = Parser(prog="numcnn", description="Convolutional networks in NumPy: train, inspect, predict.")
     parser.add_argument("--version", action="version", version=f"numcnn {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True

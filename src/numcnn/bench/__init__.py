@@ -53,6 +53,7 @@ import sys
 from pathlib import Path
 
 from .. import runtime
+from ..cliparser import Parser
 from ..errors import ConfigError
 from ..io import check_output
 from . import machine, report
@@ -63,16 +64,8 @@ from .workloads import CASES, LAYER_CASES, MEMORY_CASE, NetCase, quick, with_bat
 DEFAULT_TEXTBOOK = Path(__file__).resolve().parents[3] / "benchmarks" / "textbook.py"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse without abbreviations, whose mistakes raise a ConfigError instead of printing the
-    usage and exiting."""
-
-    def error(self, message):
-        raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="numcnn bench", allow_abbrev=False,
+    p = Parser(prog="numcnn bench",
                 description="Time numcnn's kernels and training steps against PyTorch and the textbook code, "
                             "each in its own process, and check that they agree.")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 1 round of 1 call (a smoke test)")
