@@ -18,6 +18,13 @@ from ..runtime import each_share, scratch
 from .validate import check_float_array
 from .window import Window, make_window, pad, padded_shape, pair, resolve_padding, unpad
 
+# The work each_share is told of, in element-passes of the output per tap: max pooling's tap is
+# several NumPy passes (a copy, a comparison, the winner's update, a maximum), weighed so that
+# threads take it where they pay (docs/design.md); its backward's, a comparison and a product
+# (and a sum where windows overlap).
+MAX_TAP_PASSES = 3
+ROUTE_TAP_PASSES = 2
+
 
 def pool_params(kernel_size, stride=None, padding=0, op: str = "pool2d", dilation=1):
     """Validate pooling arguments: (kernel, stride, pads, dilation), pads as (top, bottom, left,
@@ -138,7 +145,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
         if not on_host(xp) or xp.isnan(o.sum()):
             _nan_winners(x_pad, taps, a, first)
 
-    each_share(pool, len(x), out.size * len(taps), on_host(xp))
+    each_share(pool, len(x), out.size * len(taps) * MAX_TAP_PASSES, on_host(xp))
     return out, (arg, x.shape, padded_shape(x.shape, win.pads), win)
 
 
@@ -197,7 +204,7 @@ def max_pool2d_backward(dout, cache):
             else:
                 dx[:, :, rows, cols] += d * (a == k)
 
-    each_share(route, len(dout), dout.size * win.kh * win.kw, on_host(xp))
+    each_share(route, len(dout), dout.size * win.kh * win.kw * (ROUTE_TAP_PASSES + (not disjoint)), on_host(xp))
     return unpad(dx_pad, win.pads)
 
 
