@@ -6,6 +6,7 @@ reference generated from the numpydoc docstrings.
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -48,6 +49,9 @@ autodoc_typehints = "description"
 autodoc_mock_imports = ["cupy", "torch", "mpi4py", "starlette", "uvicorn", "onnx", "onnxruntime"]
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
+# Attributes as :ivar:/:vartype: fields of their class, whose types get the treatment below
+# (an ``.. attribute::`` directive would parse "ndarray, shape (F, C, KH, KW)" as an annotation).
+napoleon_use_ivar = True
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"numcnn {version}"
@@ -59,6 +63,20 @@ html_theme_options = {
 # The site is built offline: no remote fonts, analytics or version switcher.
 html_theme_options["icon_links"] = []
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Docstrings give shapes in numpydoc's form, ``x : ndarray, shape (N, C, H, W)``. Sphinx would
+# cross-reference each word of that type as a class ("shape", "N", "C", ...); as a literal the
+# shape is shown as written and the field is left alone.
+_SHAPE_IN_TYPE = re.compile(r"^(\s*:(?:type|vartype) [\w*]+:.*?|\s*:rtype:.*?)\b(shape \(.*\))")
+
+
+def _shapes_as_literals(app, what, name, obj, options, lines) -> None:
+    lines[:] = [_SHAPE_IN_TYPE.sub(r"\1``\2``", line) for line in lines]
+
+
+def setup(app):
+    # After napoleon (priority 500) has turned the sections into :type: fields.
+    app.connect("autodoc-process-docstring", _shapes_as_literals, priority=600)
 
 
 def _pretrained_page() -> None:
