@@ -85,7 +85,7 @@ def signature_names(obj) -> list[str] | None:
         return None
     names = []
     for parameter in signature.parameters.values():
-        if parameter.name in ("self", "cls"):
+        if parameter.name == "self":
             continue
         prefix = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}.get(parameter.kind, "")
         names.append(prefix + parameter.name)
@@ -158,7 +158,10 @@ def test_parameters_section_matches_the_signature(obj, doc, strict):
 
 
 def takes_arrays(obj) -> bool:
-    """Functions, layers and their forward/backward; a layer's other methods (train, to, ...) take no arrays."""
+    """Functions, layers and their forward/backward; a layer's other methods (train, to, ...) and
+    the class decorator take no arrays."""
+    if obj.__name__ == "register_layer":
+        return False
     return "." not in obj.__qualname__ or obj.__name__ in ("forward", "backward")
 
 
