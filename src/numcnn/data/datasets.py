@@ -295,17 +295,21 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool
 
     Parameters
     ----------
-    name
-        a registered name ("mnist", "fashion-mnist", "sample", "cifar10", "cifar100",
+    name : str
+        A registered name ("mnist", "fashion-mnist", "sample", "cifar10", "cifar100",
         aliases such as "fashion_mnist" or "CIFAR-10"), or an image folder's path.
-    data_dir
-        a folder holding the dataset's files; if given, it is used or an error raised.
-    download : whether step 5 (download into the cache) may run.
+    data_dir : path, optional
+        A folder holding the dataset's files; if given, it is used or an error raised.
+    download : bool, default True
+        Whether step 5 (download into the cache) may run.
 
     Returns
     -------
-    (directory, source) : the folder, and a one-line description of where it came from,
-    e.g. "system copy: /usr/share/datasets/fashion-mnist (md5 verified)".
+    directory : Path
+        The folder.
+    source : str
+        A one-line description of where it came from, e.g.
+        "system copy: /usr/share/datasets/fashion-mnist (md5 verified)".
 
     Raises
     ------
@@ -380,16 +384,24 @@ def prepare(name_or_path, data_dir: str | os.PathLike | None = None, download: b
             progress: bool | None = None) -> tuple[DatasetInfo, Path, str]:
     """Find a dataset and describe it: (info, folder, source line), ready for ``info.reader``.
 
+    Raises ConfigError for an option the dataset does not take, DataError as ``resolve``.
+
     Parameters
     ----------
-    name_or_path
-        a registered name, or a folder of images (see ``folder.open_folder``)
-    labels
-        CIFAR-100 only: "fine" (100 classes, the default) or "coarse" (20)
-    image_size, channels, val_fraction, strict, seed, progress : image folders only (see
-                   ``folder.open_folder``); an image folder is decoded (or read from its
-                   cache) here, since its shape and classes come from its pictures
-    Raises ConfigError for an option the dataset does not take, DataError as ``resolve``.
+    name_or_path : str or path
+        A registered name, or a folder of images (see ``folder.open_folder``).
+    data_dir, download
+        As ``resolve`` takes them.
+    labels : {"fine", "coarse"}, optional
+        CIFAR-100 only: "fine" (100 classes, the default) or "coarse" (20).
+    image_size, channels, val_fraction, strict, seed, progress
+        Image folders only (see ``folder.open_folder``); an image folder is decoded (or read
+        from its cache) here, since its shape and classes come from its pictures.
+
+    Returns
+    -------
+    tuple of (DatasetInfo, Path, str)
+        The description (its ``shape`` (C, H, W)), the folder, and where it came from.
     """
     if is_folder_dataset(name_or_path) and name_or_path is not None:
         if labels is not None:

@@ -54,15 +54,29 @@ def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
 class ShardedLoader:
     """This rank's slices of the global batches that ``DataLoader(x, y, batch_size, ...)`` draws.
 
+    Iterating yields (xb, yb) of (about) batch_size / size samples. ``weight`` is the share
+    n_rank / n_global of the batch last yielded. ``rng`` draws the shuffle order and the
+    augmentations, the same on every rank; with augmentation the whole global batch is
+    augmented and then sliced, so every image gets the transform it gets in one process.
+
     Parameters
     ----------
-    x, y
-        (N, ...) arrays, as for DataLoader; batch_size is the global batch
-    rank, size : this process and the number of processes
-    Yields (xb, yb) of (about) batch_size / size samples. ``weight`` is the share n_rank / n_global
-    of the batch last yielded. ``rng`` draws the shuffle order and the augmentations, the same on
-    every rank; with augmentation the whole global batch is augmented and then sliced, so every
-    image gets the transform it gets in one process.
+    x : ndarray, shape (N, ...)
+        The samples, as for DataLoader, such as (N, C, H, W) images.
+    y : ndarray, shape (N, ...)
+        Their labels or targets.
+    batch_size : int
+        The global batch, over all processes.
+    rank : int
+        This process, in [0, size).
+    size : int
+        The number of processes.
+    shuffle : bool, default True
+        Draw a new order every epoch.
+    seed : int, Generator or None, default None
+        Seeds the shuffle and the augmentations; give every rank the same one.
+    augment : callable or None, default None
+        A batch augmentation ``(xb, rng) -> xb``, as DataLoader takes it.
     """
 
     def __init__(self, x, y, batch_size: int, rank: int, size: int, shuffle: bool = True, seed=None,
