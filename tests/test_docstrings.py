@@ -20,7 +20,9 @@ import pytest
 STRICT = ["numcnn.functional", "numcnn.layers"]
 # Modules whose documented parameters must exist and be well formed.
 CHECKED = STRICT + ["numcnn.model", "numcnn.optim", "numcnn.zoo", "numcnn.recipe", "numcnn.inference",
-                    "numcnn.checkpoint", "numcnn.data", "numcnn.gradcheck", "numcnn.interop"]
+                    "numcnn.checkpoint", "numcnn.data", "numcnn.gradcheck", "numcnn.interop", "numcnn.functional.reference",
+                    "numcnn.train", "numcnn.runtime", "numcnn.rundir", "numcnn.distributed", "numcnn.serve", "numcnn.teach",
+                    "numcnn.pretrained", "numcnn.viz", "numcnn.io"]
 
 SECTION_TITLES = {"parameters", "other parameters", "returns", "yields", "raises", "attributes", "methods",
                   "notes", "examples", "see also", "references", "warns", "warnings", "receives"}

@@ -182,17 +182,8 @@ class GradientAllreduce(Hook):
 class DistributedTrainer(Trainer):
     """A Trainer whose ranks train one model together, data-parallel over MPI.
 
-    Takes the Trainer's arguments, plus:
-
-    Parameters
-    ----------
-    comm
-        a ``Comm`` (default: every process of the job, MPI's COMM_WORLD)
-    sync_bn
-        batch norm with the global batch's statistics (see ``sync_batch_norm``); None
-        takes the run's recorded choice (a resumed run), else the class's ``sync_bn_default``
-
     What changes against one process, and what does not:
+
     * batches: rank r trains on its slice of every global batch (``ShardedLoader``); the
       gradients are all-reduced after every backward (``GradientAllreduce``), so every rank
       takes the same optimizer step. The weights are broadcast from rank 0 at the start.
@@ -205,6 +196,16 @@ class DistributedTrainer(Trainer):
     * files and output: only rank 0 logs, shows progress and writes checkpoints; a checkpoint
       holds every rank's random states (``rng.ranks``) and the process count, and one taken in
       the middle of an epoch every rank's running totals of it (``partial.ranks``).
+
+    Parameters
+    ----------
+    model, loss, optimizer, schedule, seed, out_dir, progress, log, config, schedule_per, hooks, checkpoint_every
+        As ``Trainer`` takes them.
+    comm : Comm, optional
+        Default: every process of the job, MPI's COMM_WORLD.
+    sync_bn : bool, optional
+        Batch norm with the global batch's statistics (see ``sync_batch_norm``); None takes
+        the run's recorded choice (a resumed run), else the class's ``sync_bn_default``.
     """
 
     sync_bn_default = False
