@@ -64,19 +64,41 @@ html_theme_options = {
 html_theme_options["icon_links"] = []
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-# Docstrings give shapes in numpydoc's form, ``x : ndarray, shape (N, C, H, W)``. Sphinx would
-# cross-reference each word of that type as a class ("shape", "N", "C", ...); as a literal the
-# shape is shown as written and the field is left alone.
-_SHAPE_IN_TYPE = re.compile(r"^(\s*:(?:type|vartype) [\w*]+:.*?|\s*:rtype:.*?)\b(shape \(.*\))")
+# Docstrings give shapes in numpydoc's form, ``x : ndarray, shape (N, C, H, W)``, and types in
+# its words ("int or pair of int, default 1", "ndarray, optional"). napoleon_preprocess_types
+# reads the words (optional and default as such, quoted values as literals), but it would split
+# a shape at its commas and look up classes "shape (N", "C", ... So each shape is set aside
+# before napoleon reads the docstring and put back, as a literal, after.
+napoleon_preprocess_types = True
+# The words of numpydoc types that are no class of ours; with nitpicky builds (-n) they would
+# be reported as missing targets. (The site is built offline, so no intersphinx for NumPy's.)
+nitpick_ignore = [("py:class", word) for word in (
+    "ndarray", "array_like", "scalar", "dtype", "pair", "4-tuple", "callable", "iterable", "sequence",
+    "path", "module", "object", "type", "Picture")]
+_SHAPE = re.compile(r"\bshape (\(.*\))")
+_PLACEHOLDER = re.compile(r"(?::(?:py:)?class:`)?NUMCNNSHAPE(\d+)`?")
 
 
-def _shapes_as_literals(app, what, name, obj, options, lines) -> None:
-    lines[:] = [_SHAPE_IN_TYPE.sub(r"\1``\2``", line) for line in lines]
+_shapes: list[str] = []  # of the docstring being processed
+
+
+def _set_shapes_aside(app, what, name, obj, options, lines) -> None:
+    def aside(match):
+        _shapes.append(match.group(0))
+        return f"NUMCNNSHAPE{len(_shapes) - 1}"
+    _shapes.clear()
+    lines[:] = [_SHAPE.sub(aside, line) for line in lines]
+
+
+def _put_shapes_back(app, what, name, obj, options, lines) -> None:
+    shapes = _shapes
+    lines[:] = [_PLACEHOLDER.sub(lambda m: f"``{shapes[int(m.group(1))]}``", line) for line in lines]
 
 
 def setup(app):
-    # After napoleon (priority 500) has turned the sections into :type: fields.
-    app.connect("autodoc-process-docstring", _shapes_as_literals, priority=600)
+    # Around napoleon, which reads the docstring at priority 500.
+    app.connect("autodoc-process-docstring", _set_shapes_aside, priority=400)
+    app.connect("autodoc-process-docstring", _put_shapes_back, priority=600)
 
 
 def _pretrained_page() -> None:

@@ -264,7 +264,7 @@ class Run:
         The complete settings (JSON-friendly), recorded in checkpoints and model.npz.
     dataset : DatasetInfo
         The dataset's description (shape, classes, ...).
-    train, test : tuple of (ndarray, ndarray)
+    train, test : tuple of ndarray
         (x, y): x of shape (N, C, H, W), uint8 pixels (or float32 in [0, 1]), y of shape (N,),
         int64; the test set serves as the validation set.
     source : str

@@ -184,7 +184,7 @@ class Trainer:
         epochs
             the total number of epochs of the run. A fresh trainer trains that many;
             one that already completed some (a resumed run) trains the rest.
-        validation : tuple of (ndarray, ndarray), optional
+        validation : tuple of ndarray, optional
             (x_val, y_val), evaluated after each epoch, or None
         augment : callable (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
         resume
@@ -435,7 +435,7 @@ class Trainer:
         ----------
         path : str or path
             a checkpoint file, or a run folder (its newest good checkpoint)
-        checkpoint : tuple of (dict, dict), optional
+        checkpoint : tuple of dict, optional
             (arrays, meta) already read from path, or None to read it here
         """
         if checkpoint is None:

@@ -400,7 +400,7 @@ def prepare(name_or_path, data_dir: str | os.PathLike | None = None, download: b
 
     Returns
     -------
-    tuple of (DatasetInfo, Path, str)
+    tuple
         The description (its ``shape`` (C, H, W)), the folder, and where it came from.
     """
     if is_folder_dataset(name_or_path) and name_or_path is not None:

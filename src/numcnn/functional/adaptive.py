@@ -96,7 +96,7 @@ def adaptive_avg_pool2d_forward(x, output_size):
     ----------
     x : ndarray, shape (N, C, H, W)
         Float input.
-    output_size : int or pair of (int or None)
+    output_size : int or pair of int or None
         (OH, OW), or one int for both; None in a pair keeps that side of the input.
 
     Returns
@@ -158,7 +158,7 @@ def adaptive_max_pool2d_forward(x, output_size):
     ----------
     x : ndarray, shape (N, C, H, W)
         Float input.
-    output_size : int or pair of (int or None)
+    output_size : int or pair of int or None
         (OH, OW), or one int for both; None in a pair keeps that side of the input.
 
     Returns

@@ -36,8 +36,8 @@ def hash_uniform(shape, key: int, dtype=np.float32, xp=np):
         An int in [0, 2**64) choosing the numbers.
     dtype : dtype, default float32
         float32 (24-bit numbers) or float64 (53-bit).
-    xp : module, default numpy
-        numpy or cupy: where the numbers are made.
+    xp : module, optional
+        numpy (the default) or cupy: where the numbers are made.
 
     Returns
     -------

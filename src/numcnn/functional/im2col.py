@@ -20,11 +20,13 @@ def unfold(x_pad: np.ndarray, win: Window) -> np.ndarray:
 
     Parameters
     ----------
-    x_pad : (N, C, Hp, Wp), padded by win.pads
+    x_pad : ndarray, shape (N, C, Hp, Wp)
+        Padded by win.pads.
 
     Returns
     -------
-    (N, C, KH, KW, OH, OW); reshaping it to (N, C*KH*KW, OH*OW) is free
+    ndarray, shape (N, C, KH, KW, OH, OW)
+        Reshaping it to (N, C*KH*KW, OH*OW) is free.
     """
     xp = get_array_module(x_pad)
     n, c = x_pad.shape[:2]
@@ -39,11 +41,13 @@ def fold(col: np.ndarray, padded_shape: tuple[int, ...], win: Window) -> np.ndar
 
     Parameters
     ----------
-    col : (N, C, KH, KW, OH, OW)
+    col : ndarray, shape (N, C, KH, KW, OH, OW)
+        As ``unfold`` makes it.
 
     Returns
     -------
-    (N, C, Hp, Wp); overlapping windows accumulate
+    ndarray, shape (N, C, Hp, Wp)
+        Overlapping windows accumulate.
     """
     xp = get_array_module(col)
     x_pad = xp.zeros(padded_shape, dtype=col.dtype)

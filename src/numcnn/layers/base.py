@@ -215,7 +215,7 @@ class Layer:
 
         Yields
         ------
-        tuple of (str, Layer)
+        tuple
             (dotted name, layer).
         """
         yield prefix, self
@@ -298,11 +298,11 @@ class Layer:
         ----------
         seed : int or None
             The one seed; None draws fresh entropy.
-        generator : callable, default numpy.random.default_rng
-            Builds a generator from a ``SeedSequence``. It stays on the host whatever the device:
-            a random layer asks it for one key per forward (``integers``) and makes its numbers
-            from that key where its arrays live; ``rng_states`` saves the generators'
-            ``bit_generator.state``.
+        generator : callable, optional
+            Builds a generator from a ``SeedSequence``; NumPy's default_rng if not given. It
+            stays on the host whatever the device: a random layer asks it for one key per
+            forward (``integers``) and makes its numbers from that key where its arrays live;
+            ``rng_states`` saves the generators' ``bit_generator.state``.
         """
         layers = [layer for _, layer in self.named_layers() if layer.rng is not None]
         for layer, child in zip(layers, np.random.SeedSequence(seed).spawn(len(layers))):

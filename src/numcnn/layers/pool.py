@@ -269,7 +269,7 @@ class AdaptiveAvgPool2d(_AdaptivePool2d):
 
     Parameters
     ----------
-    output_size : int or pair of (int or None)
+    output_size : int or pair of int or None
         (OH, OW), or one int for both; None in a pair keeps the input's size on that side.
     """
 
@@ -280,7 +280,7 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
 
     Parameters
     ----------
-    output_size : int or pair of (int or None)
+    output_size : int or pair of int or None
         (OH, OW), or one int for both; None in a pair keeps the input's size on that side.
     """
 

@@ -98,7 +98,7 @@ def im2col_taps(shape, kernel_size, stride=1, padding=0, taps=((0, 0), (1, 2))):
         (H, W) of a one-channel input.
     kernel_size, stride, padding
         As ``functional.im2col`` takes them.
-    taps : sequence of (int, int)
+    taps : sequence of tuple of int
         (i, j) pairs, one row of the figure each.
     """
     h, w = shape
