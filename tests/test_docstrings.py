@@ -20,14 +20,22 @@ import pytest
 STRICT = ["numcnn.functional", "numcnn.layers"]
 # Modules whose documented parameters must exist and be well formed.
 CHECKED = STRICT + ["numcnn.model", "numcnn.optim", "numcnn.zoo", "numcnn.recipe", "numcnn.inference",
-                    "numcnn.checkpoint", "numcnn.data", "numcnn.gradcheck", "numcnn.interop", "numcnn.functional.reference",
-                    "numcnn.train", "numcnn.runtime", "numcnn.rundir", "numcnn.distributed", "numcnn.serve", "numcnn.teach",
-                    "numcnn.pretrained", "numcnn.viz", "numcnn.io"]
+                    "numcnn.checkpoint", "numcnn.data", "numcnn.gradcheck", "numcnn.interop",
+                    "numcnn.functional.reference", "numcnn.train", "numcnn.runtime", "numcnn.rundir",
+                    "numcnn.distributed", "numcnn.serve", "numcnn.teach", "numcnn.pretrained", "numcnn.viz",
+                    "numcnn.io"]
 
 SECTION_TITLES = {"parameters", "other parameters", "returns", "yields", "raises", "attributes", "methods",
                   "notes", "examples", "see also", "references", "warns", "warnings", "receives"}
 PARAMETER_SECTIONS = {"parameters", "other parameters"}
+TYPED_SECTIONS = PARAMETER_SECTIONS | {"returns", "yields", "attributes"}
 NAME = re.compile(r"\*{0,2}[A-Za-z_]\w*")
+# numpydoc's way to give a shape in a type: "ndarray, shape (N, C, H, W)" (docs/conf.py shows it as a literal).
+SHAPE_IN_TYPE = re.compile(r"\bshape \(.*\)")
+# Quoted values, value sets and literals in a type, which napoleon shows as they are.
+LITERALS = re.compile(r'"[^"]*"|\'[^\']*\'|\{[^}]*\}|``[^`]*``')
+# Words of a sentence, which a type ("int or pair of int, optional") never holds.
+PROSE = re.compile(r"\b(the|a|an|whether|is|are|e\.g|its|this|that|which|where|when|what|how|one|every)\b", re.I)
 # A parenthesised, comma-separated shape: (N, C, H, W), (F,), (N, C*KH*KW, OH*OW), (top, bottom, ...).
 SHAPE = re.compile(r"\(\s*[\w.*+\-/ ]+,[\w.*+\-/ ,]*\)")
 
@@ -148,8 +156,6 @@ def test_parameters_section_matches_the_signature(obj, doc, strict):
             if name.lstrip("*") not in bare:
                 problems.append(f"documents {name!r}, which is not in the signature {parameters}")
             named.add(name.lstrip("*"))
-        if kind.startswith("("):
-            problems.append(f"{names!r}: a shape written as the type ({kind!r}); write 'ndarray, shape (...)'")
     if strict:
         missing = [name for name in parameters if name.lstrip("*") not in named]
         if missing:
@@ -157,6 +163,29 @@ def test_parameters_section_matches_the_signature(obj, doc, strict):
         if takes_arrays(obj) and not SHAPE.search(shapes_doc(obj, doc)):
             problems.append("gives no array shape")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("obj, doc, strict", CASES)
+def test_types_are_numpydoc_types(obj, doc, strict):
+    """A parenthesis in a type is only a shape after "shape": napoleon splits any other at its
+    commas and Sphinx looks up each piece ("(N", "C", ...) as a class."""
+    found = sections(doc)
+    bad = []
+    for title in TYPED_SECTIONS:
+        for names, kind in entries(found.get(title, [])):
+            # A Returns entry may be a type alone ("ndarray, shape (N, C, H, W)").
+            kind = kind if kind or title not in ("returns", "yields") else names
+            words = LITERALS.sub("", SHAPE_IN_TYPE.sub("", kind))
+            if "(" in words:
+                bad.append(f"{title}: {names!r}: {kind!r}; write 'ndarray, shape (...)' or describe it below")
+            elif PROSE.search(words):
+                bad.append(f"{title}: {names!r}: a description in the type's place ({kind!r})")
+    for title in TYPED_SECTIONS | {"raises"}:
+        for names, kind in entries(found.get(title, [])):
+            # Prose at the entries' indentation, which napoleon makes an entry of its own.
+            if (kind or names).rstrip().endswith(".") or ";" in names + kind:
+                bad.append(f"{title}: a sentence read as an entry: {names} {kind}")
+    assert not bad, "\n".join(bad)
 
 
 def takes_arrays(obj) -> bool:

@@ -436,7 +436,8 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
         the run's new total (default: as planned); never fewer than it completed, and
         never more than planned with a cosine schedule, which ends at a learning rate of 0
         (a ConfigError: start a new run instead)
-    data_dir : where the data is now, if it moved
+    data_dir : path, optional
+        Where the data is now, if it moved.
     trainer_class
         Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``
     """

@@ -99,10 +99,12 @@ class Trainer:
 
     Parameters
     ----------
-    model : a numcnn Layer (usually a Sequential)
+    model : Layer
+        The model, usually a Sequential.
     loss
         SoftmaxCrossEntropy() for classification (MSELoss works; accuracy is then argmax vs argmax)
-    optimizer : a numcnn.optim optimizer built on this model
+    optimizer : Optimizer
+        A numcnn.optim optimizer built on this model.
     schedule
         a numcnn.optim schedule on that optimizer, stepped after every epoch
         (``schedule_per="epoch"``) or every batch (``"batch"``), or None
@@ -186,7 +188,8 @@ class Trainer:
             one that already completed some (a resumed run) trains the rest.
         validation : tuple of ndarray, optional
             (x_val, y_val), evaluated after each epoch, or None
-        augment : callable (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
+        augment : callable, optional
+            (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
         resume
             first load the checkpoint in out_dir if there is one (the previous one if the last
             fails its check); it may stop in the middle of an epoch, which is then finished

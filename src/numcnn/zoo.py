@@ -319,8 +319,8 @@ def pretrained(name: str) -> Sequential:
 
     Parameters
     ----------
-    name : "fashion-net" or "simple-convnet" (``numcnn.pretrained.available()`` lists them,
-        with their accuracy and provenance)
+    name : {"fashion-net", "simple-convnet"}
+        ``numcnn.pretrained.available()`` lists them, with their accuracy and provenance.
 
     Returns
     -------

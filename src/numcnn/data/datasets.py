@@ -456,7 +456,8 @@ def load(name: str, data_dir: str | os.PathLike | None = None, download: bool = 
         "cifar100") or the path of an image folder.
     data_dir
         folder holding the dataset's files; default: look them up (see ``resolve``).
-    download : whether a missing dataset may be downloaded into the cache.
+    download : bool, default True
+        Whether a missing dataset may be downloaded into the cache.
     dtype
         np.float32 (default) or np.float64: floats in [0, 1]; None: as stored, uint8
         pixels 0..255 for every built-in format, a quarter of the memory (CIFAR-10's
@@ -468,10 +469,10 @@ def load(name: str, data_dir: str | os.PathLike | None = None, download: bool = 
 
     Returns
     -------
-    (x_train, y_train), (x_test, y_test)
-        x_* : (N, C, H, W), (C, H, W) = ``info(name).shape`` (an image folder's own);
-        y_* : (N,) int64 in 0..K-1, K = the number of classes.
-        N is 60000 / 10000 for MNIST and Fashion-MNIST, 50000 / 10000 for CIFAR, 6000 / 1000
+    train, test : tuple of ndarray
+        (x_train, y_train), (x_test, y_test): x of shape (N, C, H, W), (C, H, W) =
+        ``info(name).shape`` (an image folder's own); y of shape (N,), int64 in 0..K-1, K
+        the number of classes. N is 60000 / 10000 for MNIST and Fashion-MNIST, 50000 / 10000 for CIFAR, 6000 / 1000
         for the sample.
 
     Raises

@@ -150,8 +150,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Returns
     -------
-    ndarray of shape dims (from the header), dtype uint8, int8, int16, int32, float32 or
-    float64 (from the type code); e.g. (60000, 28, 28) uint8 for MNIST training images.
+    ndarray
+        Of the header's shape, dtype uint8, int8, int16, int32, float32 or float64 (from the
+        type code); e.g. (60000, 28, 28) uint8 for MNIST training images.
 
     Raises
     ------

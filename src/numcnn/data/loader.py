@@ -148,13 +148,16 @@ def batches(x, y, batch_size: int, shuffle: bool = True, seed=None, drop_last: b
 
     Yields
     ------
-    (xb, yb) : (B, ...) and (B,...) with B <= batch_size; uint8 images come out as float32 in
-               [0, 1]. Without shuffle and augment, float xb and yb are views into x and y.
+    xb, yb : ndarray, shape (B, ...)
+        B <= batch_size; uint8 images come out as float32 in [0, 1]. Without shuffle and
+        augment, float xb and yb are views into x and y.
 
     Raises
     ------
-    ConfigError for a bad batch_size, seed or augment; DataError if len(x) != len(y). Both are
-    raised by the call itself, not at the first batch.
+    ConfigError
+        For a bad batch_size, seed or augment; raised by the call itself, not at the first batch.
+    DataError
+        If len(x) != len(y); likewise raised by the call.
     """
     x, y = check_batching(x, y, batch_size, augment)
     rng = as_generator(seed)

@@ -95,8 +95,12 @@ def why_convolution(size=6, kernel_size=3, outputs=((1, 1), (3, 2))):
 
     Parameters
     ----------
-    size : side of the square input (and of the dense layer's output)
-    outputs : two (row, col) output pixels; for the convolution, the windows' top-left corners
+    size : int, default 6
+        The side of the square input (and of the dense layer's output).
+    kernel_size : int, default 3
+        The convolution's kernel side.
+    outputs : sequence of tuple of int
+        Two (row, col) output pixels; for the convolution, the windows' top-left corners.
     """
     n, k = size * size, kernel_size
     dense_colours = pastel(2 * n)
