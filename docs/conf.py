@@ -73,8 +73,8 @@ napoleon_preprocess_types = True
 # The words of numpydoc types that are no class of ours; with nitpicky builds (-n) they would
 # be reported as missing targets. (The site is built offline, so no intersphinx for NumPy's.)
 nitpick_ignore = [("py:class", word) for word in (
-    "ndarray", "array_like", "scalar", "dtype", "pair", "4-tuple", "callable", "iterable", "sequence",
-    "path", "module", "object", "type", "Picture")]
+    "ndarray", "array_like", "scalar", "dtype", "float32", "pair", "4-tuple", "callable", "iterable",
+    "sequence", "path", "module", "object", "type")] + [("py:obj", "True"), ("py:obj", "False")]
 _SHAPE = re.compile(r"\bshape (\(.*\))")
 _PLACEHOLDER = re.compile(r"(?::(?:py:)?class:`)?NUMCNNSHAPE(\d+)`?")
 
