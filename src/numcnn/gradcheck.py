@@ -64,7 +64,7 @@ def gradcheck(layer: Any, x: np.ndarray, *, target: Any = None, eps: float = 1e-
 
     Parameters
     ----------
-    layer : Layer or loss
+    layer : Layer or object
         An object with forward(x) and backward(dout) (a Layer), or, when ``target`` is given,
         a loss with forward(pred, target) -> float and backward() -> dpred.
     x : ndarray

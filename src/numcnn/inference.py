@@ -73,8 +73,8 @@ def evaluate(model, x, y, loss=None, batch_size: int = 500) -> dict[str, float]:
         Floats or uint8 pixels.
     y : ndarray, shape (N,) or (N, K)
         Labels, or targets.
-    loss : loss layer, optional
-        Default ``SoftmaxCrossEntropy()``.
+    loss : SoftmaxCrossEntropy or MSELoss, optional
+        The loss layer; default ``SoftmaxCrossEntropy()``.
     batch_size : int, default 500
         The samples per forward.
 

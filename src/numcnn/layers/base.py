@@ -281,7 +281,7 @@ class Layer:
 
     @property
     def device(self) -> str:
-        """Where the tree's arrays live: "cpu", or "cuda:N"; "cpu" for a layer without arrays."""
+        """Where the tree's arrays live, ``"cpu"`` or ``"cuda:N"`` (``"cpu"`` for a layer without arrays)."""
         for _, layer in self.named_layers():
             for value in (*layer.params.values(), *layer.buffers.values()):
                 return device_of(value)
