@@ -8,6 +8,7 @@ reference generated from the numpydoc docstrings.
 import importlib
 import inspect
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -51,6 +52,9 @@ autodoc_typehints = "description"
 autodoc_mock_imports = ["cupy", "torch", "mpi4py", "starlette", "uvicorn", "onnx", "onnxruntime"]
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
+# Attributes as :ivar:/:vartype: fields of their class, whose types get the treatment below
+# (an ``.. attribute::`` directive would parse "ndarray, shape (F, C, KH, KW)" as an annotation).
+napoleon_use_ivar = True
 
 
 def _api_modules() -> list[str]:
@@ -137,6 +141,42 @@ html_theme_options = {
 # The site is built offline: no remote fonts, analytics or version switcher.
 html_theme_options["icon_links"] = []
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Docstrings give shapes in numpydoc's form, ``x : ndarray, shape (N, C, H, W)``, and types in
+# its words ("int or pair of int, default 1", "ndarray, optional"). napoleon_preprocess_types
+# reads the words (optional and default as such, quoted values as literals), but it would split
+# a shape at its commas and look up classes "shape (N", "C", ... So each shape is set aside
+# before napoleon reads the docstring and put back, as a literal, after.
+napoleon_preprocess_types = True
+# The words of numpydoc types that are no class of ours; with nitpicky builds (-n) they would
+# be reported as missing targets. (The site is built offline, so no intersphinx for NumPy's.)
+nitpick_ignore = [("py:class", word) for word in (
+    "ndarray", "array_like", "scalar", "dtype", "float32", "pair", "4-tuple", "callable", "iterable",
+    "sequence", "path", "module", "object", "type")] + [("py:obj", "True"), ("py:obj", "False")]
+_SHAPE = re.compile(r"\bshape (\(.*\))")
+_PLACEHOLDER = re.compile(r"(?::(?:py:)?class:`)?NUMCNNSHAPE(\d+)`?")
+
+
+_shapes: list[str] = []  # of the docstring being processed
+
+
+def _set_shapes_aside(app, what, name, obj, options, lines) -> None:
+    def aside(match):
+        _shapes.append(match.group(0))
+        return f"NUMCNNSHAPE{len(_shapes) - 1}"
+    _shapes.clear()
+    lines[:] = [_SHAPE.sub(aside, line) for line in lines]
+
+
+def _put_shapes_back(app, what, name, obj, options, lines) -> None:
+    shapes = _shapes
+    lines[:] = [_PLACEHOLDER.sub(lambda m: f"``{shapes[int(m.group(1))]}``", line) for line in lines]
+
+
+def setup(app):
+    # Around napoleon, which reads the docstring at priority 500.
+    app.connect("autodoc-process-docstring", _set_shapes_aside, priority=400)
+    app.connect("autodoc-process-docstring", _put_shapes_back, priority=600)
 
 
 def _pretrained_page() -> None:

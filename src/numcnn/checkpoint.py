@@ -154,14 +154,18 @@ def describe_augment(augment) -> str | None:
 def check_resume_settings(saved: dict, given: dict, run) -> None:
     """Raise ResumeMismatchError if a setting in given differs from the value a run saved.
 
-    Parameters
-    ----------
-    saved : the run's settings, as its checkpoint recorded them
-    given
-        the settings of the attempt to continue it; keys the run did not record are not
-        compared (a checkpoint written before they were recorded)
     Continuing with another batch size, augmentation or shuffling would draw other batches
     than the uninterrupted run, so the result would silently differ from it.
+
+    Parameters
+    ----------
+    saved : dict
+        The run's settings, as its checkpoint recorded them.
+    given : dict
+        The settings of the attempt to continue it; keys the run did not record are not
+        compared (a checkpoint written before they were recorded).
+    run : str or path
+        The run, as the error message names it.
     """
     differ = [f"{key} {given[key]!r} (the run used {saved[key]!r})"
               for key in given if key in saved and given[key] != saved[key]]

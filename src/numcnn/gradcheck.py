@@ -60,14 +60,35 @@ def gradcheck(layer: Any, x: np.ndarray, *, target: Any = None, eps: float = 1e-
               atol: float = 1e-6, rtol: float = 1e-5, seed: int = 0, check_params: bool = True) -> bool:
     """Check ``layer.backward`` against central differences (f(v+eps) - f(v-eps)) / 2eps.
 
+    Buffers (e.g. batch-norm running statistics) are restored afterwards.
+
     Parameters
     ----------
-    layer
-        object with forward(x) and backward(dout) (a Layer), or, when ``target`` is given,
-        a loss with forward(pred, target) -> float and backward() -> dpred
-    x : input array, any shape the layer accepts; not modified
-    returns True, or raises GradcheckError naming the array, index and both values of the
-    worst disagreement. Buffers (e.g. batch-norm running statistics) are restored afterwards.
+    layer : Layer or object
+        An object with forward(x) and backward(dout) (a Layer), or, when ``target`` is given,
+        a loss with forward(pred, target) -> float and backward() -> dpred.
+    x : ndarray
+        The input, of any shape the layer accepts, such as (N, C, H, W); not modified.
+    target : array_like, optional
+        The loss's target; None checks a layer.
+    eps : float, default 1e-6
+        The step of the central differences.
+    atol, rtol : float
+        The absolute and relative tolerances of the comparison.
+    seed : int, default 0
+        Seeds the random output gradient a layer is checked with.
+    check_params : bool, default True
+        Check the parameters' gradients too, not only the input's.
+
+    Returns
+    -------
+    bool
+        True.
+
+    Raises
+    ------
+    GradcheckError
+        Naming the array, index and both values of the worst disagreement.
     """
     x = np.array(x, copy=True)
     rng = np.random.default_rng(seed)

@@ -34,13 +34,25 @@ def to_model_device(model, xb, yb=None):
 def batched_logits(model, x, batch_size: int = 500):
     """Yield (slice, logits) over x, batch_size samples at a time, in eval mode.
 
-    Parameters
-    ----------
-    x
-        (N, C, H, W) floats, or uint8 pixels scaled to float32 in [0, 1] a batch at a time.
     Each batch is moved to the model's device; the logits (B, K) are on that device.
     The model's previous mode is restored when the loop ends (or is abandoned), and memory stays
     bounded by one batch's activations whatever len(x) is.
+
+    Parameters
+    ----------
+    model : Layer
+        The model; its ``forward`` maps (B, C, H, W) to (B, K).
+    x : ndarray, shape (N, C, H, W)
+        Floats, or uint8 pixels scaled to float32 in [0, 1] a batch at a time.
+    batch_size : int, default 500
+        The samples per forward.
+
+    Yields
+    ------
+    part : slice
+        The samples of x this batch holds.
+    logits : ndarray, shape (B, K)
+        Their logits.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
@@ -55,9 +67,21 @@ def evaluate(model, x, y, loss=None, batch_size: int = 500) -> dict[str, float]:
 
     Parameters
     ----------
-    x
-        (N, C, H, W) floats or uint8 pixels; y: (N,) labels or (N, K) targets; loss: a loss layer, default
-    SoftmaxCrossEntropy(). Returns {"loss": float, "accuracy": float}.
+    model : Layer
+        The model, mapping (B, C, H, W) to (B, K) logits.
+    x : ndarray, shape (N, C, H, W)
+        Floats or uint8 pixels.
+    y : ndarray, shape (N,) or (N, K)
+        Labels, or targets.
+    loss : SoftmaxCrossEntropy or MSELoss, optional
+        The loss layer; default ``SoftmaxCrossEntropy()``.
+    batch_size : int, default 500
+        The samples per forward.
+
+    Returns
+    -------
+    dict
+        {"loss": float, "accuracy": float}.
     """
     loss = loss if loss is not None else SoftmaxCrossEntropy()
     x, y = to_numpy(x), to_numpy(y)  # the data stays on the host; batches go to the model

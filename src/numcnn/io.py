@@ -143,7 +143,8 @@ def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict, digest: bool =
     ----------
     digest
         also store the SHA-256 of the arrays and the record, which ``read_npz`` verifies
-    keep : the path the file's previous version moves to (see ``atomic_open``), or None
+    keep : path, optional
+        The path the file's previous version moves to (see ``atomic_open``), or None.
     """
     path = npz_path(path)
     payload = {key: np.asarray(value) for key, value in arrays.items()}

@@ -199,12 +199,16 @@ def _as_numpy(value: Any, key: str) -> np.ndarray:
 def load_state_dict(model: Layer, state: dict[str, Any], strict: bool = True) -> None:
     """Copy arrays into the model's params and buffers, checked before anything is changed.
 
+    Values are cast to each param's own dtype; shapes must match exactly.
+
     Parameters
     ----------
-    state
-        key -> array, as ``state_dict`` gives or ``torch_model.state_dict()`` converted to NumPy
-    strict : unknown or missing keys are errors (ModelFileError)
-    Values are cast to each param's own dtype; shapes must match exactly.
+    model : Layer
+        The model to load into.
+    state : dict of str to array_like
+        key -> array, as ``state_dict`` gives or ``torch_model.state_dict()`` converted to NumPy.
+    strict : bool, default True
+        Unknown or missing keys are errors (ModelFileError).
     """
     if not isinstance(state, dict):
         raise ModelFileError(f"expected a state dict (a mapping of names to arrays), got {type(state).__name__}")
@@ -337,11 +341,21 @@ def load(path) -> Layer:
 def summary(model: Layer, input_shape: Iterable[int] | None = None, dtype=np.float32) -> str:
     """A table of layers, output shapes and parameter counts.
 
+    Output shapes come from one forward pass of a zero batch of size 1 (in eval mode).
+
     Parameters
     ----------
-    input_shape
-        (C, H, W) of one sample; defaults to the model's ``input_shape``. Output
-    shapes come from one forward pass of a zero batch of size 1 (in eval mode).
+    model : Layer
+        The model to describe.
+    input_shape : iterable of int, optional
+        (C, H, W) of one sample; defaults to the model's ``input_shape``.
+    dtype : dtype, default float32
+        The dtype of the zero batch.
+
+    Returns
+    -------
+    str
+        The table, one line per layer.
     """
     input_shape = input_shape or getattr(model, "input_shape", None)
     rows = []

@@ -38,14 +38,22 @@ class Entry:
 
     Attributes
     ----------
-    name : the name to ask for, e.g. "fashion-net"
-    model : the zoo model it is an instance of
-    dataset : what it was trained on
-    file, sha256 : the model file in ``WEIGHTS``, and its checksum
-    examples, examples_sha256 : the example images (uint8 (K, C, H, W), labels (K,)), and theirs
-    parameters : the number of trainable parameters
-    test_accuracy : on the dataset's test set, evaluated once after the training
-    provenance : the command, seed, time, machine and data licence, one line each
+    name : str
+        The name to ask for, e.g. "fashion-net".
+    model : str
+        The zoo model it is an instance of.
+    dataset : str
+        What it was trained on.
+    file, sha256 : str
+        The model file in ``WEIGHTS``, and its checksum.
+    examples, examples_sha256 : str
+        The example images (uint8 (K, C, H, W), labels (K,)), and theirs.
+    parameters : int
+        The number of trainable parameters.
+    test_accuracy : float
+        On the dataset's test set, evaluated once after the training.
+    provenance : dict
+        The command, seed, time, machine and data licence, one line each.
     """
 
     name: str

@@ -145,20 +145,21 @@ def _check_data_options(out: dict[str, Any]) -> None:
 
 def data_of(record: dict[str, Any], dataset: str | None = None, data_dir=None,
             input_shape=None) -> tuple[str, Any, dict[str, Any]]:
-    """(dataset, data_dir, options) that read the data a run trained on, as it read them (its
-    labels, image size, split, ...), or another dataset when one is named.
+    """(dataset, data_dir, options) that read a run's data as it read them, or another dataset.
+
+    The options are its labels, image size, split, ... Pass the three to ``data.prepare``. ConfigError if neither names a dataset.
 
     Parameters
     ----------
-    record
-        the run's settings, as a checkpoint or model.npz records them
-    dataset : another dataset to read; default the run's own
-    data_dir
-        where the data is now: a named dataset's folder, or the run's image folder
-        that has moved; default the run's data_dir (for its own dataset)
-    input_shape
-        the model's (C, H, W); another image folder is then read at H x H when H == W
-    Pass the three to ``data.prepare``. ConfigError if neither names a dataset.
+    record : dict
+        The run's settings, as a checkpoint or model.npz records them.
+    dataset : str, optional
+        Another dataset to read; default the run's own.
+    data_dir : path, optional
+        Where the data is now: a named dataset's folder, or the run's image folder that has
+        moved; default the run's data_dir (for its own dataset).
+    input_shape : tuple of int, optional
+        The model's (C, H, W); another image folder is then read at H x H when H == W.
     """
     own = record.get("dataset")
     if dataset is None and own is None:
@@ -183,13 +184,22 @@ def dataset_options(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_schedule(name: str, optimizer, epochs: int, batches_per_epoch: int):
-    """(schedule or None, "epoch" or "batch"): the schedule ``name`` and when the trainer steps it.
+    """The schedule ``name`` and when the trainer steps it.
 
     Parameters
     ----------
-    step
-        x0.1 every third of the run; cosine: down to 0 over the epochs; warmup-cosine: one
-    epoch of linear warm-up, then a cosine over the remaining batches.
+    name : {"none", "step", "cosine", "warmup-cosine"}
+        step: x0.1 every third of the run; cosine: down to 0 over the epochs; warmup-cosine:
+        one epoch of linear warm-up, then a cosine over the remaining batches.
+    optimizer : Optimizer
+        The optimizer whose ``lr`` the schedule sets.
+    epochs, batches_per_epoch : int
+        The run's length.
+
+    Returns
+    -------
+    tuple
+        (schedule or None, "epoch" or "batch").
     """
     if name == "none":
         return None, "epoch"
@@ -250,18 +260,19 @@ class Run:
 
     Parameters
     ----------
-    config
-        the complete settings (JSON-friendly), recorded in checkpoints and model.npz
-    dataset : the dataset's description (shape, classes, ...)
-    train
-        (x, y), x (N, C, H, W) uint8 pixels (or float32 in [0, 1]), y (N,) int64;
-        test: the same for the test set, which serves as the validation set
-    source : where the data was read from, one line
-    model, optimizer, schedule, schedule_per : as the Trainer takes them
-
-    Parameters
-    ----------
-    augment : the batch augmentation, or None
+    config : dict
+        The complete settings (JSON-friendly), recorded in checkpoints and model.npz.
+    dataset : DatasetInfo
+        The dataset's description (shape, classes, ...).
+    train, test : tuple of ndarray
+        (x, y): x of shape (N, C, H, W), uint8 pixels (or float32 in [0, 1]), y of shape (N,),
+        int64; the test set serves as the validation set.
+    source : str
+        Where the data was read from, one line.
+    model, optimizer, schedule, schedule_per
+        As the Trainer takes them.
+    augment : callable or None
+        The batch augmentation, or None.
     """
 
     config: dict[str, Any]
@@ -280,15 +291,15 @@ class Run:
                 overwrite: bool = False) -> Trainer:
         """A Trainer for this run, writing checkpoints into out_dir (None: no files).
 
-        Parameters
-        ----------
-        trainer_class
-            Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``.
-        overwrite
-            let the run replace one already in out_dir (without it, that is a ConfigError).
-
         Its record (in the checkpoint and model.npz) is the settings plus what predicting needs
         without the data: the class names and whether the pictures are light on dark.
+
+        Parameters
+        ----------
+        trainer_class : callable, default Trainer
+            Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``.
+        overwrite : bool, default False
+            let the run replace one already in out_dir (without it, that is a ConfigError).
         """
         record = {**self.config, "classes": list(self.dataset.classes),
                   "dark_background": self.dataset.dark_background,
@@ -321,14 +332,18 @@ def _augmentation(config: dict[str, Any], dataset: data.DatasetInfo):
 def build(config: dict[str, Any], loaded: Loaded | None = None, progress: bool | None = None) -> Run:
     """A new run from settings (see ``settings``): data, model, optimizer, schedule, augmentation.
 
-    Parameters
-    ----------
-    loaded
-        the run's data as ``load_data`` returns it, if already read; else it is read here.
-    progress : a bar while an image folder decodes (see ``load_data``)
     The model's weights are drawn after ``numcnn.manual_seed(seed)``, so equal settings give
     equal runs. With normalize (by default for colour datasets), the model's first layer is a
     ``Normalize`` holding the training images' per-channel mean and std.
+
+    Parameters
+    ----------
+    config : dict
+        The settings.
+    loaded : Loaded, optional
+        The run's data as ``load_data`` returns it, if already read; else it is read here.
+    progress : bool, optional
+        A bar while an image folder decodes (see ``load_data``).
     """
     config = settings(config)
     train, test, source, dataset = loaded if loaded is not None else load_data(config, progress)
@@ -378,7 +393,8 @@ def resume(run_dir, given: dict[str, Any] | None = None, epochs: int | None = No
         the run's new total (default: as planned); never fewer than it completed, and
         never more than planned with a cosine schedule, which ends at a learning rate of 0
         (a ConfigError: start a new run instead)
-    data_dir : where the data is now, if it moved
+    data_dir : path, optional
+        Where the data is now, if it moved.
     trainer_class
         Trainer, or a subclass such as ``numcnn.distributed.DistributedTrainer``
     """

@@ -94,12 +94,17 @@ class Hook:
 class Trainer:
     """Trains a model with a loss and an optimizer, one mini-batch at a time.
 
+    ``epoch`` counts the completed epochs, ``epoch_step`` the batches done in the epoch in
+    progress, ``global_step`` the steps of the whole run (during a step, its own number).
+
     Parameters
     ----------
-    model : a numcnn Layer (usually a Sequential)
+    model : Layer
+        The model, usually a Sequential.
     loss
         SoftmaxCrossEntropy() for classification (MSELoss works; accuracy is then argmax vs argmax)
-    optimizer : a numcnn.optim optimizer built on this model
+    optimizer : Optimizer
+        A numcnn.optim optimizer built on this model.
     schedule
         a numcnn.optim schedule on that optimizer, stepped after every epoch
         (``schedule_per="epoch"``) or every batch (``"batch"``), or None
@@ -122,9 +127,6 @@ class Trainer:
     checkpoint_every
         with an out_dir, also write the checkpoint every this many steps (optimizer
         updates, counted over the run), in the middle of epochs; None: after epochs only
-
-    ``epoch`` counts the completed epochs, ``epoch_step`` the batches done in the epoch in
-    progress, ``global_step`` the steps of the whole run (during a step, its own number).
     """
 
     def __init__(self, model, loss=None, optimizer=None, schedule=None, seed: int = 0, out_dir=None,
@@ -188,8 +190,10 @@ class Trainer:
         epochs
             the total number of epochs of the run. A fresh trainer trains that many;
             one that already completed some (a resumed run) trains the rest.
-        validation : (x_val, y_val), evaluated after each epoch, or None
-        augment : callable (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
+        validation : tuple of ndarray, optional
+            (x_val, y_val), evaluated after each epoch, or None
+        augment : callable, optional
+            (xb, rng) -> xb, e.g. numcnn.data.RandomShift(2)
         resume
             first load the checkpoint in out_dir if there is one (the previous one if the last
             fails its check); it may stop in the middle of an epoch, which is then finished
@@ -435,13 +439,14 @@ class Trainer:
         """Restore weights, optimizer, schedule, generators, epoch (and the place in the epoch a
         checkpoint taken in its middle stopped at) and history; returns the meta.
 
+        The checkpoint must come from the same architecture, optimizer class and schedule class.
+
         Parameters
         ----------
-        path
+        path : str or path
             a checkpoint file, or a run folder (its newest good checkpoint)
-        checkpoint : (arrays, meta) already read from path, or None to read it here
-
-        The checkpoint must come from the same architecture, optimizer class and schedule class.
+        checkpoint : tuple of dict, optional
+            (arrays, meta) already read from path, or None to read it here
         """
         if checkpoint is None:
             arrays, meta, self._last_damaged = read_newest(path)

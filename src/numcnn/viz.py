@@ -145,12 +145,24 @@ def plot_filters(model, path) -> Path:
 def plot_feature_maps(model, x_one, path, max_channels: int = 8) -> Path:
     """The activations of one image, layer by layer (every layer with a (C, H, W) output).
 
+    Each row is one layer's output, its first max_channels channels; the first row is the input
+    (in colour for RGB). Runs in eval mode and restores the previous mode.
+
     Parameters
     ----------
-    x_one
-        (C, H, W) or (1, C, H, W), floats in [0, 1] or uint8 pixels. Each row is one layer's
-    output, its first max_channels channels; the first row is the input (in colour for RGB).
-    Runs in eval mode and restores the previous mode.
+    model : Layer
+        The model.
+    x_one : ndarray, shape (C, H, W) or (1, C, H, W)
+        Floats in [0, 1] or uint8 pixels.
+    path : str or path
+        The image file to write.
+    max_channels : int, default 8
+        The channels shown per layer.
+
+    Returns
+    -------
+    Path
+        path.
     """
     x = as_float_images(np.asarray(x_one)).astype(np.float32, copy=False)
     if x.ndim == 3:
@@ -251,13 +263,25 @@ def plot_model(model, x, y, class_names: Sequence[str], out_dir, history: dict |
                batch_size: int = 500) -> dict[str, Path]:
     """Every plot of a trained model on a test set (x, y); returns {plot name: path}.
 
-    Parameters
-    ----------
-    x
-        (N, C, H, W) floats in [0, 1] or uint8 pixels; y: (N,) labels; class_names: K names.
-
     The filter plot is skipped for a model without convolutions, the learning curves without
     a history.
+
+    Parameters
+    ----------
+    model : Layer
+        The trained model.
+    x : ndarray, shape (N, C, H, W)
+        Floats in [0, 1] or uint8 pixels.
+    y : ndarray, shape (N,)
+        Labels.
+    class_names : sequence of str
+        The K class names.
+    out_dir : str or path
+        The folder to write the plots into.
+    history : dict, optional
+        The training history, for the learning curves.
+    batch_size : int, default 500
+        The samples per forward.
     """
     from .inference import predict_proba
 

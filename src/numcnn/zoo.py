@@ -97,15 +97,30 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, input_size: int = 28,
            activation: str = "relu") -> Sequential:
     """LeNet-5 adapted to 28x28 input, as it is usually written today.
 
-    Conv 6@5x5 pad 2 -> act -> AvgPool 2 -> Conv 16@5x5 -> act -> AvgPool 2 ->
-    Linear 16*5*5 -> 120 -> act -> Linear 84 -> act -> Linear num_classes.
+    ::
+
+        Conv 6@5x5 pad 2 -> act -> AvgPool 2 -> Conv 16@5x5 -> act -> AvgPool 2 ->
+        Linear 16*5*5 -> 120 -> act -> Linear 84 -> act -> Linear num_classes.
+
+    The pad 2 makes a 28x28 input behave like the paper's 32x32; the paper's sparse C3
+    connections and RBF output are not reproduced.
 
     Parameters
     ----------
-    activation
-        "relu" (default; trains faster with He initialisation) or "tanh" (LeCun's
-    squashing function, closer to the 1998 paper). The pad 2 makes a 28x28 input behave like
-    the paper's 32x32; the paper's sparse C3 connections and RBF output are not reproduced.
+    in_channels : int, default 1
+        C of an (N, C, H, W) input.
+    num_classes : int, default 10
+        The outputs: the model maps (N, C, H, W) to (N, num_classes) logits.
+    input_size : int, default 28
+        H = W of the input.
+    activation : {"relu", "tanh"}, default "relu"
+        "relu" trains faster with He initialisation; "tanh" is LeCun's squashing function,
+        closer to the 1998 paper.
+
+    Returns
+    -------
+    Sequential
+        The untrained model.
     """
     for name, value in (("in_channels", in_channels), ("num_classes", num_classes), ("input_size", input_size)):
         _positive(name, value)
@@ -304,8 +319,8 @@ def pretrained(name: str) -> Sequential:
 
     Parameters
     ----------
-    name : "fashion-net" or "simple-convnet" (``numcnn.pretrained.available()`` lists them,
-        with their accuracy and provenance)
+    name : {"fashion-net", "simple-convnet"}
+        ``numcnn.pretrained.available()`` lists them, with their accuracy and provenance.
 
     Returns
     -------

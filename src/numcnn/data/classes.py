@@ -16,13 +16,21 @@ __all__ = ["model_labels", "to_model_labels", "default_augmentation"]
 def model_labels(training: dict, dataset: str | None = None) -> tuple[list[str] | None, bool]:
     """(class names or None, dark_background) of a saved model, for showing its predictions.
 
+    Names come from the record itself, else from its dataset; the background rule likewise.
+
     Parameters
     ----------
-    training
-        the model's training record (``read_model``'s second value; {} if none)
-    dataset
-        a dataset to take the class names from instead of the record's own
-    Names come from the record itself, else from its dataset; the background rule likewise.
+    training : dict
+        The model's training record (``read_model``'s second value; {} if none).
+    dataset : str, optional
+        A dataset to take the class names from instead of the record's own.
+
+    Returns
+    -------
+    names : list of str or None
+        The class names, indexed by label.
+    dark_background : bool
+        Whether the model takes light things on a dark ground.
     """
     names = training.get("classes") if not dataset else None
     dataset = dataset or training.get("dataset")

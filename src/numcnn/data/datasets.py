@@ -295,17 +295,21 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, download: bool
 
     Parameters
     ----------
-    name
-        a registered name ("mnist", "fashion-mnist", "sample", "cifar10", "cifar100",
+    name : str
+        A registered name ("mnist", "fashion-mnist", "sample", "cifar10", "cifar100",
         aliases such as "fashion_mnist" or "CIFAR-10"), or an image folder's path.
-    data_dir
-        a folder holding the dataset's files; if given, it is used or an error raised.
-    download : whether step 5 (download into the cache) may run.
+    data_dir : path, optional
+        A folder holding the dataset's files; if given, it is used or an error raised.
+    download : bool, default True
+        Whether step 5 (download into the cache) may run.
 
     Returns
     -------
-    (directory, source) : the folder, and a one-line description of where it came from,
-    e.g. "system copy: /usr/share/datasets/fashion-mnist (md5 verified)".
+    directory : Path
+        The folder.
+    source : str
+        A one-line description of where it came from, e.g.
+        "system copy: /usr/share/datasets/fashion-mnist (md5 verified)".
 
     Raises
     ------
@@ -380,16 +384,24 @@ def prepare(name_or_path, data_dir: str | os.PathLike | None = None, download: b
             progress: bool | None = None) -> tuple[DatasetInfo, Path, str]:
     """Find a dataset and describe it: (info, folder, source line), ready for ``info.reader``.
 
+    Raises ConfigError for an option the dataset does not take, DataError as ``resolve``.
+
     Parameters
     ----------
-    name_or_path
-        a registered name, or a folder of images (see ``folder.open_folder``)
-    labels
-        CIFAR-100 only: "fine" (100 classes, the default) or "coarse" (20)
-    image_size, channels, val_fraction, strict, seed, progress : image folders only (see
-                   ``folder.open_folder``); an image folder is decoded (or read from its
-                   cache) here, since its shape and classes come from its pictures
-    Raises ConfigError for an option the dataset does not take, DataError as ``resolve``.
+    name_or_path : str or path
+        A registered name, or a folder of images (see ``folder.open_folder``).
+    data_dir, download
+        As ``resolve`` takes them.
+    labels : {"fine", "coarse"}, optional
+        CIFAR-100 only: "fine" (100 classes, the default) or "coarse" (20).
+    image_size, channels, val_fraction, strict, seed, progress
+        Image folders only (see ``folder.open_folder``); an image folder is decoded (or read
+        from its cache) here, since its shape and classes come from its pictures.
+
+    Returns
+    -------
+    tuple
+        The description (its ``shape`` (C, H, W)), the folder, and where it came from.
     """
     if is_folder_dataset(name_or_path) and name_or_path is not None:
         if labels is not None:
@@ -444,7 +456,8 @@ def load(name: str, data_dir: str | os.PathLike | None = None, download: bool = 
         "cifar100") or the path of an image folder.
     data_dir
         folder holding the dataset's files; default: look them up (see ``resolve``).
-    download : whether a missing dataset may be downloaded into the cache.
+    download : bool, default True
+        Whether a missing dataset may be downloaded into the cache.
     dtype
         np.float32 (default) or np.float64: floats in [0, 1]; None: as stored, uint8
         pixels 0..255 for every built-in format, a quarter of the memory (CIFAR-10's
@@ -456,10 +469,10 @@ def load(name: str, data_dir: str | os.PathLike | None = None, download: bool = 
 
     Returns
     -------
-    (x_train, y_train), (x_test, y_test)
-        x_* : (N, C, H, W), (C, H, W) = ``info(name).shape`` (an image folder's own);
-        y_* : (N,) int64 in 0..K-1, K = the number of classes.
-        N is 60000 / 10000 for MNIST and Fashion-MNIST, 50000 / 10000 for CIFAR, 6000 / 1000
+    train, test : tuple of ndarray
+        (x_train, y_train), (x_test, y_test): x of shape (N, C, H, W), (C, H, W) =
+        ``info(name).shape`` (an image folder's own); y of shape (N,), int64 in 0..K-1, K
+        the number of classes. N is 60000 / 10000 for MNIST and Fashion-MNIST, 50000 / 10000 for CIFAR, 6000 / 1000
         for the sample.
 
     Raises

@@ -53,16 +53,20 @@ def download(urls: str | Sequence[str], dest: str | os.PathLike, md5: str,
 
     Parameters
     ----------
-    urls : one url, or mirrors of the same file to try in order.
+    urls : str or sequence of str
+        One url, or mirrors of the same file to try in order.
     dest
         final file name; its folder is created if needed. If dest already exists with
         the right md5 nothing is fetched.
-    md5 : expected hex md5 of the file.
-    timeout : seconds to wait on connecting and on each read.
+    md5 : str
+        The expected hex md5 of the file.
+    timeout : float
+        Seconds to wait on connecting and on each read.
 
     Returns
     -------
-    dest, as a Path.
+    Path
+        dest.
 
     Raises
     ------

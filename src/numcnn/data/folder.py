@@ -235,7 +235,8 @@ def split_by_fraction(y: np.ndarray, val_fraction: float, seed: int) -> np.ndarr
 
     Parameters
     ----------
-    y : (N,) int labels.
+    y : ndarray, shape (N,)
+        Integer labels.
     """
     rng = np.random.default_rng(seed)
     part = np.zeros(len(y), np.int8)

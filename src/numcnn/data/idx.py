@@ -150,8 +150,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Returns
     -------
-    ndarray of shape dims (from the header), dtype uint8, int8, int16, int32, float32 or
-    float64 (from the type code); e.g. (60000, 28, 28) uint8 for MNIST training images.
+    ndarray
+        Of the header's shape, dtype uint8, int8, int16, int32, float32 or float64 (from the
+        type code); e.g. (60000, 28, 28) uint8 for MNIST training images.
 
     Raises
     ------
@@ -167,17 +168,18 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 def write_idx(path: str | os.PathLike, array, compress: bool | None = None) -> None:
     """Write array as an IDX file, gzip-compressed if compress (default: if path ends in .gz).
 
-    Parameters
-    ----------
-    path : file name to write (overwritten if it exists).
-    array
-        array-like of any shape (d1, ..., dk) with 1 <= k <= 255 and every di < 2**32,
-        dtype uint8, int8, int16, int32, float32 or float64 (IDX has no int64: cast first).
-    compress
-        write gzip if True, raw if False; None decides by the ".gz" suffix.
-
     The gzip header carries no time stamp or file name, so the same array always gives the
     same bytes (``scripts/make_sample.py`` relies on that).
+
+    Parameters
+    ----------
+    path : str or path
+        The file name to write (overwritten if it exists).
+    array : array_like
+        Of any shape (d1, ..., dk) with 1 <= k <= 255 and every di < 2**32, dtype uint8, int8,
+        int16, int32, float32 or float64 (IDX has no int64: cast first).
+    compress : bool, optional
+        Write gzip if True, raw if False; None decides by the ".gz" suffix.
     """
     path = Path(path)
     array = np.asarray(array)

@@ -134,16 +134,22 @@ def read_image(path, shape: tuple[int, int, int], dark_background: bool = False)
 
     Parameters
     ----------
-    shape
-        the model's (C, H, W); C must be 1 (grayscale) or 3 (RGB). The picture
-        is converted to C channels, its shorter side resized and its centre
-        cropped to H x W (``decode``).
-    dark_background
-        the model takes 1-channel pictures of light things on a dark ground
-        (MNIST's white digits). A picture with a light background (dark ink on
-        paper, judged by the mean brightness of its border) is then inverted to
-        match. Never applied to colour models.
-    Returns (image, inverted).
+    path : str or path
+        The image file.
+    shape : tuple of int, shape (3,)
+        The model's (C, H, W); C must be 1 (grayscale) or 3 (RGB). The picture is converted
+        to C channels, its shorter side resized and its centre cropped to H x W (``decode``).
+    dark_background : bool, default False
+        The model takes 1-channel pictures of light things on a dark ground (MNIST's white
+        digits). A picture with a light background (dark ink on paper, judged by the mean
+        brightness of its border) is then inverted to match. Never applied to colour models.
+
+    Returns
+    -------
+    image : ndarray, shape (C, H, W)
+        float32 in [0, 1].
+    inverted : bool
+        Whether the picture was inverted.
     """
     channels, height, width = shape
     if channels not in (1, 3):

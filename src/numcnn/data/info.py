@@ -21,31 +21,35 @@ class DatasetInfo:
 
     Parameters
     ----------
-    name : the canonical name, e.g. "fashion-mnist"
-    shape : (C, H, W) of one image
-    classes : the class names, indexed by label
-    files : the file stems a folder must hold (each raw or .gz)
-    reader
-        (folder, info) -> ((x_train, y_train), (x_test, y_test)), x (N, C, H, W)
-        uint8 pixels (or float32 in [0, 1]), y (N,) int64
-    dark_background
-        the pictures show light things on a dark ground (MNIST's white digits);
-        a photo of dark ink on light paper is inverted to match before prediction
-    mirror_invariant
-        a left-right mirror image keeps its class (a shoe, not a digit), so
-        augmentation may flip
-    official
-        mirrors and checksums of the published files, or None; an object with
-        verify(name, folder) -> problems and download_into(name, folder) -> folder
-    description : one line for people
-    locate
-        folder -> the folder actually holding the files (a subfolder, an archive
-        extracted), or None; default: the folder itself if it holds every file
-    normalize
-        whether runs standardise the images per channel by default (a
-        ``Normalize`` layer with the training set's statistics)
-    shift_fraction
-        the largest random shift of augmentation, as a fraction of the image side
+    name : str
+        The canonical name, e.g. "fashion-mnist".
+    shape : tuple of int, shape (3,)
+        (C, H, W) of one image.
+    classes : tuple of str
+        The class names, indexed by label.
+    files : tuple of str
+        The file stems a folder must hold (each raw or .gz).
+    reader : callable
+        (folder, info) -> ((x_train, y_train), (x_test, y_test)), x of shape (N, C, H, W),
+        uint8 pixels (or float32 in [0, 1]), y of shape (N,), int64.
+    dark_background : bool, default False
+        The pictures show light things on a dark ground (MNIST's white digits); a photo of
+        dark ink on light paper is inverted to match before prediction.
+    mirror_invariant : bool, default False
+        A left-right mirror image keeps its class (a shoe, not a digit), so augmentation may flip.
+    official : object, optional
+        Mirrors and checksums of the published files, or None; an object with
+        verify(name, folder) -> problems and download_into(name, folder) -> folder.
+    description : str, default ""
+        One line for people.
+    locate : callable, optional
+        folder -> the folder actually holding the files (a subfolder, an archive extracted),
+        or None; default: the folder itself if it holds every file.
+    normalize : bool, default False
+        Whether runs standardise the images per channel by default (a ``Normalize`` layer
+        with the training set's statistics).
+    shift_fraction : float, default 1/14
+        The largest random shift of augmentation, as a fraction of the image side.
     """
 
     name: str

@@ -148,13 +148,16 @@ def batches(x, y, batch_size: int, shuffle: bool = True, seed=None, drop_last: b
 
     Yields
     ------
-    (xb, yb) : (B, ...) and (B,...) with B <= batch_size; uint8 images come out as float32 in
-               [0, 1]. Without shuffle and augment, float xb and yb are views into x and y.
+    xb, yb : ndarray, shape (B, ...)
+        B <= batch_size; uint8 images come out as float32 in [0, 1]. Without shuffle and
+        augment, float xb and yb are views into x and y.
 
     Raises
     ------
-    ConfigError for a bad batch_size, seed or augment; DataError if len(x) != len(y). Both are
-    raised by the call itself, not at the first batch.
+    ConfigError
+        For a bad batch_size, seed or augment; raised by the call itself, not at the first batch.
+    DataError
+        If len(x) != len(y); likewise raised by the call.
     """
     x, y = check_batching(x, y, batch_size, augment)
     rng = as_generator(seed)
@@ -219,12 +222,13 @@ class RandomShift:
 
     This is the "random crop with padding" of CIFAR training (torchvision's
     ``RandomCrop(32, padding=4)`` is ``RandomShift(4)``): pad by max_shift, crop at a uniform
-    random offset.
+    random offset. Called as ``aug(xb, rng)`` with a batch xb of shape (N, C, H, W) and a NumPy Generator; returns a new (N, C, H, W) batch of the same dtype. All
+    channels of an image move together.
 
     Parameters
     ----------
-    xb
-        (N, C, H, W) -> (N, C, H, W), same dtype. All channels of an image move together.
+    max_shift : int, default 2
+        The largest shift, in pixels, along each axis.
     """
 
     def __init__(self, max_shift: int = 2):
@@ -255,9 +259,12 @@ class RandomShift:
 class RandomHorizontalFlip:
     """Mirror each image left-right with probability p.
 
+    Called as ``aug(xb, rng)`` with a batch xb of shape (N, C, H, W) and a NumPy Generator; returns a new (N, C, H, W) batch of the same dtype.
+
     Parameters
     ----------
-    xb : (N, C, H, W) -> (N, C, H, W), same dtype.
+    p : float, default 0.5
+        The probability of flipping each image, in [0, 1].
     """
 
     def __init__(self, p: float = 0.5):
@@ -277,9 +284,12 @@ class RandomHorizontalFlip:
 class Compose:
     """Apply augmentations one after another, all with the same generator.
 
+    Called as ``aug(xb, rng)`` with a batch xb of shape (N, C, H, W) and a NumPy Generator; returns whatever the last augmentation returns.
+
     Parameters
     ----------
-    xb : (N, C, H, W) -> whatever the last augmentation returns.
+    transforms : iterable of callable
+        Augmentations ``(xb, rng) -> xb``, applied in order.
     """
 
     def __init__(self, transforms):
@@ -298,18 +308,18 @@ class Compose:
 
 
 class ColorJitter:
-    """Random brightness and contrast per image, as torchvision's ``ColorJitter(brightness,
-    contrast)`` does, always brightness first.
+    """Random brightness and contrast per image, as torchvision's ``ColorJitter`` does, brightness first.
+
+    Called as ``aug(xb, rng)`` with a batch xb of shape (N, C, H, W) and a NumPy Generator, xb float in [0, 1]; returns a new (N, C, H, W) batch of the same dtype.
+    A strength of 0 draws nothing.
 
     Parameters
     ----------
-    brightness
-        b drawn from U[1 - brightness, 1 + brightness]; x -> clip(b * x, 0, 1)
-    contrast
+    brightness : float, default 0.0
+        b drawn from U[1 - brightness, 1 + brightness]; x -> clip(b * x, 0, 1).
+    contrast : float, default 0.0
         c drawn from U[1 - contrast, 1 + contrast]; x -> clip(c * x + (1 - c) * m, 0, 1),
-        m the image's mean gray level (ITU-R 601 luma of RGB, as Pillow's "L")
-    xb
-        (N, C, H, W) float in [0, 1] -> (N, C, H, W), same dtype. A strength of 0 draws nothing.
+        m the image's mean gray level (ITU-R 601 luma of RGB, as Pillow's "L").
     """
 
     LUMA = (0.299, 0.587, 0.114)

@@ -12,18 +12,18 @@ _CHUNK = 4096  # images per pass over a float set: bounded memory at any size
 def channel_stats(x) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (population) standard deviation of every channel, on the [0, 1] scale.
 
+    For uint8, the counts of the 256 values per channel give both moments exactly; floats are
+    summed in float64, a chunk of images at a time.
+
     Parameters
     ----------
-    x
-        (N, C, H, W) uint8 pixels (0..255, taken as /255) or floats in [0, 1]
+    x : ndarray, shape (N, C, H, W)
+        uint8 pixels (0..255, taken as /255) or floats in [0, 1].
 
     Returns
     -------
-    (mean, std), each (C,) float64. A constant channel gets std 1, so dividing by
-        it is harmless.
-
-    For uint8, the counts of the 256 values per channel give both moments exactly; floats are
-    summed in float64, a chunk of images at a time.
+    mean, std : ndarray, shape (C,)
+        float64. A constant channel gets std 1, so dividing by it is harmless.
     """
     x = np.asarray(x)
     if x.ndim != 4:

@@ -93,7 +93,8 @@ class Comm:
 
     Parameters
     ----------
-    comm : an mpi4py communicator; default MPI.COMM_WORLD
+    comm : mpi4py communicator, optional
+        Default MPI.COMM_WORLD.
     timeout
         seconds a collective may take before CollectiveTimeout (default: see module doc)
     """

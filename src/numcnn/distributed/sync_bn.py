@@ -26,7 +26,8 @@ def sync_batch_norm(model, comm, weight: Callable[[], float]) -> int:
 
     Parameters
     ----------
-    comm : a ``numcnn.distributed.Comm``
+    comm : Comm
+        A ``numcnn.distributed.Comm``.
     weight
         this rank's share of the current global batch, n_rank / n_global (the loss on a
         rank is its shard's mean, so its gradients are 1 / weight times its share)

@@ -54,15 +54,29 @@ def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
 class ShardedLoader:
     """This rank's slices of the global batches that ``DataLoader(x, y, batch_size, ...)`` draws.
 
+    Iterating yields (xb, yb) of (about) batch_size / size samples. ``weight`` is the share
+    n_rank / n_global of the batch last yielded. ``rng`` draws the shuffle order and the
+    augmentations, the same on every rank; with augmentation the whole global batch is
+    augmented and then sliced, so every image gets the transform it gets in one process.
+
     Parameters
     ----------
-    x, y
-        (N, ...) arrays, as for DataLoader; batch_size is the global batch
-    rank, size : this process and the number of processes
-    Yields (xb, yb) of (about) batch_size / size samples. ``weight`` is the share n_rank / n_global
-    of the batch last yielded. ``rng`` draws the shuffle order and the augmentations, the same on
-    every rank; with augmentation the whole global batch is augmented and then sliced, so every
-    image gets the transform it gets in one process.
+    x : ndarray, shape (N, ...)
+        The samples, as for DataLoader, such as (N, C, H, W) images.
+    y : ndarray, shape (N, ...)
+        Their labels or targets.
+    batch_size : int
+        The global batch, over all processes.
+    rank : int
+        This process, in [0, size).
+    size : int
+        The number of processes.
+    shuffle : bool, default True
+        Draw a new order every epoch.
+    seed : int, Generator or None, default None
+        Seeds the shuffle and the augmentations; give every rank the same one.
+    augment : callable or None, default None
+        A batch augmentation ``(xb, rng) -> xb``, as DataLoader takes it.
     """
 
     def __init__(self, x, y, batch_size: int, rank: int, size: int, shuffle: bool = True, seed=None,
@@ -168,17 +182,8 @@ class GradientAllreduce(Hook):
 class DistributedTrainer(Trainer):
     """A Trainer whose ranks train one model together, data-parallel over MPI.
 
-    Takes the Trainer's arguments, plus:
-
-    Parameters
-    ----------
-    comm
-        a ``Comm`` (default: every process of the job, MPI's COMM_WORLD)
-    sync_bn
-        batch norm with the global batch's statistics (see ``sync_batch_norm``); None
-        takes the run's recorded choice (a resumed run), else the class's ``sync_bn_default``
-
     What changes against one process, and what does not:
+
     * batches: rank r trains on its slice of every global batch (``ShardedLoader``); the
       gradients are all-reduced after every backward (``GradientAllreduce``), so every rank
       takes the same optimizer step. The weights are broadcast from rank 0 at the start.
@@ -191,6 +196,16 @@ class DistributedTrainer(Trainer):
     * files and output: only rank 0 logs, shows progress and writes checkpoints; a checkpoint
       holds every rank's random states (``rng.ranks``) and the process count, and one taken in
       the middle of an epoch every rank's running totals of it (``partial.ranks``).
+
+    Parameters
+    ----------
+    model, loss, optimizer, schedule, seed, out_dir, progress, log, config, schedule_per, hooks, checkpoint_every
+        As ``Trainer`` takes them.
+    comm : Comm, optional
+        Default: every process of the job, MPI's COMM_WORLD.
+    sync_bn : bool, optional
+        Batch norm with the global batch's statistics (see ``sync_batch_norm``); None takes
+        the run's recorded choice (a resumed run), else the class's ``sync_bn_default``.
     """
 
     sync_bn_default = False

@@ -51,7 +51,18 @@ def _max_zero(a, out) -> None:
 
 
 def relu(x):
-    """max(x, 0). x: (...) -> (...), laid out in memory as x is where x is a dense view."""
+    """max(x, 0), laid out in memory as x is where x is a dense view.
+
+    Parameters
+    ----------
+    x : ndarray
+        Float input of any shape, such as (N, C, H, W) or (N, features).
+
+    Returns
+    -------
+    ndarray
+        x's shape and dtype.
+    """
     xp = get_array_module(x)
     x = check_float_array(x, "relu")
     if not on_host(xp) or x.ndim == 0 or x.size == 0:
@@ -86,8 +97,21 @@ def relu_(x):
 
 
 def relu_backward(dout, x):
-    """dout * [x > 0]. dout, x: (...) -> dx (...), laid out as dout where dout and x share a
-    dense layout (a convolution's output and the next one's input gradient often do)."""
+    """dout * [x > 0].
+
+    Parameters
+    ----------
+    dout : ndarray
+        The gradient of the output, of the forward input's shape (N, ...).
+    x : ndarray
+        The forward input, of dout's shape.
+
+    Returns
+    -------
+    dx : ndarray
+        dout's shape, laid out as dout where dout and x share a dense layout (a convolution's
+        output and the next one's input gradient often do).
+    """
     xp = get_array_module(dout)
     flat_dout, flat_x = same_span(dout, x) if on_host(xp) else (None, None)
     if flat_dout is not None:
@@ -103,20 +127,59 @@ def relu_backward(dout, x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    """x where x > 0, else negative_slope * x. x: (...) -> (...)"""
+    """x where x > 0, else negative_slope * x.
+
+    Parameters
+    ----------
+    x : ndarray
+        Float input of any shape, such as (N, C, H, W) or (N, features).
+    negative_slope : float, default 0.01
+        The slope for x <= 0.
+
+    Returns
+    -------
+    ndarray
+        x's shape and dtype.
+    """
     xp = get_array_module(x)
     x = check_float_array(x, "leaky_relu")
     return xp.where(x > 0, x, x * x.dtype.type(negative_slope))
 
 
 def leaky_relu_backward(dout, x, negative_slope=0.01):
-    """dout where x > 0, else negative_slope * dout."""
+    """dout where x > 0, else negative_slope * dout.
+
+    Parameters
+    ----------
+    dout : ndarray
+        The gradient of the output, of the forward input's shape (N, ...).
+    x : ndarray
+        The forward input, of dout's shape.
+    negative_slope : float, default 0.01
+        The slope for x <= 0.
+
+    Returns
+    -------
+    dx : ndarray
+        dout's shape.
+    """
     xp = get_array_module(x)
     return xp.where(x > 0, dout, dout * dout.dtype.type(negative_slope))
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)), computed from ``exp(-|x|)`` so it never overflows. x: (...) -> (...)"""
+    """1 / (1 + exp(-x)), computed from ``exp(-|x|)`` so it never overflows.
+
+    Parameters
+    ----------
+    x : ndarray
+        Float input of any shape, such as (N, C, H, W) or (N, features).
+
+    Returns
+    -------
+    ndarray
+        x's shape and dtype, in (0, 1).
+    """
     xp = get_array_module(x)
     x = check_float_array(x, "sigmoid")
     e = xp.exp(-xp.abs(x))
@@ -125,24 +188,74 @@ def sigmoid(x):
 
 
 def sigmoid_backward(dout, y):
-    """dout * y * (1 - y), with y the forward output."""
+    """dout * y * (1 - y), with y the forward output.
+
+    Parameters
+    ----------
+    dout : ndarray
+        The gradient of the output, of the forward input's shape (N, ...).
+    y : ndarray
+        The forward output, of dout's shape.
+
+    Returns
+    -------
+    dx : ndarray
+        dout's shape.
+    """
     return dout * y * (y.dtype.type(1) - y)
 
 
 def tanh(x):
-    """Hyperbolic tangent. x: (...) -> (...)"""
+    """Hyperbolic tangent.
+
+    Parameters
+    ----------
+    x : ndarray
+        Float input of any shape, such as (N, C, H, W) or (N, features).
+
+    Returns
+    -------
+    ndarray
+        x's shape and dtype, in (-1, 1).
+    """
     xp = get_array_module(x)
     x = check_float_array(x, "tanh")
     return xp.tanh(x)
 
 
 def tanh_backward(dout, y):
-    """dout * (1 - y^2), with y the forward output."""
+    """dout * (1 - y^2), with y the forward output.
+
+    Parameters
+    ----------
+    dout : ndarray
+        The gradient of the output, of the forward input's shape (N, ...).
+    y : ndarray
+        The forward output, of dout's shape.
+
+    Returns
+    -------
+    dx : ndarray
+        dout's shape.
+    """
     return dout * (y.dtype.type(1) - y * y)
 
 
 def log_softmax(x, axis=1):
-    """log(softmax(x)) along axis, shifted by the max so it stays finite. x: (N, K) -> (N, K)"""
+    """log(softmax(x)) along axis, shifted by the max so it stays finite.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, K)
+        Float scores (or any shape with a class axis).
+    axis : int, default 1
+        The class axis: each slice along it is normalised on its own.
+
+    Returns
+    -------
+    ndarray, shape (N, K)
+        x's shape and dtype.
+    """
     xp = get_array_module(x)
     x = check_float_array(x, "log_softmax")
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -150,7 +263,20 @@ def log_softmax(x, axis=1):
 
 
 def softmax(x, axis=1):
-    """exp(x) / sum(exp(x)) along axis (each row of a batch separately). x: (N, K) -> (N, K)"""
+    """exp(x) / sum(exp(x)) along axis (each row of a batch separately).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, K)
+        Float scores (or any shape with a class axis).
+    axis : int, default 1
+        The class axis: each slice along it is normalised on its own.
+
+    Returns
+    -------
+    ndarray, shape (N, K)
+        x's shape and dtype; each slice along axis sums to 1.
+    """
     xp = get_array_module(x)
     x = check_float_array(x, "softmax")
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
@@ -158,5 +284,20 @@ def softmax(x, axis=1):
 
 
 def softmax_backward(dout, y, axis=1):
-    """Vector-Jacobian product of softmax: y * (dout - sum(dout * y)), with y the output."""
+    """Vector-Jacobian product of softmax: y * (dout - sum(dout * y)), with y the output.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, K)
+        The gradient of the output.
+    y : ndarray, shape (N, K)
+        The forward output.
+    axis : int, default 1
+        The class axis: each slice along it is normalised on its own.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, K)
+        The input gradient.
+    """
     return y * (dout - (dout * y).sum(axis=axis, keepdims=True))

@@ -94,19 +94,37 @@ def adaptive_avg_pool2d_forward(x, output_size):
 
     Parameters
     ----------
-    x : (N, C, H, W)
-    output_size : int or (OH, OW); None in a pair keeps that side
+    x : ndarray, shape (N, C, H, W)
+        Float input.
+    output_size : int or pair of int or None
+        (OH, OW), or one int for both; None in a pair keeps that side of the input.
 
     Returns
     -------
-    out (N, C, OH, OW), and the cache for backward
+    out : ndarray, shape (N, C, OH, OW)
+        Each window's mean.
+    cache : tuple
+        What ``adaptive_avg_pool2d_backward`` needs.
     """
     x, oh, ow = _check(x, output_size, "adaptive_avg_pool2d")
     return _axis_mean(_axis_mean(x, 2, oh), 3, ow), (x.shape, (oh, ow))
 
 
 def adaptive_avg_pool2d_backward(dout, cache):
-    """dout (N, C, OH, OW) -> dx (N, C, H, W)."""
+    """Spread each window's gradient evenly over the pixels it averaged.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, OH, OW)
+        The gradient of the output.
+    cache : tuple
+        What ``adaptive_avg_pool2d_forward`` returned beside its output.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+        The input gradient.
+    """
     x_shape, out_size = cache
     dout = check_float_array(dout, "adaptive_avg_pool2d_backward", 4, what="dout", shape=x_shape[:2] + out_size)
     return _axis_spread(_axis_spread(dout, 3, x_shape[3]), 2, x_shape[2])
@@ -138,12 +156,17 @@ def adaptive_max_pool2d_forward(x, output_size):
 
     Parameters
     ----------
-    x : (N, C, H, W)
-    output_size : int or (OH, OW); None in a pair keeps that side
+    x : ndarray, shape (N, C, H, W)
+        Float input.
+    output_size : int or pair of int or None
+        (OH, OW), or one int for both; None in a pair keeps that side of the input.
 
     Returns
     -------
-    out (N, C, OH, OW), and the cache for backward (each output's winning input pixel)
+    out : ndarray, shape (N, C, OH, OW)
+        Each window's maximum.
+    cache : tuple
+        What ``adaptive_max_pool2d_backward`` needs: each output's winning input pixel.
     """
     xp = get_array_module(x)
     x, oh, ow = _check(x, output_size, "adaptive_max_pool2d")
@@ -154,7 +177,20 @@ def adaptive_max_pool2d_forward(x, output_size):
 
 
 def adaptive_max_pool2d_backward(dout, cache):
-    """Each window's gradient to its winner; windows that share a winner add up."""
+    """Each window's gradient to its winner; windows that share a winner add up.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, OH, OW)
+        The gradient of the output.
+    cache : tuple
+        What ``adaptive_max_pool2d_forward`` returned beside its output.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+        The input gradient.
+    """
     xp = get_array_module(dout)
     x_shape, flat_index = cache
     dout = check_float_array(dout, "adaptive_max_pool2d_backward", 4, what="dout",

@@ -87,19 +87,31 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
 
     Parameters
     ----------
-    x : (N, C, H, W)
-    weight : (F, C // groups, KH, KW)
-    bias : (F,) or None
-    padding : int, (PH, PW), "valid" or "same"
-    relu
-        also apply max(., 0), as ``relu`` does, to each block of the output while the
+    x : ndarray, shape (N, C, H, W)
+        Float input.
+    weight : ndarray, shape (F, C // groups, KH, KW)
+        The F kernels.
+    bias : ndarray, shape (F,), optional
+        Added to each output channel; None for none.
+    stride : int or pair of int, default 1
+        (SH, SW).
+    padding : int, pair, 4-tuple, "valid" or "same", default 0
+        Zero padding: (PH, PW) for a pair, (top, bottom, left, right) for a 4-tuple.
+    dilation : int or pair of int, default 1
+        (DH, DW), the spacing of the kernel's taps.
+    groups : int, default 1
+        C and F are split into this many groups, each convolved on its own.
+    relu : bool, default False
+        Also apply max(., 0), as ``relu`` does, to each block of the output while the
         GEMM has just written it: a ReLU fused in, a pass over the output saved each way.
         ``conv2d_backward`` then takes the gradient of the ReLU's output.
 
     Returns
     -------
-    out (N, F, OH, OW) with OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, and the cache
-        for ``conv2d_backward``. out has x's dtype.
+    out : ndarray, shape (N, F, OH, OW)
+        OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, likewise OW; x's dtype.
+    cache : tuple
+        What ``conv2d_backward`` needs.
     """
     xp = get_array_module(x)
     x, weight, bias = _check_conv_args(x, weight, bias, groups)
@@ -169,14 +181,22 @@ def conv2d_backward(dout, cache, input_grad=True):
 
     Parameters
     ----------
-    dout
-        (N, F, OH, OW), the gradient of the output (of the fused ReLU's, if forward had one)
+    dout : ndarray, shape (N, F, OH, OW)
+        The gradient of the output (of the fused ReLU's, if forward had one).
+    cache : tuple
+        What ``conv2d_forward`` returned beside its output.
+    input_grad : bool, default True
+        With False, dx is not computed (None): a model's first layer in training needs only
+        its weights' gradients.
 
     Returns
     -------
-    dx (N, C, H, W), dweight (F, C // groups, KH, KW), dbias (F,) or None, all in
-        the forward input's dtype. With input_grad=False, dx is not computed (None):
-        a model's first layer in training needs only its weights' gradients.
+    dx : ndarray, shape (N, C, H, W), or None
+        The input gradient, None when input_grad is False.
+    dweight : ndarray, shape (F, C // groups, KH, KW)
+        The weight gradient.
+    dbias : ndarray, shape (F,), or None
+        The bias gradient, None when forward had no bias. All in the forward input's dtype.
     """
     xp = get_array_module(dout)
     x_pad, x_shape, w_mat, w_shape, win, groups, has_bias, plan, relu_out = cache
@@ -267,7 +287,22 @@ def conv2d_backward(dout, cache, input_grad=True):
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
-    """Forward convolution only; see ``conv2d_forward`` for shapes."""
+    """Forward convolution only: ``conv2d_forward``'s output without the cache.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        Float input.
+    weight : ndarray, shape (F, C // groups, KH, KW)
+        The F kernels.
+    bias, stride, padding, dilation, groups
+        As ``conv2d_forward`` takes them.
+
+    Returns
+    -------
+    ndarray, shape (N, F, OH, OW)
+        As ``conv2d_forward``'s out.
+    """
     return conv2d_forward(x, weight, bias, stride, padding, dilation, groups)[0]
 
 

@@ -82,17 +82,30 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
 
     Parameters
     ----------
-    x : (N, C_in, H, W)
-    weight : (C_in, C_out / groups, KH, KW), PyTorch's layout
-    bias : (C_out,) or None
-    stride, padding, output_padding, dilation : ints or pairs; output_padding adds rows and
-        columns at the bottom and right (smaller than the stride or the dilation)
-    groups : C_in and C_out both divisible by it
+    x : ndarray, shape (N, C_in, H, W)
+        Float input.
+    weight : ndarray, shape (C_in, C_out // groups, KH, KW)
+        PyTorch's layout: the weight of the convolution this one is the transpose of.
+    bias : ndarray, shape (C_out,), optional
+        Added to each output channel; None for none.
+    stride : int or pair of int, default 1
+        (SH, SW).
+    padding : int or pair of int, default 0
+        (PH, PW), cropped from each side of the full output.
+    output_padding : int or pair of int, default 0
+        Rows and columns added at the bottom and right (smaller than the stride or the
+        dilation), to reach an output size the stride would otherwise make ambiguous.
+    groups : int, default 1
+        C_in and C_out both divisible by it.
+    dilation : int or pair of int, default 1
+        (DH, DW), the spacing of the kernel's taps.
 
     Returns
     -------
-    out (N, C_out, OH, OW), OH = (H - 1)*SH - 2*PH + DH*(KH - 1) + output_padding + 1, and the
-    cache for ``conv_transpose2d_backward``
+    out : ndarray, shape (N, C_out, OH, OW)
+        OH = (H - 1)*SH - 2*PH + DH*(KH - 1) + output_padding + 1, likewise OW.
+    cache : ConvTransposeCache
+        What ``conv_transpose2d_backward`` needs.
     """
     xp = get_array_module(x)
     x = check_float_array(x, "conv_transpose2d", 4)
@@ -118,12 +131,19 @@ def conv_transpose2d_backward(dout, cache):
 
     Parameters
     ----------
-    dout : (N, C_out, OH, OW)
+    dout : ndarray, shape (N, C_out, OH, OW)
+        The gradient of the output.
+    cache : ConvTransposeCache
+        What ``conv_transpose2d_forward`` returned beside its output.
 
     Returns
     -------
-    dx (N, C_in, H, W): the convolution of dout with the weight; dweight (C_in, C_out/groups,
-    KH, KW): that convolution's weight gradient for output gradient x; dbias (C_out,) or None
+    dx : ndarray, shape (N, C_in, H, W)
+        The convolution of dout with the weight.
+    dweight : ndarray, shape (C_in, C_out // groups, KH, KW)
+        That convolution's weight gradient for output gradient x.
+    dbias : ndarray, shape (C_out,), or None
+        None when forward had no bias.
     """
     x, weight, stride, padding, dilation, groups, has_bias = cache
     dout = check_float_array(dout, "conv_transpose2d_backward", 4, what="dout")
@@ -138,5 +158,20 @@ def conv_transpose2d_backward(dout, cache):
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """Forward only; see ``conv_transpose2d_forward`` for shapes."""
+    """Forward only: ``conv_transpose2d_forward``'s output without the cache.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H, W)
+        Float input.
+    weight : ndarray, shape (C_in, C_out // groups, KH, KW)
+        PyTorch's layout.
+    bias, stride, padding, output_padding, groups, dilation
+        As ``conv_transpose2d_forward`` takes them.
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, OH, OW)
+        As ``conv_transpose2d_forward``'s out.
+    """
     return conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, groups, dilation)[0]

@@ -25,18 +25,24 @@ _HOST_BLOCK = 1 << 14  # elements per pass on the CPU: the uint64 scratch stays 
 def hash_uniform(shape, key: int, dtype=np.float32, xp=np):
     """Uniform numbers in [0, 1), a pure function of (key, position).
 
+    On the CPU the work goes in cache-sized blocks over numcnn's threads; the numbers do not
+    depend on the cut, as each one is a function of its own position.
+
     Parameters
     ----------
-    shape
-        the output's shape; key: an int in [0, 2**64); dtype: float32 (24-bit numbers) or
-    float64 (53-bit); xp: numpy or cupy, where the numbers are made.
+    shape : tuple of int
+        The output's shape, such as (N, C, H, W).
+    key : int
+        An int in [0, 2**64) choosing the numbers.
+    dtype : dtype, default float32
+        float32 (24-bit numbers) or float64 (53-bit).
+    xp : module, optional
+        numpy (the default) or cupy: where the numbers are made.
 
     Returns
     -------
-    array of shape and dtype on xp's device.
-
-    On the CPU the work goes in cache-sized blocks over numcnn's threads; the numbers do not
-    depend on the cut, as each one is a function of its own position.
+    ndarray
+        Of that shape and dtype, on xp's device.
     """
     n = int(np.prod(shape, dtype=np.int64))
     dtype = np.dtype(dtype)
@@ -71,12 +77,19 @@ def dropout_forward(x, p: float, key: int):
 
     Parameters
     ----------
-    x
-        any shape, float; p in [0, 1]; key : 64-bit int choosing the mask (``hash_uniform``)
+    x : ndarray
+        Float input of any shape, such as (N, C, H, W).
+    p : float
+        The probability of zeroing, in [0, 1].
+    key : int
+        A 64-bit int choosing the mask (``hash_uniform``): the same key, the same mask.
 
     Returns
     -------
-    out (x's shape and dtype), mask (the same: 0 or 1 / (1 - p)) for the backward
+    out : ndarray
+        x's shape and dtype.
+    mask : ndarray
+        The same shape: 0 or 1 / (1 - p), for the backward.
     """
     x = check_float_array(x, "dropout")
     if not 0.0 <= p <= 1.0:
@@ -89,5 +102,18 @@ def dropout_forward(x, p: float, key: int):
 
 
 def dropout_backward(dout, mask):
-    """dx = dout * mask; dout and mask of the same shape."""
+    """dx = dout * mask.
+
+    Parameters
+    ----------
+    dout : ndarray
+        The gradient of the output, of any shape, such as (N, C, H, W).
+    mask : ndarray
+        What ``dropout_forward`` returned beside its output: dout's shape.
+
+    Returns
+    -------
+    dx : ndarray
+        dout's shape.
+    """
     return dout * mask

@@ -20,11 +20,13 @@ def unfold(x_pad: np.ndarray, win: Window) -> np.ndarray:
 
     Parameters
     ----------
-    x_pad : (N, C, Hp, Wp), padded by win.pads
+    x_pad : ndarray, shape (N, C, Hp, Wp)
+        Padded by win.pads.
 
     Returns
     -------
-    (N, C, KH, KW, OH, OW); reshaping it to (N, C*KH*KW, OH*OW) is free
+    ndarray, shape (N, C, KH, KW, OH, OW)
+        Reshaping it to (N, C*KH*KW, OH*OW) is free.
     """
     xp = get_array_module(x_pad)
     n, c = x_pad.shape[:2]
@@ -39,11 +41,13 @@ def fold(col: np.ndarray, padded_shape: tuple[int, ...], win: Window) -> np.ndar
 
     Parameters
     ----------
-    col : (N, C, KH, KW, OH, OW)
+    col : ndarray, shape (N, C, KH, KW, OH, OW)
+        As ``unfold`` makes it.
 
     Returns
     -------
-    (N, C, Hp, Wp); overlapping windows accumulate
+    ndarray, shape (N, C, Hp, Wp)
+        Overlapping windows accumulate.
     """
     xp = get_array_module(col)
     x_pad = xp.zeros(padded_shape, dtype=col.dtype)
@@ -57,12 +61,22 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
 
     Parameters
     ----------
-    x : (N, C, H, W), float
+    x : ndarray, shape (N, C, H, W)
+        Float input.
+    kernel_size : int or pair of int
+        (KH, KW).
+    stride : int or pair of int, default 1
+        (SH, SW).
+    padding : int, pair, 4-tuple, "valid" or "same", default 0
+        Zero padding, as ``resolve_padding`` reads it: (PH, PW) for a pair.
+    dilation : int or pair of int, default 1
+        (DH, DW), the spacing of the kernel's taps.
 
     Returns
     -------
-    (N*OH*OW, C*KH*KW); row (n, oh, ow) holds the patch under output pixel (oh, ow),
-        columns ordered (c, kh, kw), so ``col @ W.reshape(F, -1).T`` is the convolution.
+    col : ndarray, shape (N*OH*OW, C*KH*KW)
+        Row (n, oh, ow) holds the patch under output pixel (oh, ow), columns ordered
+        (c, kh, kw), so ``col @ W.reshape(F, -1).T`` is the convolution.
         OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, likewise OW. Keeps x.dtype.
     """
     x = check_float_array(x, "im2col", 4)
@@ -77,13 +91,17 @@ def col2im(col: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=
 
     Parameters
     ----------
-    col
-        (N*OH*OW, C*KH*KW), as produced by ``im2col`` for an input of shape x_shape
-    x_shape : (N, C, H, W)
+    col : ndarray, shape (N*OH*OW, C*KH*KW)
+        As produced by ``im2col`` for an input of shape x_shape.
+    x_shape : tuple of int, shape (4,)
+        (N, C, H, W), the shape of the image to fold into.
+    kernel_size, stride, padding, dilation
+        As given to ``im2col``.
 
     Returns
     -------
-    (N, C, H, W), the adjoint of im2col: <im2col(x), col> == <x, col2im(col)>
+    ndarray, shape (N, C, H, W)
+        The adjoint of im2col: <im2col(x), col> == <x, col2im(col)>.
     """
     xp = get_array_module(col)
     col = check_float_array(col, "col2im", 2, what="col")

@@ -40,13 +40,19 @@ def linear_forward(x, weight, bias=None):
 
     Parameters
     ----------
-    x : (N, ...) with prod(...) == in_features
-    weight : (out_features, in_features)
-    bias : (out_features,) or None
+    x : ndarray, shape (N, ...)
+        Float input whose non-batch axes hold in_features numbers in all.
+    weight : ndarray, shape (out_features, in_features)
+        The weight, PyTorch's layout.
+    bias : ndarray, shape (out_features,), optional
+        Added to each output; None for none.
 
     Returns
     -------
-    out (N, out_features) in x's dtype, and the cache for ``linear_backward``
+    out : ndarray, shape (N, out_features)
+        In x's dtype.
+    cache : tuple
+        What ``linear_backward`` needs.
     """
     x = check_float_array(x, "linear")
     weight = check_float_array(weight, "linear", 2, what="weight")
@@ -69,12 +75,21 @@ def linear_backward(dout, cache, input_grad=True):
 
     Parameters
     ----------
-    dout : (N, out_features)
+    dout : ndarray, shape (N, out_features)
+        The gradient of the output.
+    cache : tuple
+        What ``linear_forward`` returned beside its output.
+    input_grad : bool, default True
+        With False, dx is not computed (None), as in ``conv2d_backward``.
 
     Returns
     -------
-    dx (N, ...) in the input's shape (None when input_grad is False), dweight
-        (out_features, in_features), dbias (out_features,) or None
+    dx : ndarray, shape (N, ...), or None
+        In the input's shape; None when input_grad is False.
+    dweight : ndarray, shape (out_features, in_features)
+        The weight gradient.
+    dbias : ndarray, shape (out_features,), or None
+        None when forward had no bias.
     """
     x2, x_shape, w, has_bias = cache
     dout = check_float_array(dout, "linear_backward", 2, what="dout")

@@ -50,13 +50,18 @@ def cross_entropy_forward(logits, target):
 
     Parameters
     ----------
-    logits : (N, K)
-    target : (N,) integer labels, or (N, K) probabilities / one-hot rows
+    logits : ndarray, shape (N, K)
+        Float scores for K classes.
+    target : ndarray, shape (N,) or (N, K)
+        Integer labels, or probabilities / one-hot rows.
 
     Returns
     -------
-    loss (a 0-d value in logits' dtype: a NumPy scalar, or a 0-d CuPy array that
-        stays on the GPU until ``float(loss)`` asks for it), cache for ``cross_entropy_backward``
+    loss : scalar
+        A 0-d value in logits' dtype: a NumPy scalar, or a 0-d CuPy array that stays on the
+        GPU until ``float(loss)`` asks for it.
+    cache : tuple
+        What ``cross_entropy_backward`` needs.
     """
     xp = get_array_module(logits)
     logits = check_float_array(logits, "cross_entropy", 2, what="logits")
@@ -73,7 +78,20 @@ def cross_entropy_forward(logits, target):
 
 
 def cross_entropy_backward(cache, dloss=1.0):
-    """d(mean loss)/d logits = (softmax * sum(target) - target) / N; (N, K)."""
+    """d(mean loss)/d logits = dloss * (softmax * sum(target) - target) / N.
+
+    Parameters
+    ----------
+    cache : tuple
+        What ``cross_entropy_forward`` returned beside the loss.
+    dloss : float, default 1.0
+        The gradient of the loss itself (the chain rule's upstream factor).
+
+    Returns
+    -------
+    dlogits : ndarray, shape (N, K)
+        The gradient of the logits.
+    """
     logp, target = cache
     xp = get_array_module(logp)
     n = logp.shape[0]
@@ -87,7 +105,20 @@ def cross_entropy_backward(cache, dloss=1.0):
 
 
 def cross_entropy(logits, target):
-    """Mean softmax cross-entropy; see ``cross_entropy_forward``."""
+    """Mean softmax cross-entropy: ``cross_entropy_forward``'s loss without the cache.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (N, K)
+        Float scores for K classes.
+    target : ndarray, shape (N,) or (N, K)
+        Integer labels, or probabilities / one-hot rows.
+
+    Returns
+    -------
+    scalar
+        The 0-d loss.
+    """
     return cross_entropy_forward(logits, target)[0]
 
 
@@ -96,11 +127,17 @@ def mse_forward(pred, target):
 
     Parameters
     ----------
-    pred, target : (...) of the same shape
+    pred : ndarray
+        Float predictions of any shape, such as (N, K).
+    target : ndarray
+        pred's shape.
 
     Returns
     -------
-    loss (0-d, as ``cross_entropy_forward``'s), cache
+    loss : scalar
+        0-d, as ``cross_entropy_forward``'s.
+    cache : tuple
+        What ``mse_backward`` needs.
     """
     pred = check_float_array(pred, "mse_loss", what="prediction")
     target = check_float_array(target, "mse_loss", what="target")
@@ -113,11 +150,37 @@ def mse_forward(pred, target):
 
 
 def mse_backward(cache, dloss=1.0):
-    """d(mean loss)/d pred = 2 * (pred - target) / size; same shape as pred."""
+    """d(mean loss)/d pred = dloss * 2 * (pred - target) / size.
+
+    Parameters
+    ----------
+    cache : tuple
+        What ``mse_forward`` returned beside the loss.
+    dloss : float, default 1.0
+        The gradient of the loss itself (the chain rule's upstream factor).
+
+    Returns
+    -------
+    dpred : ndarray
+        pred's shape, such as (N, K).
+    """
     diff = cache
     return diff * diff.dtype.type(2 * dloss / diff.size)
 
 
 def mse_loss(pred, target):
-    """Mean squared error; see ``mse_forward``."""
+    """Mean squared error: ``mse_forward``'s loss without the cache.
+
+    Parameters
+    ----------
+    pred : ndarray
+        Float predictions of any shape, such as (N, K).
+    target : ndarray
+        pred's shape.
+
+    Returns
+    -------
+    scalar
+        The 0-d loss.
+    """
     return mse_forward(pred, target)[0]

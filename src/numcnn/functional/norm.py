@@ -18,20 +18,8 @@ from .validate import check_float_array, check_same_device
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True,
                        momentum=0.1, eps=1e-5, num_batches_tracked=None, reduce=None, relu=False):
-    """Normalise each channel, then scale by weight and shift by bias.
+    r"""Normalise each channel, then scale by weight and shift by bias.
 
-    Parameters
-    ----------
-    x : (N, C, \\*spatial)
-    weight, bias : (C,)
-    running_mean, running_var : (C,), read, never written
-
-    Returns
-    -------
-    out (same shape as x, x's dtype), the cache for backward, and the new
-        (running_mean, running_var), each (C,) in the dtype of the ones given
-    An empty batch (N = 0, on every process) is not an error, as in PyTorch: it gives an empty
-    output, the running statistics unchanged, and in backward zero weight and bias gradients.
     Training mode normalises with the batch statistics and returns running statistics moved
     towards them, as PyTorch does: running = (1 - momentum) * running + momentum * batch_stat,
     with the unbiased batch variance; momentum=None gives the cumulative average over
@@ -39,18 +27,45 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     them as they were. The caller keeps what it is given back: the kernel owns no state.
     The cache holds x itself (not a copy): x must not be changed in place before backward.
 
+    An empty batch (N = 0, on every process) is not an error, as in PyTorch: it gives an empty
+    output, the running statistics unchanged, and in backward zero weight and bias gradients.
+
     Parameters
     ----------
-    reduce
-        None, or a callable that sums per-channel sums over the batches of other processes
+    x : ndarray, shape (N, C, \*spatial)
+        Float input: (N, C) after a linear layer, (N, C, H, W) after a convolution.
+    weight, bias : ndarray, shape (C,)
+        The per-channel scale and shift.
+    running_mean, running_var : ndarray, shape (C,)
+        The running statistics: read, never written.
+    training : bool, default True
+        Normalise with the batch's statistics (and move the running ones), or with the running ones.
+    momentum : float or None, default 0.1
+        The weight of the batch's statistics in the running ones; None for a cumulative average.
+    eps : float, default 1e-5
+        Added to the variance before its square root.
+    num_batches_tracked : int or None, default None
+        The batches the running statistics have seen, this one counted (PyTorch's counter);
+        used only when momentum is None.
+    reduce : callable or None, default None
+        A callable that sums per-channel sums over the batches of other processes
         (an all-reduce): ``reduce(sums, "forward")`` gets the (C + 1,) sums of x and the
         count, then the (C,) sums of squared deviations; ``reduce(sums, "backward")`` the
         (2C,) sums of dout and dout * x_hat, in the units of the global batch's loss. It
         returns the totals. Training then normalises with the statistics of the union of
         the batches, and the input gradient is that union's (sync batch norm).
-    relu
-        also apply max(., 0) to each piece of the output right after it is scaled, while it
+    relu : bool, default False
+        Also apply max(., 0) to each piece of the output right after it is scaled, while it
         is in cache (a ReLU fused in); ``batch_norm_backward`` then takes the ReLU's gradient.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, \*spatial)
+        x's shape and dtype.
+    cache : tuple
+        What ``batch_norm_backward`` needs.
+    running : tuple of ndarray, each shape (C,)
+        The new (running_mean, running_var), in the dtype of the ones given.
     """
     xp = get_array_module(x)
     x = check_float_array(x, "batch_norm")
@@ -151,17 +166,23 @@ def _total(partial_sums: list):
 
 
 def batch_norm_backward(dout, cache):
-    """Gradients of batch_norm_forward.
+    r"""Gradients of batch_norm_forward.
+
+    In training mode the batch statistics depend on x, which adds the two mean terms.
 
     Parameters
     ----------
-    dout
-        same shape as x; the fused ReLU's output gradient, if forward had one
+    dout : ndarray, shape (N, C, \*spatial)
+        The gradient of the output (of the fused ReLU's, if forward had one).
+    cache : tuple
+        What ``batch_norm_forward`` returned beside its output.
 
     Returns
     -------
-    dx (same shape), dweight (C,), dbias (C,)
-    In training mode the batch statistics depend on x, which adds the two mean terms.
+    dx : ndarray, shape (N, C, \*spatial)
+        The input gradient.
+    dweight, dbias : ndarray, shape (C,)
+        The gradients of the scale and the shift.
     """
     xp = get_array_module(dout)
     x, mean, inv_std, w, training, axes, shape, count, reduce, relu_out = cache

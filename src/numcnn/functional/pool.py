@@ -100,17 +100,32 @@ def pool_window(x_shape, kernel_size, stride, padding, op: str = "pool2d", dilat
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Max over each window; padding counts as -inf.
 
-    dilation spaces the window's taps apart; ceil_mode rounds the output size up, so a last,
-    partial window is kept (it must start inside the input or its left padding), as in PyTorch.
+    Ties go to the first maximum in row-major tap order, and NaN wins, both as in PyTorch.
 
     Parameters
     ----------
-    x : (N, C, H, W)
+    x : ndarray, shape (N, C, H, W)
+        Float input.
+    kernel_size : int or pair of int
+        (KH, KW).
+    stride : int, pair of int or None, default None
+        (SH, SW); None is the kernel size.
+    padding : int, pair, 4-tuple or "same", default 0
+        Padding, counted as -inf: an int or a pair at most half the kernel (PyTorch's rule), a
+        4-tuple (top, bottom, left, right) each at most the effective kernel less one, or
+        "same" (ONNX's SAME_UPPER).
+    dilation : int or pair of int, default 1
+        (DH, DW), the spacing of the window's taps.
+    ceil_mode : bool, default False
+        Round the output size up, so a last, partial window is kept (it must start inside the
+        input or its left padding), as in PyTorch.
 
     Returns
     -------
-    out (N, C, OH, OW), and the cache for backward (the winning tap of each window)
-    Ties go to the first maximum in row-major tap order, and NaN wins, both as in PyTorch.
+    out : ndarray, shape (N, C, OH, OW)
+        Each window's maximum.
+    cache : tuple
+        What ``max_pool2d_backward`` needs: the winning tap of each window.
     """
     xp = get_array_module(x)
     x = check_float_array(x, "max_pool2d", 4)
@@ -182,11 +197,15 @@ def max_pool2d_backward(dout, cache):
 
     Parameters
     ----------
-    dout : (N, C, OH, OW)
+    dout : ndarray, shape (N, C, OH, OW)
+        The gradient of the output.
+    cache : tuple
+        What ``max_pool2d_forward`` returned beside its output.
 
     Returns
     -------
-    dx (N, C, H, W); overlapping windows that share a winner add up
+    dx : ndarray, shape (N, C, H, W)
+        Overlapping windows that share a winner add up.
     """
     xp = get_array_module(dout)
     arg, x_shape, padded_shape, win = cache
@@ -298,16 +317,29 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
                        divisor_override=None):
     """Mean over each window; zero padding, counted in the divisor unless count_include_pad=False.
 
-    ceil_mode rounds the output size up, as in ``max_pool2d_forward``; divisor_override divides
-    every window's sum by that number instead of its count, as PyTorch's argument does.
-
     Parameters
     ----------
-    x : (N, C, H, W)
+    x : ndarray, shape (N, C, H, W)
+        Float input.
+    kernel_size : int or pair of int
+        (KH, KW).
+    stride : int, pair of int or None, default None
+        (SH, SW); None is the kernel size.
+    padding : int, pair, 4-tuple or "same", default 0
+        Zero padding, as ``max_pool2d_forward`` takes it.
+    count_include_pad : bool, default True
+        Count the padding in each window's divisor.
+    ceil_mode : bool, default False
+        Round the output size up, as in ``max_pool2d_forward``.
+    divisor_override : int or None, default None
+        Divide every window's sum by this number instead of its count, as PyTorch's argument does.
 
     Returns
     -------
-    out (N, C, OH, OW), and the cache for backward
+    out : ndarray, shape (N, C, OH, OW)
+        Each window's mean.
+    cache : tuple
+        What ``avg_pool2d_backward`` needs.
     """
     x = check_float_array(x, "avg_pool2d", 4)
     if divisor_override is not None and (isinstance(divisor_override, bool) or
@@ -338,11 +370,15 @@ def avg_pool2d_backward(dout, cache):
 
     Parameters
     ----------
-    dout : (N, C, OH, OW)
+    dout : ndarray, shape (N, C, OH, OW)
+        The gradient of the output.
+    cache : tuple
+        What ``avg_pool2d_forward`` returned beside its output.
 
     Returns
     -------
-    dx (N, C, H, W)
+    dx : ndarray, shape (N, C, H, W)
+        The input gradient.
     """
     divisor, x_shape, win = cache
     dout = _check_dout(dout, x_shape[:2] + (win.oh, win.ow), "avg_pool2d_backward")
@@ -363,18 +399,33 @@ def global_avg_pool2d(x):
 
     Parameters
     ----------
-    x : (N, C, H, W)
+    x : ndarray, shape (N, C, H, W)
+        Float input.
 
     Returns
     -------
-    (N, C, 1, 1)
+    ndarray, shape (N, C, 1, 1)
+        Each channel's mean.
     """
     x = check_float_array(x, "global_avg_pool2d", 4)
     return x.mean(axis=(2, 3), keepdims=True)
 
 
 def global_avg_pool2d_backward(dout, x_shape):
-    """dout (N, C, 1, 1) -> dx (N, C, H, W): every pixel gets 1/(H*W) of its channel's gradient."""
+    """Every pixel gets 1/(H*W) of its channel's gradient.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, 1, 1)
+        The gradient of the output.
+    x_shape : tuple of int, shape (4,)
+        The input's shape, (N, C, H, W).
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+        The input gradient.
+    """
     xp = get_array_module(dout)
     n, c, h, w = x_shape
     dout = _check_dout(dout, (n, c, 1, 1), "global_avg_pool2d_backward")
@@ -388,11 +439,37 @@ def _check_dout(dout, shape, op: str) -> np.ndarray:
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> np.ndarray:
-    """Forward max pooling only; see ``max_pool2d_forward``."""
+    """Forward max pooling only: ``max_pool2d_forward``'s output without the cache.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        Float input.
+    kernel_size, stride, padding, dilation, ceil_mode
+        As ``max_pool2d_forward`` takes them.
+
+    Returns
+    -------
+    ndarray, shape (N, C, OH, OW)
+        Each window's maximum.
+    """
     return max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)[0]
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False,
                divisor_override=None) -> np.ndarray:
-    """Forward average pooling only; see ``avg_pool2d_forward``."""
+    """Forward average pooling only: ``avg_pool2d_forward``'s output without the cache.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        Float input.
+    kernel_size, stride, padding, count_include_pad, ceil_mode, divisor_override
+        As ``avg_pool2d_forward`` takes them.
+
+    Returns
+    -------
+    ndarray, shape (N, C, OH, OW)
+        Each window's mean.
+    """
     return avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad, ceil_mode, divisor_override)[0]

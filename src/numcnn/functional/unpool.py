@@ -20,9 +20,17 @@ __all__ = ["max_pool2d_indices", "unpool_size", "max_unpool2d_forward", "max_unp
 
 
 def max_pool2d_indices(cache) -> np.ndarray:
-    """The winners of a max pool as (N, C, OH, OW) int64 flat indices into each (H, W) input plane.
+    """The winners of a max pool as flat indices into each (H, W) input plane.
 
-    cache : what ``max_pool2d_forward`` returned beside its output
+    Parameters
+    ----------
+    cache : tuple
+        What ``max_pool2d_forward`` returned beside its output.
+
+    Returns
+    -------
+    ndarray, shape (N, C, OH, OW)
+        int64 indices, row * W + column, as ``max_unpool2d_forward`` takes them.
     """
     arg, x_shape, _, win = cache
     xp = get_array_module(arg)
@@ -45,13 +53,26 @@ def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output
 
     Parameters
     ----------
-    x : (N, C, OH, OW)
-    indices : (N, C, OH, OW) ints, flat positions in an (H, W) plane (``max_pool2d_indices``)
-    output_size : (H, W), or a longer shape ending in them; default ``unpool_size``
+    x : ndarray, shape (N, C, OH, OW)
+        Float input: a max pool's output.
+    indices : ndarray, shape (N, C, OH, OW)
+        Integer flat positions in an (H, W) plane (``max_pool2d_indices``).
+    kernel_size : int or pair of int
+        The max pool's (KH, KW).
+    stride : int, pair of int or None, default None
+        The max pool's (SH, SW); None is the kernel size.
+    padding : int, pair or 4-tuple, default 0
+        The max pool's padding.
+    output_size : tuple of int, optional
+        (H, W), or a longer shape ending in them; None is ``unpool_size``'s
+        (OH - 1) * stride - 2 * padding + kernel.
 
     Returns
     -------
-    out (N, C, H, W), and the cache for backward
+    out : ndarray, shape (N, C, H, W)
+        Zero except at the indices.
+    cache : tuple
+        What ``max_unpool2d_backward`` needs.
     """
     xp = get_array_module(x)
     x = check_float_array(x, "max_unpool2d", 4)
@@ -72,7 +93,20 @@ def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output
 
 
 def max_unpool2d_backward(dout, cache):
-    """dout (N, C, H, W) -> dx (N, C, OH, OW): the gradient at each value's index."""
+    """The gradient at each value's index.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H, W)
+        The gradient of the output.
+    cache : tuple
+        What ``max_unpool2d_forward`` returned beside its output.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, OH, OW)
+        The input gradient.
+    """
     xp = get_array_module(dout)
     flat, x_shape = cache
     dout = check_float_array(dout, "max_unpool2d_backward", 4, what="dout")

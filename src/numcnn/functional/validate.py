@@ -14,12 +14,33 @@ def check_float_array(x: Any, layer: str, ndim: int | tuple[int, ...] | None = N
                       what: str = "input", shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Return ``x`` as an ndarray, or raise a typed error naming the layer and what it expected.
 
-    Parameters
-    ----------
-    ndim : the accepted rank(s), or None for any rank.
-    shape : the one accepted shape, or None for any (a gradient must have its output's shape).
     A NumPy or CuPy array is returned as it is, on its own device; anything else (a list, a
     scalar) becomes a NumPy array.
+
+    Parameters
+    ----------
+    x : array_like
+        The value to check, of any shape: an (N, C, H, W) batch, say.
+    layer : str
+        Who checks, named in the error message (a layer or kernel name).
+    ndim : int, tuple of int or None, default None
+        The accepted rank(s), or None for any rank.
+    what : str, default "input"
+        What x is, for the error message ("input", "dout", ...).
+    shape : tuple of int or None, default None
+        The one accepted shape, or None for any (a gradient must have its output's shape).
+
+    Returns
+    -------
+    ndarray
+        x, of a floating-point dtype.
+
+    Raises
+    ------
+    DTypeError
+        If x is not an array of floats.
+    ShapeError
+        If its rank or shape is not one of those accepted.
     """
     if not is_array(x):
         try:

@@ -21,7 +21,27 @@ from .layout import copy_rows
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
-    """Normalise an int or an (h, w) pair of ints, each >= minimum."""
+    """Normalise an int or an (h, w) pair of ints, each >= minimum.
+
+    Parameters
+    ----------
+    value : int or pair of int
+        One number for both sides, or (height, width).
+    name : str
+        The argument's name, for the error message.
+    minimum : int, default 0
+        The smallest value accepted.
+
+    Returns
+    -------
+    tuple of int, shape (2,)
+        (h, w).
+
+    Raises
+    ------
+    ConfigError
+        If value is not an int or a pair of ints, or is below minimum.
+    """
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (int(value), int(value))
     if (not isinstance(value, (tuple, list)) or len(value) != 2
@@ -41,6 +61,22 @@ def resolve_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int],
     each side as given (what ONNX's pads and TensorFlow's 'same' come to). "valid" is no
     padding. "same" keeps H and W (stride 1 only, as in PyTorch); when the effective kernel is
     even the extra row/column goes to the bottom/right, as PyTorch pads.
+
+    Parameters
+    ----------
+    padding : int, pair of int, 4-tuple of int, "valid" or "same"
+        The padding as a layer or kernel takes it.
+    kernel : tuple of int, shape (2,)
+        (KH, KW).
+    dilation : tuple of int, shape (2,)
+        (DH, DW).
+    stride : tuple of int, shape (2,)
+        (SH, SW); "same" needs (1, 1).
+
+    Returns
+    -------
+    tuple of int, shape (4,)
+        (top, bottom, left, right).
     """
     if isinstance(padding, str):
         if padding == "valid":
@@ -62,7 +98,26 @@ def resolve_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int],
 
 def output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,
                 dilation: int) -> int:
-    """Number of window positions along one axis (the one output-size formula)."""
+    """Number of window positions along one axis (the one output-size formula).
+
+    Parameters
+    ----------
+    size : int
+        The input's length on that axis: H or W of an (N, C, H, W) input.
+    kernel : int
+        The kernel's length on that axis (KH or KW).
+    stride : int
+        The step between windows.
+    pad_before, pad_after : int
+        Padding at the start (top or left) and end (bottom or right).
+    dilation : int
+        The spacing of the kernel's taps.
+
+    Returns
+    -------
+    int
+        OH (or OW) = (size + pad_before + pad_after - dilation*(kernel-1) - 1) // stride + 1.
+    """
     return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
 
 

@@ -273,17 +273,25 @@ def _sample_shape(model: Layer, input_shape) -> tuple[int, ...]:
 
 
 def to_onnx_model(model: Layer, input_shape: Iterable[int] | None = None, training: dict | None = None):
-    """Build the ``onnx.ModelProto`` that ``export_onnx`` writes (checked by onnx.checker).
+    r"""Build the ``onnx.ModelProto`` that ``export_onnx`` writes (checked by onnx.checker).
+
+    Graph input "input" (N, \*input_shape) -> graph output "output" (N, ...), float32.
 
     Parameters
     ----------
-    input_shape
+    model : Layer
+        As ``export_onnx`` takes it.
+    input_shape : iterable of int, optional
         (C, H, W) of one sample, or (N, C, H, W) with N ignored; defaults to
         ``model.input_shape``. An MLP takes (features,).
-    training
-        the model's training record (``read_model``'s second value), or None; kept as
-        JSON in the file's metadata_props under "numcnn.training"
-    Graph input "input" (N, *input_shape) -> graph output "output" (N, ...), float32.
+    training : dict, optional
+        The model's training record (``read_model``'s second value), or None; kept as JSON in
+        the file's metadata_props under "numcnn.training".
+
+    Returns
+    -------
+    onnx.ModelProto
+        The model.
     """
     onnx = require_onnx()
     shape = _sample_shape(model, input_shape)
@@ -317,25 +325,30 @@ def export_onnx(model: Layer, path, input_shape: Iterable[int] | None = None,
                 training: dict | None = None) -> str:
     """Write ``model`` as an ONNX file (opset 17, float32, batch axis dynamic); returns the path.
 
-    Parameters
-    ----------
-    model
-        a Sequential (nested Sequential/Residual allowed) or a single layer, made of
-        the layers in the table at the top of this module; any other layer type is a
-        ConfigError that names it
-    path
-        where to write; written atomically (a temporary file renamed into place)
-    input_shape
-        (C, H, W), or (N, C, H, W) with N ignored; defaults to ``model.input_shape``
-    training
-        the model's training record (class names, dataset, dark_background, ...: what
-        ``read_model`` returns beside the model), or None; it goes into the file's
-        metadata_props, and ``read_onnx`` gives it back
-
     Graph input "input" (N, C, H, W) float32, N symbolic -> graph output "output" (N, ...).
     Weights are float32 initializers named by state-dict key; a float64 model is rounded to
-    float32. The graph computes the model in eval mode: dropout is the identity and batch norm uses
-    the running statistics, whatever mode the model is in (its modes are left unchanged).
+    float32. The graph computes the model in eval mode: dropout is the identity and batch norm
+    uses the running statistics, whatever mode the model is in (its modes are left unchanged).
+
+    Parameters
+    ----------
+    model : Layer
+        A Sequential (nested Sequential/Residual allowed) or a single layer, made of the layers
+        in the table at the top of this module; any other layer type is a ConfigError that
+        names it.
+    path : str or path
+        Where to write; written atomically (a temporary file renamed into place).
+    input_shape : iterable of int, optional
+        (C, H, W), or (N, C, H, W) with N ignored; defaults to ``model.input_shape``.
+    training : dict, optional
+        The model's training record (class names, dataset, dark_background, ...: what
+        ``read_model`` returns beside the model), or None; it goes into the file's
+        metadata_props, and ``read_onnx`` gives it back.
+
+    Returns
+    -------
+    str
+        The path written.
     """
     proto = to_onnx_model(model, input_shape, training)
     atomic_write_bytes(path, proto.SerializeToString())

@@ -297,20 +297,22 @@ def _read(source):
 def import_onnx(source) -> Sequential:
     """Read an ONNX inference graph into a numcnn Sequential (see the table at the top).
 
-    Parameters
-    ----------
-    source : a path to a .onnx file, or an ``onnx.ModelProto``
-
-    Returns
-    -------
-    Sequential(*layers) with Residual blocks for Adds of two computed tensors, in
-        eval mode, ``input_shape`` (C, H, W) set when the file's input shape is static.
-        Its forward maps (N, C, H, W) to what the graph's output gives, and its
-        state_dict keys are numcnn's ("0.weight", ...), not the file's tensor names.
-
     Files written by ``export_onnx`` and by ``torch.onnx.export(..., dynamo=False)`` of
     nn.Sequential-style CNNs (BatchNorm folded into Conv or not) are covered. Any other op,
     or a graph that is not a chain with residual Adds, is a ModelFileError naming the node.
+
+    Parameters
+    ----------
+    source : str, path or onnx.ModelProto
+        A path to a .onnx file, or an ``onnx.ModelProto``.
+
+    Returns
+    -------
+    Sequential
+        Layers, with Residual blocks for Adds of two computed tensors, in eval mode,
+        ``input_shape`` (C, H, W) set when the file's input shape is static. Its forward maps
+        (N, C, H, W) to what the graph's output gives, and its state_dict keys are numcnn's
+        ("0.weight", ...), not the file's tensor names.
     """
     proto, name = _read(source)
     return Importer(proto, name).run(proto.graph.node).eval()

@@ -44,7 +44,13 @@ class ReLU(_Elementwise):
 
 @register_layer
 class LeakyReLU(_Elementwise):
-    """x if x > 0 else negative_slope * x, any shape."""
+    """x if x > 0 else negative_slope * x, any shape: (N, ...) -> (N, ...).
+
+    Parameters
+    ----------
+    negative_slope : float, default 0.01
+        The slope for x <= 0.
+    """
 
     def __init__(self, negative_slope=0.01):
         super().__init__()

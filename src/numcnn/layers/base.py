@@ -29,13 +29,38 @@ LAYER_REGISTRY: dict[str, type["Layer"]] = {}
 
 
 def register_layer(cls: type["Layer"]) -> type["Layer"]:
-    """Class decorator: make ``cls`` loadable from a saved architecture by its class name."""
+    """Class decorator: make ``cls`` loadable from a saved architecture by its class name.
+
+    Parameters
+    ----------
+    cls : type
+        A Layer subclass whose constructor arguments are its ``config()``.
+
+    Returns
+    -------
+    type
+        cls itself, now in ``LAYER_REGISTRY``.
+    """
     LAYER_REGISTRY[cls.__name__] = cls
     return cls
 
 
 class Layer:
-    """Base class: subclasses set ``params``/``buffers`` in ``__init__`` and define forward/backward."""
+    """Base class: subclasses set ``params``/``buffers`` in ``__init__`` and define forward/backward.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The trainable arrays, by PyTorch's names (``weight``, ``bias``).
+    grads : dict of str to ndarray
+        Their gradients, with the same keys and shapes, filled by ``backward``.
+    buffers : dict of str to ndarray
+        State that is saved but not trained (``running_mean``, ...).
+    training : bool
+        True after ``train()``, False after ``eval()``.
+    rng : numpy.random.Generator or None
+        The generator of a layer that draws random numbers (``seed``), else None.
+    """
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -46,26 +71,83 @@ class Layer:
 
     # -- the two methods a layer defines -------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """The layer's output; keeps what ``backward`` needs.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, ...)
+            A batch: (N, C, H, W) for convolutions and pools, (N, features) for Linear. Float32
+            or float64; the output has x's dtype.
+
+        Returns
+        -------
+        ndarray, shape (N, ...)
+            The output batch, such as (N, F, OH, OW) for a convolution.
+        """
         raise NotImplementedError
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """The input gradient, from the output gradient; fills ``grads``.
+
+        Call it after ``forward``, which kept what it needs: the textbook's chain rule, one layer
+        at a time, from the loss back to the input.
+
+        Parameters
+        ----------
+        dout : ndarray, shape (N, ...)
+            The gradient of the loss with respect to the last forward's output, of that output's
+            shape, such as (N, F, OH, OW).
+
+        Returns
+        -------
+        dx : ndarray, shape (N, ...)
+            The gradient with respect to the last forward's input, of x's shape, such as
+            (N, C, H, W). ``grads[key]`` then holds the gradient of ``params[key]``.
+        """
         raise NotImplementedError
 
     def backward_params(self, dout: np.ndarray) -> None:
-        """The parameters' gradients only, for a layer whose input needs none (the first
-        trainable layer of a model in training, as PyTorch skips an input that does not
-        require grad). dout has ``backward``'s shape; ``grads`` is set as ``backward`` sets it.
-        Layers where the input gradient is a separate product (Conv2d, Linear) skip it."""
+        """The parameters' gradients only, for a layer whose input needs none.
+
+        The first trainable layer of a model in training needs no input gradient, as PyTorch
+        skips an input that does not require grad. Layers where the input gradient is a separate
+        product (Conv2d, Linear) skip it.
+
+        Parameters
+        ----------
+        dout : ndarray, shape (N, ...)
+            As ``backward`` takes it; ``grads`` is set as ``backward`` sets it.
+        """
         self.backward(dout)
 
     def fuses(self, layer: "Layer") -> bool:
-        """Whether ``forward_fused(x, layer)`` can apply ``layer``, the next one in a Sequential,
-        within this layer's own passes (``backward`` then goes back through both). Sequential
-        fuses where it can: a pass over the output saved each way. No layer fuses by default."""
+        """Whether ``forward_fused(x, layer)`` can apply ``layer`` within this layer's own passes.
+
+        Sequential fuses where it can (``backward`` then goes back through both): a pass over the
+        output saved each way. No layer fuses by default.
+
+        Parameters
+        ----------
+        layer : Layer
+            The next layer in a Sequential.
+        """
         return False
 
     def forward_fused(self, x: np.ndarray, layer: "Layer") -> np.ndarray:
-        """layer.forward(self.forward(x)), computed as one layer (see ``fuses``)."""
+        """layer.forward(self.forward(x)), computed as one layer (see ``fuses``).
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, ...)
+            As ``forward`` takes it.
+        layer : Layer
+            The next layer, one for which ``fuses`` said True.
+
+        Returns
+        -------
+        ndarray, shape (N, ...)
+            The output of both.
+        """
         raise NotImplementedError(f"{type(self).__name__} fuses no layer after it")
 
     def has_params(self) -> bool:
@@ -77,6 +159,18 @@ class Layer:
 
     # -- modes ---------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Layer":
+        """Set training mode (or eval mode) on every layer in the tree.
+
+        Parameters
+        ----------
+        mode : bool, default True
+            True for training (dropout drops, batch norm uses the batch's statistics), False for eval.
+
+        Returns
+        -------
+        Layer
+            self.
+        """
         self.training = bool(mode)
         for _, child in self.children():
             child.train(mode)
@@ -112,7 +206,18 @@ class Layer:
         return {}
 
     def named_layers(self, prefix: str = "") -> Iterator[tuple[str, "Layer"]]:
-        """Every layer in the tree, depth first, with its dotted PyTorch-style name."""
+        """Every layer in the tree, depth first, with its dotted PyTorch-style name.
+
+        Parameters
+        ----------
+        prefix : str, default ""
+            Prepended to every name (this layer's own name is prefix itself).
+
+        Yields
+        ------
+        tuple
+            (dotted name, layer).
+        """
         yield prefix, self
         for name, child in self.children():
             yield from child.named_layers(f"{prefix}.{name}" if prefix else name)
@@ -146,12 +251,26 @@ class Layer:
 
     # -- device --------------------------------------------------------------------------------
     def to(self, device: str) -> "Layer":
-        """Move every param, gradient and buffer of the tree to device ("cpu", "cuda", "cuda:N").
+        """Move every param, gradient and buffer of the tree to device.
 
         The arrays are replaced by copies on that device (plain ``numpy.ndarray`` or
         ``cupy.ndarray``); forward and backward then run there, as each kernel computes with the
-        module of its input. Optimizer state moves with ``Optimizer.to``. Returns self.
-        Raises DeviceError for an unknown device, or "cuda" without CuPy or a GPU.
+        module of its input. Optimizer state moves with ``Optimizer.to``.
+
+        Parameters
+        ----------
+        device : str
+            "cpu", "cuda" or "cuda:N".
+
+        Returns
+        -------
+        Layer
+            self.
+
+        Raises
+        ------
+        DeviceError
+            For an unknown device, or "cuda" without CuPy or a GPU.
         """
         device = check_device(device)
         for _, layer in self.named_layers():
@@ -162,7 +281,7 @@ class Layer:
 
     @property
     def device(self) -> str:
-        """Where the tree's arrays live: "cpu", or "cuda:N"; "cpu" for a layer without arrays."""
+        """Where the tree's arrays live, ``"cpu"`` or ``"cuda:N"`` (``"cpu"`` for a layer without arrays)."""
         for _, layer in self.named_layers():
             for value in (*layer.params.values(), *layer.buffers.values()):
                 return device_of(value)
@@ -177,11 +296,13 @@ class Layer:
 
         Parameters
         ----------
-        generator
-            builds a generator from a ``SeedSequence``; NumPy's by default. It stays on
-            the host whatever the device: a random layer asks it for one key per
-            forward (``integers``) and makes its numbers from that key where its arrays
-            live; ``rng_states`` saves the generators' ``bit_generator.state``.
+        seed : int or None
+            The one seed; None draws fresh entropy.
+        generator : callable, optional
+            Builds a generator from a ``SeedSequence``; NumPy's default_rng if not given. It
+            stays on the host whatever the device: a random layer asks it for one key per
+            forward (``integers``) and makes its numbers from that key where its arrays live;
+            ``rng_states`` saves the generators' ``bit_generator.state``.
         """
         layers = [layer for _, layer in self.named_layers() if layer.rng is not None]
         for layer, child in zip(layers, np.random.SeedSequence(seed).spawn(len(layers))):
@@ -193,6 +314,13 @@ class Layer:
                 for name, layer in self.named_layers() if layer.rng is not None}
 
     def set_rng_states(self, states: dict[str, Any]) -> None:
+        """Restore the generators' states that ``rng_states`` gave.
+
+        Parameters
+        ----------
+        states : dict of str to dict
+            By dotted layer name; a random layer without an entry keeps its state.
+        """
         for name, layer in self.named_layers():
             if layer.rng is not None and name in states:
                 layer.rng.bit_generator.state = states[name]

@@ -27,12 +27,36 @@ def _check_channels(layer: str, in_channels, out_channels, groups) -> None:
 class Conv2d(FusesReLU, Layer):
     """2-D convolution with PyTorch's arguments and parameter layout.
 
+    Maps an (N, in_channels, H, W) input to an (N, out_channels, OH, OW) output, with
+    OH = (H + PT + PB - dilation*(KH - 1) - 1) // stride + 1 (``functional.conv2d_forward``).
+
     Parameters
     ----------
-    weight
-        (out_channels, in_channels // groups, KH, KW), He-normal initialised
-    bias : (out_channels,), zeros
-    input (N, in_channels, H, W) -> output (N, out_channels, OH, OW)
+    in_channels : int
+        C, the input's channels.
+    out_channels : int
+        F, the number of kernels and output channels.
+    kernel_size : int or pair of int
+        (KH, KW).
+    stride : int or pair of int, default 1
+        (SH, SW).
+    padding : int, pair, 4-tuple, "valid" or "same", default 0
+        Zero padding: (PH, PW) for a pair, (top, bottom, left, right) for a 4-tuple; "same"
+        keeps H and W (stride 1 only).
+    dilation : int or pair of int, default 1
+        (DH, DW), the spacing of the kernel's taps.
+    groups : int, default 1
+        in_channels and out_channels are split into this many groups, each convolved on its own.
+    bias : bool, default True
+        Whether the layer has a bias.
+    dtype : dtype, default float32
+        The parameters' dtype.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        ``weight``, shape (out_channels, in_channels // groups, KH, KW), He-normal
+        initialised; ``bias``, shape (out_channels,), zeros (without bias=False).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
@@ -66,6 +90,20 @@ class Conv2d(FusesReLU, Layer):
         return out
 
     def backward(self, dout, input_grad=True):
+        """The input gradient, from the output gradient; fills ``grads``.
+
+        Parameters
+        ----------
+        dout : ndarray, shape (N, out_channels, OH, OW)
+            The gradient of the last forward's output.
+        input_grad : bool, default True
+            With False only the weights' gradients are computed (see ``backward_params``).
+
+        Returns
+        -------
+        dx : ndarray, shape (N, in_channels, H, W), or None
+            None when input_grad is False.
+        """
         if self._cache is None:
             raise backward_before_forward("Conv2d")
         with errors_named("Conv2d"):
@@ -89,10 +127,37 @@ class Conv2d(FusesReLU, Layer):
 class ConvTranspose2d(Layer):
     """2-D transposed convolution with PyTorch's arguments and weight layout (col2im as a layer).
 
-    weight: (in_channels, out_channels // groups, KH, KW), He-normal initialised
-    bias  : (out_channels,), zeros
-    input (N, in_channels, H, W) -> output (N, out_channels, OH, OW),
-    OH = (H - 1)*stride - 2*padding + dilation*(KH - 1) + output_padding + 1
+    Maps an (N, in_channels, H, W) input to an (N, out_channels, OH, OW) output, with
+    OH = (H - 1)*stride - 2*padding + dilation*(KH - 1) + output_padding + 1.
+
+    Parameters
+    ----------
+    in_channels : int
+        The input's channels.
+    out_channels : int
+        The output's channels.
+    kernel_size : int or pair of int
+        (KH, KW).
+    stride : int or pair of int, default 1
+        (SH, SW).
+    padding : int or pair of int, default 0
+        (PH, PW), cropped from each side of the full output.
+    output_padding : int or pair of int, default 0
+        Rows and columns added at the bottom and right (smaller than the stride or the dilation).
+    groups : int, default 1
+        in_channels and out_channels both divisible by it.
+    bias : bool, default True
+        Whether the layer has a bias.
+    dilation : int or pair of int, default 1
+        (DH, DW), the spacing of the kernel's taps.
+    dtype : dtype, default float32
+        The parameters' dtype.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        ``weight``, shape (in_channels, out_channels // groups, KH, KW), He-normal
+        initialised; ``bias``, shape (out_channels,), zeros (without bias=False).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,

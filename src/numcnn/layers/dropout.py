@@ -20,7 +20,15 @@ class Dropout(Layer):
     draws one 64-bit key from the layer's own generator ``self.rng`` (seeded by ``seed``, else
     from numcnn's default generator, ``numcnn.manual_seed``), and the mask is a hash of that key
     and each element's position, computed where x lives (``functional.dropout_forward``): the
-    same mask on the CPU and on a GPU, and runs are reproducible. Any shape in, same shape out.
+    same mask on the CPU and on a GPU, and runs are reproducible. Any shape in, same shape out:
+    (N, ...) -> (N, ...).
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        The probability of zeroing an element, in [0, 1].
+    seed : int or None, default None
+        Seeds the layer's generator; None draws the seed from numcnn's default generator.
     """
 
     def __init__(self, p=0.5, seed=None):

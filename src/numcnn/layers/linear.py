@@ -16,11 +16,25 @@ from .base import Layer, backward_before_forward, check_dout, check_input, error
 class Linear(Layer):
     """y = x W^T + b on the flattened input, like the book's Affine on 4-D input.
 
+    Maps an (N, ...) input whose non-batch axes hold in_features numbers in all to an
+    (N, out_features) output.
+
     Parameters
     ----------
-    weight : (out_features, in_features), He-normal initialised
-    bias : (out_features,), zeros
-    input (N, ...) with prod(...) == in_features -> output (N, out_features)
+    in_features : int
+        The numbers in each sample: C*H*W for an (N, C, H, W) input.
+    out_features : int
+        The outputs per sample.
+    bias : bool, default True
+        Whether the layer has a bias.
+    dtype : dtype, default float32
+        The parameters' dtype.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        ``weight``, shape (out_features, in_features), He-normal initialised; ``bias``,
+        shape (out_features,), zeros (without bias=False).
     """
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
@@ -42,6 +56,20 @@ class Linear(Layer):
         return out
 
     def backward(self, dout, input_grad=True):
+        """The input gradient, from the output gradient; fills ``grads``.
+
+        Parameters
+        ----------
+        dout : ndarray, shape (N, out_features)
+            The gradient of the last forward's output.
+        input_grad : bool, default True
+            With False only the weights' gradients are computed (see ``backward_params``).
+
+        Returns
+        -------
+        dx : ndarray, shape (N, ...), or None
+            The input's shape; None when input_grad is False.
+        """
         if self._cache is None:
             raise backward_before_forward("Linear")
         with errors_named("Linear"):
@@ -60,7 +88,7 @@ class Linear(Layer):
 
 @register_layer
 class Flatten(Layer):
-    """(N, d1, d2, ...) -> (N, d1*d2*...)."""
+    """(N, d1, d2, ...) -> (N, d1*d2*...); backward reshapes the gradient back."""
 
     def __init__(self):
         super().__init__()

@@ -20,6 +20,20 @@ class _Loss:
         self._cache = None
 
     def forward(self, pred, target):
+        """The loss; keeps what ``backward`` needs.
+
+        Parameters
+        ----------
+        pred : ndarray, shape (N, K)
+            The prediction (logits, for a cross-entropy).
+        target : ndarray, shape (N,) or (N, K)
+            Labels or target values, as the loss takes them.
+
+        Returns
+        -------
+        scalar
+            A 0-d value of pred's array module and dtype.
+        """
         with errors_named(type(self).__name__):
             loss, self._cache = self._forward(pred, target)
         return loss
@@ -27,6 +41,18 @@ class _Loss:
     __call__ = forward
 
     def backward(self, dout: float = 1.0):
+        """d loss / d pred, of pred's shape.
+
+        Parameters
+        ----------
+        dout : float, default 1.0
+            The gradient of whatever the loss feeds (1 for the loss itself).
+
+        Returns
+        -------
+        ndarray, shape (N, K)
+            The gradient of the last forward's pred.
+        """
         if self._cache is None:
             raise backward_before_forward(type(self).__name__)
         return self._backward(self._cache, dout)
@@ -43,7 +69,7 @@ class SoftmaxCrossEntropy(_Loss):
 
 
 class MSELoss(_Loss):
-    """Mean squared error between a prediction and a target of the same shape."""
+    """Mean squared error between a prediction and a target of the same shape, such as (N, K)."""
 
     _forward = staticmethod(mse_forward)
     _backward = staticmethod(mse_backward)

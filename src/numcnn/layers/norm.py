@@ -13,12 +13,28 @@ from .base import Layer, backward_before_forward, check_dout, check_input, error
 class BatchNorm(FusesReLU, Layer):
     """The base of BatchNorm1d and BatchNorm2d (``isinstance(layer, BatchNorm)`` finds both).
 
-    Params weight (ones) and bias (zeros); buffers running_mean, running_var, num_batches_tracked.
-
     Train mode normalises with the batch statistics and updates the running ones; eval mode
     normalises with the running statistics. ``reduce`` (None) may be set to a callable that sums
     the statistics over other processes' batches (see ``functional.batch_norm_forward``): that
     is sync batch norm, and the layer is otherwise unchanged (same state dict, same file).
+
+    Parameters
+    ----------
+    num_features : int
+        C, the channels (or features) of an (N, C, ...) input.
+    eps : float, default 1e-5
+        Added to the variance before its square root.
+    momentum : float or None, default 0.1
+        The weight of each batch's statistics in the running ones; None for a cumulative average.
+    dtype : dtype, default float32
+        The parameters' and buffers' dtype.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        ``weight`` (ones) and ``bias`` (zeros), each shape (C,).
+    buffers : dict of str to ndarray
+        ``running_mean`` and ``running_var``, each shape (C,), and ``num_batches_tracked``.
     """
 
     ranks: tuple[int, ...] = ()
@@ -70,13 +86,25 @@ class BatchNorm(FusesReLU, Layer):
 
 @register_layer
 class BatchNorm1d(BatchNorm):
-    """Batch norm over (N, C) or (N, C, L) input, per feature C."""
+    """Batch norm over (N, C) or (N, C, L) input, per feature C.
+
+    Parameters
+    ----------
+    num_features, eps, momentum, dtype
+        As ``BatchNorm`` takes them.
+    """
 
     ranks = (2, 3)
 
 
 @register_layer
 class BatchNorm2d(BatchNorm):
-    """Batch norm over (N, C, H, W) input, per channel C."""
+    """Batch norm over (N, C, H, W) input, per channel C.
+
+    Parameters
+    ----------
+    num_features, eps, momentum, dtype
+        As ``BatchNorm`` takes them.
+    """
 
     ranks = (4,)

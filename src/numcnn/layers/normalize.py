@@ -13,13 +13,17 @@ from .base import Layer, backward_before_forward, check_dout, check_input, regis
 class Normalize(Layer):
     """y = (x - mean[c]) / std[c] for every channel c, as torchvision's ``Normalize`` does.
 
+    Maps an (N, C, ...) float input in [0, 1] to an output of the same shape and dtype. The
+    recipe makes this the first layer, with the training set's statistics.
+
     Parameters
     ----------
-    mean, std
-        (C,) sequences; buffers (saved with the model, never trained), so every place
-        that runs the model (evaluate, predict, ONNX, a PyTorch twin) standardises alike.
-        The recipe makes this the first layer, with the training set's statistics.
-    input (N, C, ...) float in [0, 1] -> output of the same shape and dtype.
+    mean, std : sequence of float, shape (C,)
+        One mean and one (positive) standard deviation per channel. Kept as buffers (saved
+        with the model, never trained), so every place that runs the model (evaluate,
+        predict, ONNX, a PyTorch twin) standardises alike.
+    dtype : dtype, default float32
+        The buffers' dtype.
     """
 
     def __init__(self, mean, std, dtype=np.float32):

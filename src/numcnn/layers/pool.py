@@ -75,7 +75,23 @@ class MaxPool2d(_Pool2d):
     """Max pooling with PyTorch's arguments; stride defaults to kernel_size.
 
     (N, C, H, W) -> (N, C, OH, OW), OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1, rounded up with
-    ceil_mode (keeping a last, partial window that starts inside the input or its padding).
+    ceil_mode.
+
+    Parameters
+    ----------
+    kernel_size : int or pair of int
+        (KH, KW).
+    stride : int, pair of int or None, default None
+        (SH, SW); None is kernel_size.
+    padding : int, pair, 4-tuple or "same", default 0
+        Padding counted as -inf (``functional.max_pool2d_forward``).
+    dilation : int or pair of int, default 1
+        (DH, DW), the spacing of the window's taps.
+    return_indices : bool, default False
+        ``forward`` also returns each output's winner, for ``MaxUnpool2d``.
+    ceil_mode : bool, default False
+        Round the output size up, keeping a last, partial window that starts inside the input
+        or its padding.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
@@ -86,8 +102,21 @@ class MaxPool2d(_Pool2d):
         return super()._kernel_args() + (self.dilation, self.ceil_mode)
 
     def forward(self, x):
-        """out (N, C, OH, OW); with return_indices, (out, indices) as PyTorch returns them: each
-        output's winner as a flat index into its (H, W) input plane (for ``MaxUnpool2d``)."""
+        """Each window's maximum; keeps the winners for ``backward``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, C, H, W)
+            Float input.
+
+        Returns
+        -------
+        out : ndarray, shape (N, C, OH, OW)
+            The output; with return_indices, (out, indices) as PyTorch returns them.
+        indices : ndarray, shape (N, C, OH, OW)
+            Only with return_indices: each output's winner as a flat int64 index into its (H, W)
+            input plane (for ``MaxUnpool2d``).
+        """
         out = super().forward(x)
         return (out, max_pool2d_indices(self._cache)) if self.return_indices else out
 
@@ -97,7 +126,23 @@ class MaxPool2d(_Pool2d):
 
 @register_layer
 class AvgPool2d(_Pool2d):
-    """Average pooling; stride defaults to kernel_size. (N, C, H, W) -> (N, C, OH, OW)"""
+    """Average pooling; stride defaults to kernel_size. (N, C, H, W) -> (N, C, OH, OW).
+
+    Parameters
+    ----------
+    kernel_size : int or pair of int
+        (KH, KW).
+    stride : int, pair of int or None, default None
+        (SH, SW); None is kernel_size.
+    padding : int, pair, 4-tuple or "same", default 0
+        Zero padding.
+    ceil_mode : bool, default False
+        Round the output size up, as ``MaxPool2d`` does.
+    count_include_pad : bool, default True
+        Count the padding in each window's divisor.
+    divisor_override : int or None, default None
+        Divide every window's sum by this number instead of its count.
+    """
 
     _forward = staticmethod(avg_pool2d_forward)
     _backward = staticmethod(avg_pool2d_backward)
@@ -143,9 +188,14 @@ class GlobalAvgPool2d(Layer):
 class MaxUnpool2d(Layer):
     """The inverse of max pooling that PyTorch calls MaxUnpool2d: values put back at their indices.
 
-    forward(x, indices, output_size=None): x and indices (N, C, OH, OW), as a ``MaxPool2d`` with
-    return_indices gives them -> (N, C, H, W), zero but at the indices; H defaults to
-    (OH - 1) * stride - 2 * padding + kernel_size.
+    Parameters
+    ----------
+    kernel_size : int or pair of int
+        (KH, KW).
+    stride : int, pair of int or None, default None
+        (SH, SW); None is kernel_size.
+    padding : int, pair or 4-tuple, default 0
+        The max pool's padding.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0):
@@ -156,6 +206,23 @@ class MaxUnpool2d(Layer):
         self._cache = None
 
     def forward(self, x, indices=None, output_size=None):
+        """Put each value of x back at its index in a zero map.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, C, OH, OW)
+            Float input: a ``MaxPool2d``'s output.
+        indices : ndarray, shape (N, C, OH, OW)
+            As a ``MaxPool2d`` with return_indices gives them; required.
+        output_size : tuple of int, optional
+            (H, W), or a longer shape ending in them; None gives
+            H = (OH - 1) * stride - 2 * padding + kernel_size, likewise W.
+
+        Returns
+        -------
+        ndarray, shape (N, C, H, W)
+            Zero but at the indices.
+        """
         if indices is None:
             raise ConfigError("MaxUnpool2d: forward(x, indices) needs the indices a MaxPool2d with "
                               "return_indices=True gave")
@@ -200,13 +267,22 @@ class _AdaptivePool2d(_Pool2d):
 class AdaptiveAvgPool2d(_AdaptivePool2d):
     """Average pooling to a given output size, PyTorch's windows: (N, C, H, W) -> (N, C, OH, OW).
 
-    output_size: int or (OH, OW); None in a pair keeps the input's size on that side.
+    Parameters
+    ----------
+    output_size : int or pair of int or None
+        (OH, OW), or one int for both; None in a pair keeps the input's size on that side.
     """
 
 
 @register_layer
 class AdaptiveMaxPool2d(_AdaptivePool2d):
-    """Max pooling to a given output size, PyTorch's windows: (N, C, H, W) -> (N, C, OH, OW)."""
+    """Max pooling to a given output size, PyTorch's windows: (N, C, H, W) -> (N, C, OH, OW).
+
+    Parameters
+    ----------
+    output_size : int or pair of int or None
+        (OH, OW), or one int for both; None in a pair keeps the input's size on that side.
+    """
 
     _forward = staticmethod(adaptive_max_pool2d_forward)
     _backward = staticmethod(adaptive_max_pool2d_backward)

@@ -25,11 +25,12 @@ class Optimizer:
 
     Parameters
     ----------
-    model
-        a numcnn ``Layer`` (anything with ``named_parameters()`` and ``zero_grad()``)
-    lr : learning rate, a public attribute that schedules rewrite
-    weight_decay
-        L2 penalty coefficient (added to the gradient unless the subclass decouples it)
+    model : Layer
+        A numcnn ``Layer`` (anything with ``named_parameters()`` and ``zero_grad()``).
+    lr : float
+        The learning rate, a public attribute that schedules rewrite.
+    weight_decay : float, default 0.0
+        L2 penalty coefficient (added to the gradient unless the subclass decouples it).
     """
 
     def __init__(self, model: Any, lr: float, weight_decay: float = 0.0):
@@ -259,14 +260,32 @@ class AdaGrad(Optimizer):
 class RMSProp(Optimizer):
     """Steps scaled by a running RMS of the gradient, as ``torch.optim.RMSprop``.
 
-    g <- g + weight_decay * p
-    v <- alpha * v + (1 - alpha) * g^2
+    ::
+
+        g <- g + weight_decay * p
+        v <- alpha * v + (1 - alpha) * g^2
+        centered:      m <- alpha * m + (1 - alpha) * g,  denom = sqrt(v - m^2) + eps
+        else:          denom = sqrt(v) + eps
+        momentum > 0:  b <- momentum * b + g / denom,  p <- p - lr * b
+        else:          p <- p - lr * g / denom
 
     Parameters
     ----------
-    centered
-        m <- alpha * m + (1 - alpha) * g,  denom = sqrt(v - m^2) + eps;  else denom = sqrt(v) + eps
-    momentum > 0: b <- momentum * b + g / denom,  p <- p - lr * b;  else p <- p - lr * g / denom
+    model : Layer
+        The model whose parameters to train.
+    lr : float, default 0.01
+        The learning rate.
+    alpha : float, default 0.99
+        The smoothing constant of the running averages, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator.
+    momentum : float, default 0.0
+        The momentum factor; 0 for none.
+    centered : bool, default False
+        Divide by an estimate of the gradient's variance, sqrt(v - m^2), rather than by its
+        uncentred second moment, sqrt(v).
+    weight_decay : float, default 0.0
+        L2 penalty coefficient, added to the gradient.
     """
 
     def __init__(self, model: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,

@@ -82,7 +82,8 @@ def playground(plane: np.ndarray, kernel: int, stride: int, padding: int, dilati
 
     Parameters
     ----------
-    plane : (H, W) floats, the map convolved
+    plane : ndarray, shape (H, W)
+        Floats, the map convolved.
 
     Returns
     -------

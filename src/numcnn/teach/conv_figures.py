@@ -38,14 +38,20 @@ def sliding_window(x, kernel, stride=1, padding=0, step=0):
 
     Parameters
     ----------
-    x : (H, W), the input's numbers
-    kernel : (K, K)
-    step : which window is drawn as the current one, counting row by row from 0
+    x : ndarray, shape (H, W)
+        The input's numbers.
+    kernel : ndarray, shape (K, K)
+        The kernel.
+    stride, padding : int
+        As a convolution takes them.
+    step : int, default 0
+        Which window is drawn as the current one, counting row by row from 0.
 
     Returns
     -------
-    Picture: the padded input (padding shaded) with the current window (solid) and the next one
-    (dashed), the kernel, and the output with the pixels those two windows make.
+    Picture
+        The padded input (padding shaded) with the current window (solid) and the next one
+        (dashed), the kernel, and the output with the pixels those two windows make.
     """
     x, kernel = np.asarray(x), np.asarray(kernel)
     k = kernel.shape[0]
@@ -89,8 +95,12 @@ def why_convolution(size=6, kernel_size=3, outputs=((1, 1), (3, 2))):
 
     Parameters
     ----------
-    size : side of the square input (and of the dense layer's output)
-    outputs : two (row, col) output pixels; for the convolution, the windows' top-left corners
+    size : int, default 6
+        The side of the square input (and of the dense layer's output).
+    kernel_size : int, default 3
+        The convolution's kernel side.
+    outputs : sequence of tuple of int
+        Two (row, col) output pixels; for the convolution, the windows' top-left corners.
     """
     n, k = size * size, kernel_size
     dense_colours = pastel(2 * n)
@@ -160,9 +170,13 @@ def kernel_responses(image, kernels, height=8):
 
     Parameters
     ----------
-    image : (H, W), or (1, H, W) / (1, 1, H, W) for one gray image
-    kernels : {name: (K, K) array}, drawn left to right; the response is coloured red for
-        positive and blue for negative, white for zero
+    image : ndarray, shape (H, W), (1, H, W) or (1, 1, H, W)
+        One gray image.
+    kernels : dict of str to ndarray
+        {name: (K, K) array}, drawn left to right; the response is coloured red for positive
+        and blue for negative, white for zero.
+    height : float, default 8
+        The height of each image, in the picture's units.
     """
     image = np.asarray(image, np.float64).reshape(np.shape(image)[-2:])
     board = Board()
@@ -186,12 +200,19 @@ def kernel_responses(image, kernels, height=8):
 
 @drawing
 def channel_sum(x, weight, bias=0.0):
-    """One filter on a multi-channel input: channel c convolved with kernel c, and the C
-    results added into one output channel, plus the bias. Shapes are written above each grid.
+    """One filter on a multi-channel input.
+
+    Channel c convolved with kernel c, and the C results added into one output channel, plus
+    the bias. Shapes are written above each grid.
 
     Parameters
     ----------
-    x : (C, H, W);  weight : (C, K, K);  bias : a number
+    x : ndarray, shape (C, H, W)
+        The input.
+    weight : ndarray, shape (C, K, K)
+        The filter.
+    bias : float, default 0.0
+        Added to the sum.
     """
     x, weight = np.asarray(x), np.asarray(weight)
     c_count, h, w = x.shape

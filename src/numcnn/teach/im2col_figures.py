@@ -32,10 +32,16 @@ def im2col_matrix(shape, kernel_size, stride=1, padding=0, values=None, row=0, m
 
     Parameters
     ----------
-    shape : (C, H, W) or (H, W) of one image
-    values : array of that shape to write in the cells; None writes each pixel's number
-    row : the row (window) framed in the matrix and in the input
-    mark_max : circle each row's largest value (pooling through im2col and argmax)
+    shape : tuple of int
+        (C, H, W) or (H, W) of one image.
+    kernel_size, stride, padding
+        As ``functional.im2col`` takes them.
+    values : ndarray, optional
+        An array of that shape to write in the cells; None writes each pixel's number.
+    row : int, default 0
+        The row (window) framed in the matrix and in the input.
+    mark_max : bool, default False
+        Circle each row's largest value (pooling through im2col and argmax).
     """
     shape = tuple(shape) if len(shape) == 3 else (1, *shape)
     c_count, h, w = shape
@@ -82,12 +88,18 @@ def im2col_matrix(shape, kernel_size, stride=1, padding=0, values=None, row=0, m
 
 @drawing
 def im2col_taps(shape, kernel_size, stride=1, padding=0, taps=((0, 0), (1, 2))):
-    """For each kernel tap (i, j): the pixels that tap sees in every window, which are one
-    strided slice of the padded input, and the OH x OW grid they fill (one column of col).
+    """For each kernel tap (i, j): the pixels that tap sees in every window.
+
+    They are one strided slice of the padded input, and fill an OH x OW grid (one column of col).
 
     Parameters
     ----------
-    shape : (H, W) of a one-channel input;  taps : (i, j) pairs, one row of the figure each
+    shape : tuple of int
+        (H, W) of a one-channel input.
+    kernel_size, stride, padding
+        As ``functional.im2col`` takes them.
+    taps : sequence of tuple of int
+        (i, j) pairs, one row of the figure each.
     """
     h, w = shape
     k, s = kernel_size, stride
@@ -160,7 +172,12 @@ def count_map(shape, kernel_size, stride=1, padding=0, windows=()):
 
     Parameters
     ----------
-    shape : (H, W);  windows : indices (row by row) of windows to frame
+    shape : tuple of int
+        (H, W).
+    kernel_size, stride, padding
+        As ``functional.col2im`` takes them.
+    windows : sequence of int
+        Indices (row by row) of windows to frame.
     """
     h, w = shape
     k = kernel_size
@@ -182,12 +199,18 @@ def count_map(shape, kernel_size, stride=1, padding=0, windows=()):
 
 @drawing
 def full_convolution(dout, kernel, step=0):
-    """The input gradient of a stride-1 convolution drawn as a convolution: dout padded by
-    K - 1, the kernel turned 180 degrees, sliding as in the forward pass.
+    """The input gradient of a stride-1 convolution drawn as a convolution.
+
+    dout is padded by K - 1, the kernel turned 180 degrees, sliding as in the forward pass.
 
     Parameters
     ----------
-    dout : (OH, OW);  kernel : (K, K)
+    dout : ndarray, shape (OH, OW)
+        The output gradient.
+    kernel : ndarray, shape (K, K)
+        The kernel.
+    step : int, default 0
+        Which window is drawn as the current one, as in ``sliding_window``.
     """
     dout, kernel = np.asarray(dout, np.float64), np.asarray(kernel, np.float64)
     k = kernel.shape[0]

@@ -19,15 +19,22 @@ def filters_and_maps(model, image, count=8, name="", stages=3):
 
     Parameters
     ----------
-    model : a Sequential whose first layers convolve (e.g. ``numcnn.zoo.pretrained("simple-convnet")``)
-    image : (C, H, W) or (1, C, H, W), floats in [0, 1] or uint8 pixels
-    count : how many filters (columns);  name : what the image shows, for the title
-    stages : how many layers' 4-D outputs to show under the filters (conv, activation, pooling)
+    model : Sequential
+        A model whose first layers convolve (e.g. ``numcnn.zoo.pretrained("simple-convnet")``).
+    image : ndarray, shape (C, H, W) or (1, C, H, W)
+        Floats in [0, 1] or uint8 pixels.
+    count : int, default 8
+        How many filters (columns).
+    name : str, default ""
+        What the image shows, for the title.
+    stages : int, default 3
+        How many layers' 4-D outputs to show under the filters (conv, activation, pooling).
 
     Returns
     -------
-    Picture: row 1 the filters (red positive, blue negative weights), then one row per layer
-    output (bright = large), each map scaled to its own range.
+    Picture
+        Row 1 the filters (red positive, blue negative weights), then one row per layer
+        output (bright = large), each map scaled to its own range.
     """
     x = as_float_images(np.asarray(image)).astype(np.float32)
     x = x[None] if x.ndim == 3 else x

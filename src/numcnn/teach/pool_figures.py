@@ -19,17 +19,28 @@ def _windows(shape, k, s):
 
 @drawing
 def pooling(x, kernel_size=2, stride=None, dout=None, mode="max"):
-    """Pooling windows on a small input, each window's winner (max) and the output; with
-    ``dout``, also where backward sends each output's gradient.
+    """Pooling windows on a small input, each window's winner (max) and the output.
+
+    With ``dout``, also where backward sends each output's gradient.
 
     Parameters
     ----------
-    x : (H, W);  dout : (OH, OW) or None;  mode : "max" or "average"
+    x : ndarray, shape (H, W)
+        The input.
+    kernel_size : int, default 2
+        The window's side.
+    stride : int, optional
+        Default: the kernel size.
+    dout : ndarray, shape (OH, OW), optional
+        An output gradient to send back.
+    mode : {"max", "average"}, default "max"
+        The pooling.
 
     Returns
     -------
-    Picture: the input with its windows coloured (framed when they overlap) and winners
-    circled, the output, and with dout the gradient dx that numcnn's backward returns.
+    Picture
+        The input with its windows coloured (framed when they overlap) and winners circled,
+        the output, and with dout the gradient dx that numcnn's backward returns.
     """
     x = np.asarray(x, np.float64)
     k, s = kernel_size, stride or kernel_size
@@ -108,7 +119,12 @@ def shift_tolerance(x, shift=1, kernel_size=2):
 
     Parameters
     ----------
-    x : (H, W), a small map (zeros are left blank)
+    x : ndarray, shape (H, W)
+        A small map (zeros are left blank).
+    shift : int, default 1
+        The shift, in pixels.
+    kernel_size : int, default 2
+        The pooling window's side.
     """
     x = np.asarray(x, np.float64)
     shifted = np.zeros_like(x)

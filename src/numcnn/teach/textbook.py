@@ -46,13 +46,16 @@ def textbook_params(model) -> dict[str, np.ndarray]:
 
     Parameters
     ----------
-    model : a Sequential of Conv2d, Linear and parameter-free layers (e.g. SimpleConvNet)
+    model : Sequential
+        Of Conv2d, Linear and parameter-free layers (e.g. SimpleConvNet).
 
     Returns
     -------
-    {"W1": ..., "b1": ..., "W2": ...}, numbered in layer order, as float64 copies:
-    a convolution's W is (FN, C, FH, FW), as in numcnn; an affine layer's W is (in, out), the
-    transpose of numcnn's Linear weight (out, in), so that the textbook's ``x @ W + b`` applies.
+    dict of str to ndarray
+        {"W1": ..., "b1": ..., "W2": ...}, numbered in layer order, as float64 copies: a
+        convolution's W is (FN, C, FH, FW), as in numcnn; an affine layer's W is (in, out),
+        the transpose of numcnn's Linear weight (out, in), so that the textbook's
+        ``x @ W + b`` applies.
     """
     params = {}
     for _, layer in model.named_layers():
