@@ -1,10 +1,11 @@
 """A/B one workload under different values of numcnn's tuning constants, in one process.
 
-    python benchmarks/ab_constants.py deepconvnet base numcnn.functional.pool.MAX_TAP_PASSES=1
+    python benchmarks/ab_constants.py deepconvnet base functional.pool.MAX_TAP_PASSES=1
     python benchmarks/ab_constants.py simpleconvnet --batch 64 --forward base \\
-        numcnn.functional.pool.MAX_TAP_PASSES=1,numcnn.functional.pool.ROUTE_TAP_PASSES=1
+        functional.pool.MAX_TAP_PASSES=1,functional.pool.ROUTE_TAP_PASSES=1
 
-Each variant is "base" (the constants as shipped) or comma-separated MODULE.NAME=VALUE settings.
+Each variant is "base" (the constants as shipped) or comma-separated MODULE.NAME=VALUE settings,
+the module named within numcnn.
 The variants take turns, the order reversed every round, each time a warm-up call and then the
 median of --repeat calls; the report gives each variant's median and its ratio to the first
 variant within each round (median, and the quartiles over rounds): on a shared machine the
@@ -35,7 +36,7 @@ def settings(variant: str) -> dict:
     for part in variant.split(","):
         key, value = part.split("=", 1)
         module, name = key.rsplit(".", 1)
-        out[(module, name)] = int(eval(value, {}))  # "1<<20" and the like
+        out[("numcnn." + module, name)] = int(eval(value, {}))  # "1<<20" and the like
     return out
 
 

@@ -124,11 +124,6 @@ def _keep_every_listed_name(app, what, name, obj, skip, options):
     return False if what == "module" else None
 
 
-def setup(app):
-    app.connect("autodoc-process-docstring", _no_docstring_of_the_type, priority=100)  # before napoleon
-    app.connect("autodoc-skip-member", _keep_every_listed_name)
-
-
 autosummary_context = {"api_pages": _api_pages()}
 
 html_theme = "pydata_sphinx_theme"
@@ -174,9 +169,12 @@ def _put_shapes_back(app, what, name, obj, options, lines) -> None:
 
 
 def setup(app):
-    # Around napoleon, which reads the docstring at priority 500.
+    # Napoleon reads the docstring at priority 500: a constant's type's docstring goes before it,
+    # and the shapes are set aside around it.
+    app.connect("autodoc-process-docstring", _no_docstring_of_the_type, priority=100)
     app.connect("autodoc-process-docstring", _set_shapes_aside, priority=400)
     app.connect("autodoc-process-docstring", _put_shapes_back, priority=600)
+    app.connect("autodoc-skip-member", _keep_every_listed_name)
 
 
 def _pretrained_page() -> None:

@@ -114,7 +114,8 @@ class Trainer:
     out_dir
         folder for checkpoint.npz, history.json and model.npz, written after every epoch; a
         new run refuses one that holds a run (``rundir.start``), unless overwrite
-    overwrite : let a new run replace the run in out_dir (its checkpoints and plots go first)
+    overwrite : bool
+        let a new run replace the run in out_dir (its checkpoints and plots go first)
     progress
         show a tqdm bar per epoch on stderr (loss, accuracy, images/s)
     log
