@@ -6,21 +6,18 @@
     history = trainer.fit(x_train, y_train, epochs=3, batch_size=100, validation=(x_test, y_test))
     trainer.evaluate(x_test, y_test)       # {"loss": ..., "accuracy": ...}
 
-Resuming is exact. After every epoch the trainer writes ``out_dir/checkpoint.npz`` holding
-everything the next epoch depends on: the weights and batch-norm buffers, the optimizer's state,
-the schedule's state, the loader's generator (which draws the shuffle order and the
-augmentations), every dropout layer's generator, numcnn's default generator, the epoch count and
-the history. ``Trainer.resume(out_dir)`` (or ``fit(..., resume=True)``) restores all of it, so a
-run killed after epoch k and resumed ends with exactly the weights of a run never interrupted.
-With ``checkpoint_every=S`` it also writes one every S steps inside the epochs, with the place in
-the epoch (the batches done, the generator's state at the epoch's start) and the epoch's running
-totals: a run killed anywhere redoes at most S steps and still ends with the same weights.
-Each file is written to a temporary name, fsynced and renamed, so a crash at any instant leaves
-the previous checkpoint whole; a SHA-256 written with it catches later damage (``numcnn.checkpoint``).
+Resuming is exact. After every epoch (and every ``checkpoint_every`` steps, with the place in
+the epoch and its running totals) the trainer writes ``out_dir/checkpoint.npz`` holding all the
+rest depends on: weights and buffers, the optimizer's and the schedule's state, the loader's,
+every dropout layer's and numcnn's default generators, the epoch count and the history.
+``Trainer.resume(out_dir)`` (or ``fit(..., resume=True)``) restores it, so a run killed anywhere
+and resumed ends with exactly the weights of one never interrupted. Each file is written to a
+temporary name, fsynced and renamed, with a SHA-256 that catches later damage
+(``numcnn.checkpoint``).
 
-Training runs where the model is (``model.to("cuda")``): the data stays on the host, uint8 if
-it was, and each batch is moved to the model's device and converted there. Checkpoints hold
-host arrays, so a run saved on a GPU resumes on the CPU and the reverse.
+Training runs where the model is (``model.to("cuda")``): each batch goes from the host to the
+model's device and is converted there; checkpoints hold host arrays, so a run saved on a GPU
+resumes on the CPU and the reverse.
 """
 
 from __future__ import annotations
@@ -62,9 +59,8 @@ def _split(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
 
 @dataclass
 class EpochProgress:
-    """How far the epoch in progress has come: the batches done (``step``), the samples seen,
-    their loss sum and correct count, the seconds of training, and the epoch's learning rate
-    at its start (what its history row records)."""
+    """How far the epoch in progress has come: batches done (``step``), samples seen, their loss
+    sum and correct count, seconds of training, and the learning rate the epoch started with."""
 
     step: int = 0
     seen: int = 0
@@ -75,14 +71,10 @@ class EpochProgress:
 
 
 class Hook:
-    """Code the Trainer runs at two fixed points; subclass it and override what you need.
-
-    after_backward(trainer) : every gradient of the step is in place (``trainer.model.gradients()``)
-                              and the optimizer has not stepped yet. The seam for reducing
-                              gradients across processes, clipping them, or logging their norms.
-    after_epoch(trainer)    : the epoch is complete, its history row written and, with an
-                              out_dir, its checkpoint on disk.
-    """
+    """Code the Trainer runs at two fixed points; subclass it and override what you need:
+    ``after_backward(trainer)`` once every gradient of the step is in place and before the
+    optimizer steps (the seam for reducing gradients across processes, clipping or logging
+    them), ``after_epoch(trainer)`` once the epoch's history row and checkpoint are written."""
 
     def after_backward(self, trainer: "Trainer") -> None:
         pass
