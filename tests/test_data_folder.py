@@ -211,7 +211,7 @@ def test_a_class_folder_without_pictures_is_an_error_as_in_torchvision(tmp_path)
         data.load(tmp_path)
 
 
-def test_without_image_size_one_square_size_is_kept_and_photos_are_squared(tmp_path):
+def test_without_image_size_one_size_is_kept_and_mixed_sizes_get_the_median(tmp_path):
     for label in ("a", "b"):
         for i in range(2):
             save(tmp_path / "square" / label / f"{i}.png", colour(i, (12, 12)))
@@ -219,6 +219,12 @@ def test_without_image_size_one_square_size_is_kept_and_photos_are_squared(tmp_p
             save(tmp_path / "large" / label / f"{i}.png", colour(i, (300, 200)))
     square = open_folder(tmp_path / "square", val_fraction=0.5)
     assert square.shape == (3, 12, 12) and "resized" not in square.description
-    assert open_folder(tmp_path / "photos", val_fraction=0.5).shape == (3, 40, 40)
+    assert open_folder(tmp_path / "photos", val_fraction=0.5).shape == (3, 40, 48)  # an MLP takes it
+    (tmp_path / "large" / "a" / "0.png").unlink()
+    save(tmp_path / "large" / "a" / "0.png", colour(0, (250, 180)))
     large = open_folder(tmp_path / "large", val_fraction=0.5)
     assert large.shape == (3, 64, 64) and "resized to 64x64" in large.description
+    # A model of square images gets them square, and the run records the size it read them at.
+    from numcnn import recipe
+    run = recipe.build({"model": "lenet5", "dataset": str(tmp_path / "photos"), "val_fraction": 0.5, "epochs": 1})
+    assert run.dataset.shape == (3, 40, 40) and run.config["image_size"] == 40

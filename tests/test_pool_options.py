@@ -94,6 +94,11 @@ def test_a_bad_divisor_override_is_a_config_error():
     lambda: nc.MaxPool2d(2, 2, 1, ceil_mode=True),
     lambda: nc.AvgPool2d(2, 2, 1, ceil_mode=True, count_include_pad=False),
     lambda: nc.MaxPool2d((2, 3), (3, 2), (1, 1), ceil_mode=True),
+    # "same" as explicit pads: onnxruntime's SAME_UPPER ignores dilation and fails at a stride above the kernel.
+    lambda: nc.MaxPool2d(2, 1, "same", dilation=2),
+    lambda: nc.MaxPool2d(3, 2, "same", dilation=2, ceil_mode=True),
+    lambda: nc.AvgPool2d(2, 3, "same"),
+    lambda: nc.MaxPool2d(1, 3, "same"),
 ])
 def test_onnx_both_ways_matches_onnxruntime(layer, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime", reason="needs the onnx extra")

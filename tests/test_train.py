@@ -181,3 +181,27 @@ def test_a_new_run_never_replaces_a_saved_one(sample, tmp_path):
     make_trainer(out_dir=out, overwrite=True).fit(x, y, epochs=1, batch_size=20)
     assert json.loads((out / "history.json").read_text())["epoch"] == [1]
     assert not (out / "checkpoint.previous.npz").exists()
+
+
+def test_a_run_is_claimed_only_once_its_inputs_pass_and_only_for_its_own_folder(sample, tmp_path):
+    (x, y), _ = sample
+    x, y = x[:40], y[:40]
+    out = tmp_path / "run"
+    make_trainer(out_dir=out).fit(x, y, epochs=2, batch_size=20)
+    saved = sorted(p.name for p in out.iterdir())
+    # overwrite=True, but the fit fails on its data first: the old run keeps its checkpoints.
+    with pytest.raises(nc.errors.DataError):
+        make_trainer(out_dir=out, overwrite=True).fit(x, y[:7], epochs=1, batch_size=20)
+    assert sorted(p.name for p in out.iterdir()) == saved
+    # resume=True with nothing to resume from is a new run: refused over a saved model and history.
+    for name in ("checkpoint.npz", "checkpoint.previous.npz"):
+        (out / name).unlink()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        make_trainer(out_dir=out).fit(x, y, epochs=1, batch_size=20, resume=True)
+    # A trainer pointed at another folder claims that one too.
+    trainer = make_trainer(out_dir=tmp_path / "other")
+    trainer.fit(x, y, epochs=1, batch_size=20)
+    trainer.out_dir = out
+    with pytest.raises(ConfigError, match="already holds a run"):
+        trainer.fit(x, y, epochs=2, batch_size=20)
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]

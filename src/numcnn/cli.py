@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cifar100: the 100 fine classes (default) or the 20 superclasses")
     train.add_argument("--image-size", type=_number(int, 1, inclusive=True, maximum=MAX_IMAGE_SIZE), metavar="N",
                        help="image folders: resize the shorter side to N and crop the centre (default: "
-                            "the pictures' own size where all share one square size, else their median "
-                            "shorter side, at most 64)")
+                            "the pictures' own size where all share one, else their median shorter side, "
+                            "at most 64; square for a model that takes square images)")
     train.add_argument("--channels", type=int, choices=(1, 3),
                        help="image folders: 1 (gray) or 3 (RGB); default RGB if any picture has colour")
     train.add_argument("--val-fraction", type=_positive_float, metavar="F",

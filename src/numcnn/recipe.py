@@ -347,6 +347,11 @@ def build(config: dict[str, Any], loaded: Loaded | None = None, progress: bool |
     """
     config = settings(config)
     train, test, source, dataset = loaded if loaded is not None else load_data(config, progress)
+    height, width = dataset.shape[1:]
+    if (data.is_folder_dataset(config["dataset"]) and config["image_size"] is None and height != width
+            and config["model"] != "mlp"):  # photos of one oblong size, for a model of square images
+        config["image_size"] = min(height, width)  # recorded: a resumed run reads them alike
+        train, test, source, dataset = load_data(config, progress)
     if config["normalize"] is None:
         config["normalize"] = dataset.normalize
     init.manual_seed(config["seed"])

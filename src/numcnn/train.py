@@ -147,7 +147,7 @@ class Trainer:
         self.seed = int(seed)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.overwrite = bool(overwrite)
-        self._claimed = False  # out_dir is this trainer's run: claimed by fit, or loaded from
+        self._claimed: Path | None = None  # the out_dir holding this trainer's run (claimed, or loaded)
         self.progress = progress
         self.log = log
         self.config = dict(config or {})
@@ -213,9 +213,6 @@ class Trainer:
                 raise ConfigError("fit(resume=True) needs the trainer's out_dir")
             if (self.out_dir / CHECKPOINT).exists() or (self.out_dir / PREVIOUS_CHECKPOINT).exists():
                 self.load_checkpoint(self.out_dir)
-        elif self.out_dir is not None and not self._claimed:
-            start(self.out_dir, self.overwrite, api=True)  # a new run never silently replaces a saved one
-        self._claimed = self.out_dir is not None
         if len(x) == 0:
             raise DataError("fit: got no training samples")
         loader = self.make_loader(x, y, batch_size, shuffle=shuffle, seed=self._loader_seed, augment=augment)
@@ -225,6 +222,9 @@ class Trainer:
         if self._loader_state is not None:
             loader.rng.bit_generator.state = self._loader_state
         self._continue_epoch(loader, epochs)
+        if self.out_dir is not None and self._claimed != self.out_dir:  # checked all else first
+            start(self.out_dir, self.overwrite, api=True)  # a new run never silently replaces a saved one
+            self._claimed = self.out_dir
         self._fit_args = {**fit_args, "epochs": int(epochs)}
         self.optimizer.to(self.model.device)  # state made before a model.to() follows it
 
@@ -472,7 +472,7 @@ class Trainer:
         self.seed = int(meta.get("seed", self.seed))
         folder = Path(path) if Path(path).is_dir() else Path(path).parent
         if self.out_dir is not None and folder.resolve() == self.out_dir.resolve():
-            self._claimed = True  # continuing the run in out_dir, not starting one over it
+            self._claimed = self.out_dir  # continuing the run in out_dir, not starting one over it
         self._loader_seed = int(np.random.SeedSequence(self.seed).generate_state(2, np.uint64)[0])
         self.history = {key: list(history[key]) for key in HISTORY_KEYS}
         self.epoch, self.epoch_step = int(meta["epoch"]), int(meta.get("step", 0))

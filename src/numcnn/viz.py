@@ -344,7 +344,8 @@ def plot_run(run_dir, dataset: str | None = None, data_dir=None, limit_test: int
     model, config, history = read_run(run_dir)
     if dataset is None and not config.get("dataset"):
         raise ConfigError(f"{run_dir}: the run does not record its dataset; name it (numcnn plot --dataset NAME)")
-    dataset, data_dir, options = recipe.data_of(config, dataset, data_dir)  # read as the run read it
+    dataset, data_dir, options = recipe.data_of(config, dataset, data_dir,  # read as the run read it
+                                                getattr(model, "input_shape", None))
     described, folder, _ = data.prepare(dataset, data_dir, download=False, **options)
     _, (x_test, y_test) = described.reader(folder, described)
     limit_test = limit_test or config.get("test_limit")

@@ -13,9 +13,10 @@ Files are found in subfolders at any depth; hidden ones (".name") and other exte
 left out. Pillow reads the pictures (``images.decode``): every one becomes the dataset's
 channel count (RGB when any picture has colour) and, with image_size, has its shorter side
 resized to image_size and its centre cropped to a square. Without image_size, pictures that all
-share one square size keep it; any others (sizes that differ, or one that is not square, as
-most photos) are resized to the median shorter side, at most ``AUTO_MAX_SIDE``, so that any
-folder of pictures trains with no option, and the description says what was done.
+share one size keep it; pictures of different sizes are resized to their median shorter side,
+at most ``AUTO_MAX_SIDE``, so that any folder of pictures loads with no option, and the
+description says what was done (``recipe.build`` squares pictures of one oblong size for a
+model that takes square images).
 
 A picture Pillow cannot read is skipped, with one warning that counts them and names the
 first few (strict=True makes it an error). The decoded uint8 array is cached in
@@ -186,10 +187,9 @@ def _header(path: Path):
 
 def _auto_side(headers) -> int | None:
     """The side pictures of these (height, width, colour) headers are resized to when no
-    image_size is given: None where they all share one square size (kept as it is), else the
-    median shorter side, at most AUTO_MAX_SIDE."""
-    sizes = {h[:2] for h in headers}
-    if len(sizes) <= 1 and all(height == width for height, width in sizes):
+    image_size is given: None where they all share one size (kept as it is), else the median
+    shorter side, at most AUTO_MAX_SIDE."""
+    if len({h[:2] for h in headers}) <= 1:
         return None
     return min(int(np.median([min(h[:2]) for h in headers])), AUTO_MAX_SIDE)
 
@@ -258,8 +258,8 @@ def open_folder(path, image_size: int | None = None, channels: int | None = None
     path : the folder (see the module docstring for its two layouts)
     image_size
         N: resize every picture's shorter side to N and crop the centre N x N;
-        None: keep their size where all share one square size, else as N = their median
-        shorter side, at most AUTO_MAX_SIDE
+        None: keep their size where all share one, else as N = their median shorter
+        side, at most AUTO_MAX_SIDE
     channels : 1 or 3; None: 3 when any picture has colour, else 1
     val_fraction
         for a folder without test/ (or val/): the fraction of each class held out
@@ -301,8 +301,8 @@ def open_folder(path, image_size: int | None = None, channels: int | None = None
         _write_cache(cache, x, y, part, {"folder": str(path), "skipped": skipped, "auto_side": auto})
         how = f"decoded in {time.perf_counter() - start:.1f} s, cached"
     if auto is not None:
-        how += (f"; resized to {auto}x{auto} (shorter side, centre crop), the pictures not being all one "
-                f"square size: image_size (--image-size N) chooses")
+        how += (f"; resized to {auto}x{auto} (shorter side, centre crop), the pictures differing in size: "
+                f"image_size (--image-size N) chooses")
     if skipped:
         if strict:
             raise DataError(f"{path}: cannot read {len(skipped)} image files, e.g. {skipped[0][0]} ({skipped[0][1]})")

@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import ConfigError, NumcnnError, ShapeError
 from ..functional import pair, resolve_padding
 from ..functional.adaptive import output_pair
-from ..functional.pool import pool_params, pool_window
+from ..functional.pool import pool_pads, pool_params, pool_window
 from ..layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
                       ConvTranspose2d, Dropout, Flatten, GlobalAvgPool2d, GlobalMaxPool2d, Layer, LeakyReLU, Linear,
                       MaxPool2d, Normalize, ReLU, Sigmoid, Softmax, Tanh)
@@ -124,11 +124,10 @@ def _pool_attrs(layer, prefix: str, sample: np.ndarray, dilation=(1, 1), counts_
     ceil_mode off and the extra rows and columns numcnn pads by (padding ignored by a max, and
     by an average that does not count padding); an average that counts it cannot be written so.
     """
-    kernel, stride, pads, _ = pool_params(layer.kernel_size, layer.stride, layer.padding)
-    attrs = {"kernel_shape": list(kernel), "strides": list(stride)}
-    if pads == "same":
-        return {**attrs, "auto_pad": "SAME_UPPER", "ceil_mode": int(layer.ceil_mode)}
-    attrs["pads"] = onnx_pads(pads)
+    kernel, stride, _, _ = pool_params(layer.kernel_size, layer.stride, layer.padding)
+    # Explicit pads, "same" resolved for this input: runtimes disagree on SAME_UPPER with dilation.
+    pads = pool_pads(sample.shape, layer.kernel_size, layer.stride, layer.padding, dilation=dilation)
+    attrs = {"kernel_shape": list(kernel), "strides": list(stride), "pads": onnx_pads(pads)}
     if not layer.ceil_mode:
         return {**attrs, "ceil_mode": 0}
     win = pool_window(sample.shape, layer.kernel_size, layer.stride, layer.padding, dilation=dilation,
